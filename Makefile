@@ -1,0 +1,62 @@
+# Glasswing: every set-up step lives here, so the README's two commands
+# (`make dashboard`, `make test`) work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the apps read data from (shared/DATA.md).
+DEB_PACKAGES := dataset-fashion-mnist
+PORT ?= 8501
+ADDRESS ?= localhost
+
+.PHONY: install system-deps test test-slow dashboard models bench lint lock clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed system-deps
+
+# Installs missing Debian packages when root; otherwise prints the exact command.
+system-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else \
+	  echo "Missing Debian packages:$$missing. Install them with: sudo apt-get install -y$$missing"; \
+	fi
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+dashboard: install
+	$(BIN)/glasswing dashboard --port $(PORT) --address $(ADDRESS)
+
+# Retrains and re-exports every registered app with its default Config.
+models: install
+	@for app in $$($(BIN)/python -c "from apps import APPS; print(*APPS)"); do \
+	  $(BIN)/glasswing train $$app && $(BIN)/glasswing export $$app --quant all || exit 1; \
+	done
+
+bench: install
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/tflite.py
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Regenerates the full pin set from requirements.in in a scratch venv.
+lock:
+	rm -rf /tmp/glasswing-lock && $(PYTHON) -m venv /tmp/glasswing-lock
+	/tmp/glasswing-lock/bin/pip install -q -r requirements.in
+	/tmp/glasswing-lock/bin/pip freeze > requirements.lock
+
+clean:
+	rm -rf $(VENV) models/.partial

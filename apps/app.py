@@ -1,0 +1,185 @@
+"""The App protocol: every app is the same small bundle of functions.
+
+Training, evaluation, export, explanation and the dashboard are written once
+against :class:`App` and never branch on an app's name (see DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from apps.errors import GlasswingError
+
+MODALITIES = ("image", "text", "audio")
+TASKS = ("classify", "generate")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Fields every app's Config shares; the shared training loop reads only these.
+
+    Each app's ``Config`` subclasses this and adds its own model/data fields.
+    Defaults are the real run; ``tiny()`` returns seconds-long settings for tests.
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    # Fraction of the peak learning rate spent warming up, then cosine decay to 0.
+    warmup_fraction: float = 0.05
+    patience: int = 5
+    seed: int = 42
+    # "auto" picks from the devices present; "one" / "mirrored" force a strategy.
+    strategy: str = "auto"
+    # "auto" = on only when a GPU is present (mixed_float16 on CPU is ~9x slower).
+    mixed_precision: str = "auto"
+    jit_compile: str = "auto"
+    # Where prepared datasets live (tfds data_dir and local raw copies below it).
+    data_dir: str = "data"
+    # Cap on training examples (0 = all): lets tests and quick runs use real code paths.
+    max_train_examples: int = 0
+    # Augment the training split (each app decides how); off for calibration data.
+    augment: bool = True
+
+    @classmethod
+    def tiny(cls):
+        """Settings that train in seconds, for tests."""
+        return cls(epochs=1, batch_size=16, patience=1, max_train_examples=64)
+
+
+SWITCH_VALUES = ("auto", "on", "off")
+STRATEGIES = ("auto", "one", "mirrored")
+
+
+@dataclasses.dataclass(frozen=True)
+class App:
+    """One app: a frozen bundle of the functions the shared machinery calls.
+
+    Attributes:
+        name: Registry key and the artifact folder ``models/<name>/``.
+        modality: One of ``MODALITIES``; only display code switches on it.
+        task: One of ``TASKS``.
+        Config: Dataclass (subclass of :class:`TrainConfig`) with ``tiny()``.
+        dataset: ``(cfg, split) -> tf.data.Dataset`` of batched ``(x, y)``;
+            ``split`` is ``"train" | "validation" | "test"``.
+        preprocess: Raw input (PIL image / str / waveform) -> one model input ``x``.
+        build: ``cfg -> compiled keras.Model``.
+        labels: ``cfg -> list[str]``.
+        fake_batch: ``(cfg, n) -> (x, y)`` synthetic numpy arrays for tests.
+        prepare: ``(cfg, progress) -> str``: prepares the data once (e.g. builds
+            the tfds dataset) and returns a one-line summary; backs
+            ``glasswing data prepare APP``.
+        description: One line for ``--help`` and the dashboard.
+    """
+
+    name: str
+    modality: str
+    task: str
+    Config: type
+    dataset: Callable
+    preprocess: Callable
+    build: Callable
+    labels: Callable
+    fake_batch: Callable
+    prepare: Callable
+    description: str = ""
+
+    def __post_init__(self):
+        if self.modality not in MODALITIES:
+            raise ValueError(f"Unknown modality={self.modality!r}. Expected one of {MODALITIES}.")
+        if self.task not in TASKS:
+            raise ValueError(f"Unknown task={self.task!r}. Expected one of {TASKS}.")
+        if not issubclass(self.Config, TrainConfig):
+            raise TypeError(f"{self.name}: Config must subclass apps.app.TrainConfig.")
+
+
+def _coerce(raw: str, annotation: Any, key: str) -> Any:
+    """Turns the string ``raw`` into a value of the field's declared type."""
+    if annotation in (bool, "bool"):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise GlasswingError(f"--set {key}={raw!r}: expected a boolean (true/false).")
+    for typ in (int, float):
+        if annotation in (typ, typ.__name__):
+            try:
+                return typ(raw)
+            except ValueError:
+                raise GlasswingError(
+                    f"--set {key}={raw!r}: expected {typ.__name__}."
+                ) from None
+    return raw
+
+
+def apply_overrides(cfg, overrides: Iterable[str]):
+    """Applies ``key=value`` strings to a Config dataclass, coerced to field types.
+
+    Args:
+        cfg: A Config instance.
+        overrides: Strings such as ``"epochs=3"``.
+
+    Returns:
+        A new Config (``dataclasses.replace``); ``cfg`` is unchanged.
+
+    Raises:
+        GlasswingError: Malformed pair, unknown key (the message lists valid
+            keys) or a value that does not parse as the field's type.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    hints = typing.get_type_hints(type(cfg))
+    changes = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GlasswingError(f"--set expects key=value, got {item!r}.")
+        if key not in fields:
+            raise GlasswingError(
+                f"Unknown config key {key!r}. Valid keys: {', '.join(sorted(fields))}."
+            )
+        changes[key] = _coerce(raw, hints.get(key, str), key)
+    new = dataclasses.replace(cfg, **changes)
+    validate_config(new)
+    return new
+
+
+def validate_config(cfg) -> None:
+    """Checks the shared fields; raises GlasswingError naming a bad value."""
+    for key in ("mixed_precision", "jit_compile"):
+        value = getattr(cfg, key)
+        if value not in SWITCH_VALUES:
+            raise GlasswingError(f"Unknown {key}={value!r}. Expected one of {SWITCH_VALUES}.")
+    if cfg.strategy not in STRATEGIES:
+        raise GlasswingError(f"Unknown strategy={cfg.strategy!r}. Expected one of {STRATEGIES}.")
+    for key in ("epochs", "batch_size"):
+        if getattr(cfg, key) < 1:
+            raise GlasswingError(f"{key} must be >= 1, got {getattr(cfg, key)}.")
+    if cfg.learning_rate <= 0:
+        raise GlasswingError(f"learning_rate must be > 0, got {cfg.learning_rate}.")
+
+
+def config_to_dict(cfg) -> dict:
+    """A JSON-ready dict of a Config (what ``config.json`` holds)."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(app: App, values: dict):
+    """Rebuilds an app's Config from ``config.json``, ignoring unknown keys.
+
+    Unknown keys are dropped so artifacts written by an older version still load.
+    """
+    names = {f.name for f in dataclasses.fields(app.Config)}
+    return app.Config(**{k: v for k, v in values.items() if k in names})
+
+
+def config_hash(cfg) -> str:
+    """Short stable hash of a Config: names the resumable work folder of a run."""
+    text = json.dumps(config_to_dict(cfg), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -1,0 +1,145 @@
+"""The artifact folder ``models/<app>/``: fixed file names, atomic writes, safe loads.
+
+Every writer here goes through a temporary path and a rename, so a crash never
+leaves half a file or half a folder where a reader looks (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+from apps.errors import GlasswingError
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+LABELS_FILE = "labels.txt"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+CARD_FILE = "MODEL_CARD.md"
+EXPORT_FILE = "export.json"
+TFLITE_DIR = "tflite"
+PARTIAL_DIR = ".partial"
+
+
+def app_dir(models_dir, app_name: str) -> Path:
+    """``<models_dir>/<app_name>``: the folder a trained app's artifacts live in."""
+    return Path(models_dir) / app_name
+
+
+def ensure_writable(folder: Path) -> None:
+    """Creates ``folder`` and proves a file can be written there.
+
+    Raises:
+        GlasswingError: The folder cannot be created or written to.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise GlasswingError(
+            f"Cannot write to {folder} ({err.strerror or err}). "
+            "Fix its permissions or pass --models-dir with a writable folder."
+        ) from None
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Writes ``data`` to a temp file beside ``path``, then renames it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Text version of :func:`write_bytes_atomic` (UTF-8)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Writes ``obj`` as indented JSON, atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> dict:
+    """Reads a JSON artifact; a missing or corrupt file is a GlasswingError."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GlasswingError(f"{path} is missing.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise GlasswingError(f"{path} is corrupt ({err}).") from None
+
+
+def publish_dir(staged: Path, final: Path) -> None:
+    """Moves a fully written ``staged`` folder to ``final``, replacing any old one.
+
+    The old folder is renamed aside first and deleted only after the new one is
+    in place, so at every instant ``final`` is either the old complete folder,
+    absent for a moment, or the new complete folder — never a mix.
+    """
+    final = Path(final)
+    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+    if final.exists():
+        os.replace(final, old)
+    try:
+        os.replace(staged, final)
+    except OSError:
+        if old.exists() and not final.exists():
+            os.replace(old, final)  # put the previous model back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def require_model_dir(models_dir, app) -> Path:
+    """Returns ``models/<app>`` if it holds a model; otherwise says how to train one."""
+    folder = app_dir(models_dir, app.name)
+    if not (folder / MODEL_FILE).is_file():
+        raise GlasswingError(
+            f"No trained model at {folder / MODEL_FILE}. "
+            f"Train one with `glasswing train {app.name}`."
+        )
+    return folder
+
+
+def load_model(path: Path):
+    """Loads a ``.keras`` file with ``safe_mode=True``; corrupt files raise GlasswingError."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise GlasswingError(f"Model file {path} is missing.")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as err:  # noqa: BLE001 - keras raises many types for bad files
+        raise GlasswingError(
+            f"Cannot load {path}: the file is corrupt or not a Keras model "
+            f"({type(err).__name__}: {str(err)[:200]}). Retrain it with `glasswing train`."
+        ) from None
+
+
+def load_config(app, folder: Path):
+    """The Config a model in ``folder`` was trained with."""
+    from apps.app import config_from_dict
+
+    return config_from_dict(app, read_json(Path(folder) / CONFIG_FILE))
+
+
+def list_trained(models_dir) -> list[str]:
+    """Names of the app folders under ``models_dir`` that hold a model file."""
+    root = Path(models_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / MODEL_FILE).is_file())

@@ -1,0 +1,187 @@
+"""The ``glasswing`` command line: train, evaluate, export, data prepare, dashboard.
+
+Every verb takes the app by name and works through the App protocol; errors a
+user can fix are printed as one line (no traceback) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from apps.errors import GlasswingError
+
+QUANT_CHOICES = ("float32", "dynamic", "float16", "int8", "all")
+
+
+def _add_app(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("app", help="app name (see `glasswing list`)")
+    parser.add_argument(
+        "--models-dir",
+        default="models",
+        help="root of the artifact folders; the app's live in MODELS_DIR/APP (default: models)",
+    )
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one Config field, coerced to its type (repeatable), e.g. --set epochs=5",
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="start from Config.tiny() (seconds-long settings) instead of the real defaults",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb, with help for every option."""
+    parser = argparse.ArgumentParser(
+        prog="glasswing",
+        description="Train, evaluate, export and explain the Glasswing Keras apps.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    verbs.add_parser("list", help="list the apps and whether each has a trained model")
+
+    p = verbs.add_parser("train", help="train an app and write models/APP/ atomically")
+    _add_app(p)
+    _add_overrides(p)
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+
+    p = verbs.add_parser("evaluate", help="evaluate the trained model on the test split")
+    _add_app(p)
+    p.add_argument("--split", default="test", choices=("train", "validation", "test"),
+                   help="which split to evaluate (default: test)")
+
+    p = verbs.add_parser("export", help="export the trained model to TF Lite and verify it")
+    _add_app(p)
+    p.add_argument("--quant", default="all", choices=QUANT_CHOICES,
+                   help="quantization mode; `all` exports the four modes (default: all)")
+
+    data = verbs.add_parser("data", help="dataset commands")
+    data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
+    p = data_verbs.add_parser("prepare", help="prepare an app's dataset once (offline)")
+    p.add_argument("app", help="app name")
+    _add_overrides(p)
+
+    p = verbs.add_parser("dashboard", help="start the Streamlit dashboard")
+    p.add_argument("--port", type=int, default=8501, help="port to serve on (default: 8501)")
+    p.add_argument("--address", default="localhost",
+                   help="address to bind (default: localhost; 0.0.0.0 exposes it)")
+    p.add_argument("--models-dir", default="models", help="artifact root (default: models)")
+    return parser
+
+
+def _config(app, args):
+    from apps.app import apply_overrides
+
+    base = app.Config.tiny() if args.tiny else app.Config()
+    return apply_overrides(base, args.overrides)
+
+
+def _cmd_list(args) -> int:
+    from apps import APPS
+    from apps.artifacts import list_trained
+
+    trained = set(list_trained("models"))
+    for name, app in APPS.items():
+        status = "trained" if name in trained else "not trained"
+        print(f"{name:12s} {app.task:9s} {app.modality:6s} {status:12s} {app.description}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from apps import get_app
+    from apps.train import train
+
+    app = get_app(args.app)
+    cfg = _config(app, args)
+    command = shlex.join(["glasswing", *sys.argv[1:]]) if sys.argv else None
+    train(app, cfg, args.models_dir, tensorboard=args.tensorboard, command=command)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    from apps import artifacts, get_app
+    from apps.evaluate import evaluate
+
+    app = get_app(args.app)
+    folder = artifacts.require_model_dir(args.models_dir, app)
+    cfg = artifacts.load_config(app, folder)
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    metrics = evaluate(app, model, cfg, args.split)
+    metrics.pop("per_class", None)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from apps import get_app
+    from apps.export import export
+
+    app = get_app(args.app)
+    report = export(app, args.models_dir, args.quant)
+    failed = [mode for mode, row in report.items() if row.get("error")]
+    return 1 if failed else 0
+
+
+def _cmd_data(args) -> int:
+    from apps import get_app
+
+    app = get_app(args.app)
+    print(app.prepare(_config(app, args)))
+    return 0
+
+
+def _cmd_dashboard(args) -> int:
+    script = Path(__file__).parent / "dashboard" / "streamlit_app.py"
+    env = dict(os.environ, GLASSWING_MODELS_DIR=str(Path(args.models_dir).resolve()))
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.port", str(args.port),
+        "--server.address", args.address,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    print(f"Dashboard: http://{args.address}:{args.port}", flush=True)
+    return subprocess.call(command, env=env)
+
+
+COMMANDS = {
+    "list": _cmd_list,
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "export": _cmd_export,
+    "data": _cmd_data,
+    "dashboard": _cmd_dashboard,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one ``glasswing`` command; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ chatter out of the way
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.verb](args)
+    except GlasswingError as err:
+        print(f"glasswing: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("glasswing: interrupted; a rerun of the same command resumes training.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""Shared TF Lite export: convert in a subprocess, then verify in the LiteRT interpreter.
+
+``glasswing export APP --quant {float32,dynamic,float16,int8,all}`` writes
+``models/APP/tflite/<quant>.tflite``, ``tflite/metadata.json`` and
+``export.json``. Every number in ``export.json`` is measured by running the
+.tflite file itself on the app's whole test split.
+
+Conversion runs in a child process (``python -m apps.export --convert ...``)
+because the converter can crash the process outright (e.g. int8 of a
+Bidirectional LSTM segfaults on this stack); a crash becomes a clear error for
+that mode and the other modes still export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from apps import artifacts
+from apps.errors import GlasswingError
+
+QUANT_MODES = ("float32", "dynamic", "float16", "int8")
+CALIBRATION_EXAMPLES = 256
+CONVERT_TIMEOUT_S = 900
+LATENCY_RUNS = 200
+
+
+def quant_modes(quant: str) -> tuple[str, ...]:
+    """Expands ``all``; rejects an unknown mode with the valid ones listed."""
+    if quant == "all":
+        return QUANT_MODES
+    if quant not in QUANT_MODES:
+        raise GlasswingError(f"Unknown quant={quant!r}. Expected one of {sorted(QUANT_MODES) + ['all']}.")
+    return (quant,)
+
+
+def calibration_cfg(cfg):
+    """The training data as the model sees it at inference: no augmentation, batch 1."""
+    return dataclasses.replace(cfg, augment=False, batch_size=1)
+
+
+def converter_options(quant: str, input_dtype, representative=None) -> dict:
+    """Keyword arguments for ``model.export(format="litert")`` for one mode.
+
+    Builtin ops only, set explicitly (Keras enables SELECT_TF_OPS by default,
+    and no interpreter here runs Flex ops), so an unsupported op fails loudly.
+    """
+    import tensorflow as tf
+
+    builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quant == "float32":
+        return {"target_spec": {"supported_ops": builtins}}
+    if quant == "dynamic":
+        return {"target_spec": {"supported_ops": builtins}, "optimizations": [tf.lite.Optimize.DEFAULT]}
+    if quant == "float16":
+        return {
+            "target_spec": {"supported_ops": builtins, "supported_types": [tf.float16]},
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+        }
+    if quant == "int8":
+        options = {
+            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "representative_dataset": representative,
+            "inference_output_type": tf.int8,
+        }
+        # Integer inputs (token ids) stay as they are; float inputs become int8.
+        if np.dtype(input_dtype).kind == "f":
+            options["inference_input_type"] = tf.int8
+        return options
+    raise GlasswingError(f"Unknown quant={quant!r}. Expected one of {sorted(QUANT_MODES)}.")
+
+
+def export_model(model, out_path, quant: str, representative=None) -> None:
+    """Converts a Keras model to one .tflite file with a fixed batch of 1.
+
+    A fixed batch keeps LSTM/GRU and STFT graphs on builtin ops (with a dynamic
+    batch they fall back to Flex ops, which no interpreter here runs).
+
+    Args:
+        model: A Keras model with one input.
+        out_path: Destination ``.tflite`` path.
+        quant: One of ``QUANT_MODES``.
+        representative: For ``int8``, a generator function yielding ``[x]``
+            calibration batches of one example.
+    """
+    import tensorflow as tf
+
+    spec = model.inputs[0]
+    signature = [tf.TensorSpec((1, *spec.shape[1:]), spec.dtype, name=spec.name.split(":")[0])]
+    if quant == "int8" and representative is None:
+        raise GlasswingError("int8 export needs a representative dataset.")
+    options = converter_options(quant, spec.dtype, representative)
+    model.export(str(out_path), format="litert", input_signature=signature, verbose=False, **options)
+
+
+def convert(app, models_dir, quant: str, out_path) -> None:
+    """Converts ``models_dir/APP/model.keras`` to ``out_path`` (run in a child process).
+
+    int8 calibration uses examples of the training split, unaugmented.
+    """
+    import tensorflow as tf
+
+    folder = artifacts.require_model_dir(models_dir, app)
+    cfg = artifacts.load_config(app, folder)
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    dtype = model.inputs[0].dtype
+
+    def representative():
+        for x, _ in app.dataset(calibration_cfg(cfg), "train").take(CALIBRATION_EXAMPLES):
+            yield [tf.cast(x, dtype)]
+
+    export_model(model, out_path, quant, representative)
+
+
+def _convert_in_subprocess(app, models_dir, quant: str, out_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "apps.export", "--convert", app.name, quant, str(out_path),
+        "--models-dir", str(models_dir),
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S, env=env)
+    except subprocess.TimeoutExpired:
+        raise GlasswingError(f"{quant}: conversion took over {CONVERT_TIMEOUT_S} s and was stopped.") from None
+    if done.returncode == 0 and out_path.is_file():
+        return
+    tail = " | ".join(line for line in done.stderr.strip().splitlines()[-3:])
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        raise GlasswingError(f"{quant}: the TF Lite converter crashed ({name}). {tail}")
+    raise GlasswingError(f"{quant}: conversion failed (exit {done.returncode}). {tail}")
+
+
+def _median_ms(fn, x, runs: int) -> float:
+    fn(x)  # warm up: first calls allocate and trace
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def keras_reference(app, model, cfg) -> dict:
+    """The test split's inputs and labels, the Keras outputs, and its direct-call latency."""
+    from apps.evaluate import keras_predictor
+
+    predict = keras_predictor(model)
+    xs, ys, outputs = [], [], []
+    for x, y in app.dataset(dataclasses.replace(cfg, batch_size=500), "test"):
+        xs.append(np.asarray(x))
+        ys.append(np.asarray(y))
+        outputs.append(predict(x))
+    x_all = np.concatenate(xs)
+    latency = _median_ms(lambda x: model(x, training=False), x_all[:1], 50)
+    return {
+        "x": x_all,
+        "y_true": np.concatenate(ys),
+        "outputs": np.concatenate(outputs),
+        "latency_ms": latency,
+    }
+
+
+def verify(app, tflite_path: Path, reference: dict) -> dict:
+    """Runs the .tflite on the whole test split; compares it with the Keras outputs."""
+    from apps.litert import LiteRTModel
+
+    x_all = reference["x"]
+    runner = LiteRTModel(tflite_path)
+    outputs = np.concatenate([runner(x_all[i : i + 500]) for i in range(0, len(x_all), 500)])
+    keras_out = reference["outputs"]
+    row = {
+        "file": f"{artifacts.TFLITE_DIR}/{tflite_path.name}",
+        "size_bytes": tflite_path.stat().st_size,
+        "max_abs_diff": float(np.max(np.abs(outputs - keras_out))),
+        "finite": bool(np.isfinite(outputs).all()),
+    }
+    if app.task == "classify":
+        pred, keras_pred = outputs.argmax(-1), keras_out.argmax(-1)
+        row["accuracy"] = float((pred == reference["y_true"]).mean())
+        row["agreement"] = float((pred == keras_pred).mean())
+    single = LiteRTModel(tflite_path, num_threads=1)
+    row["latency_ms"] = _median_ms(single, x_all[:1], LATENCY_RUNS)
+    row["input"] = _describe(single.input_details)
+    row["output"] = _describe(single.output_details)
+    return row
+
+
+def _describe(details):
+    from apps.litert import describe_tensor
+
+    return describe_tensor(details)
+
+
+def export(app, models_dir="models", quant: str = "all") -> dict:
+    """Exports and verifies the requested modes; returns the per-mode report.
+
+    Writes each file atomically (temp name, then rename) and merges the rows
+    into ``export.json``, keeping rows of modes not exported this time.
+    """
+    import keras
+
+    from apps.train import cpu_name
+
+    modes = quant_modes(quant)
+    folder = artifacts.require_model_dir(models_dir, app)
+    artifacts.ensure_writable(folder / artifacts.TFLITE_DIR)
+    cfg = artifacts.load_config(app, folder)
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    print(f"Running the Keras model on the {app.name} test split for reference ...", flush=True)
+    reference = keras_reference(app, model, cfg)
+    report_path = folder / artifacts.EXPORT_FILE
+    report = artifacts.read_json(report_path) if report_path.is_file() else {}
+    rows = report.get("modes", {})
+    for i, mode in enumerate(modes, start=1):
+        target = folder / artifacts.TFLITE_DIR / f"{mode}.tflite"
+        tmp = target.with_name(f".{mode}.{os.getpid()}.tmp.tflite")
+        print(f"[{i}/{len(modes)}] {mode}: converting in a subprocess ...", flush=True)
+        try:
+            _convert_in_subprocess(app, models_dir, mode, tmp)
+            print(f"[{i}/{len(modes)}] {mode}: verifying on {len(reference['x'])} test examples ...", flush=True)
+            row = verify(app, tmp, reference)
+            os.replace(tmp, target)
+            row["file"] = f"{artifacts.TFLITE_DIR}/{target.name}"
+        except GlasswingError as err:
+            row = {"error": str(err)}
+            print(f"[{i}/{len(modes)}] {mode}: FAILED: {err}", file=sys.stderr, flush=True)
+        finally:
+            tmp.unlink(missing_ok=True)
+        rows[mode] = row
+        if "error" not in row:
+            print(f"[{i}/{len(modes)}] {mode}: {_summary(row)}", flush=True)
+    base = rows.get("float32", {}).get("size_bytes")
+    for row in rows.values():
+        if base and "size_bytes" in row:
+            row["size_ratio_vs_float32"] = round(row["size_bytes"] / base, 4)
+    keras_row = {"latency_ms": reference["latency_ms"], "call": "model(x, training=False)"}
+    if app.task == "classify":
+        keras_row["accuracy"] = float((reference["outputs"].argmax(-1) == reference["y_true"]).mean())
+    report = {
+        "app": app.name,
+        "test_examples": int(len(reference["x"])),
+        "cpu": f"{cpu_name()} ({os.cpu_count()} cores)",
+        "latency": "median single-example wall time; .tflite with 1 interpreter thread",
+        "keras_version": keras.__version__,
+        "keras": keras_row,
+        "modes": rows,
+    }
+    artifacts.write_json_atomic(report_path, report)
+    artifacts.write_json_atomic(folder / artifacts.TFLITE_DIR / "metadata.json", _metadata(app, cfg, rows))
+    return {mode: rows[mode] for mode in modes}
+
+
+def _summary(row: dict) -> str:
+    parts = [f"{row['size_bytes'] / 1024:.0f} KB"]
+    if "accuracy" in row:
+        parts.append(f"accuracy {row['accuracy']:.4f}, agreement {row['agreement']:.4f}")
+    parts.append(f"max |diff| {row['max_abs_diff']:.2g}, {row['latency_ms']:.3f} ms/example")
+    return ", ".join(parts)
+
+
+def _metadata(app, cfg, rows: dict) -> dict:
+    doc = (app.preprocess.__doc__ or "").strip().splitlines()
+    return {
+        "app": app.name,
+        "task": app.task,
+        "modality": app.modality,
+        "labels": app.labels(cfg),
+        "preprocess": f"{app.preprocess.__module__}.{app.preprocess.__name__}: {doc[0] if doc else ''}",
+        "files": {
+            mode: {"file": row["file"], "input": row["input"], "output": row["output"]}
+            for mode, row in rows.items()
+            if "error" not in row
+        },
+    }
+
+
+def _child_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m apps.export")
+    parser.add_argument("--convert", nargs=3, metavar=("APP", "QUANT", "OUT"), required=True)
+    parser.add_argument("--models-dir", default="models")
+    args = parser.parse_args(argv)
+    from apps import get_app
+
+    name, quant, out = args.convert
+    try:
+        convert(get_app(name), args.models_dir, quant, Path(out))
+    except GlasswingError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

@@ -1,0 +1,18 @@
+"""Image classification on Fashion-MNIST."""
+
+from apps.app import App
+from apps.image import config, data, model
+
+APP = App(
+    name="image",
+    modality="image",
+    task="classify",
+    Config=config.Config,
+    dataset=data.dataset,
+    preprocess=data.preprocess,
+    build=model.build,
+    labels=data.labels,
+    fake_batch=data.fake_batch,
+    prepare=data.prepare,
+    description="Fashion-MNIST clothing classifier (CNN, 10 classes)",
+)

@@ -1,0 +1,34 @@
+"""Image app configuration: defaults are the real Fashion-MNIST run."""
+
+import dataclasses
+
+from apps.app import TrainConfig
+
+
+@dataclasses.dataclass
+class Config(TrainConfig):
+    """Fashion-MNIST CNN. ``Config()`` is the committed model's run."""
+
+    epochs: int = 13
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    patience: int = 4
+    # Width of the first conv block; later blocks double it.
+    filters: int = 32
+    dense_units: int = 128
+    dropout: float = 0.2
+    weight_decay: float = 5e-5
+    # Max shift of the random translation, as a fraction of the side (0.06 = ~2 px).
+    shift: float = 0.06
+
+    @classmethod
+    def tiny(cls):
+        """A few-thousand-parameter model on 64 examples: trains in seconds."""
+        return cls(
+            epochs=1,
+            batch_size=16,
+            patience=1,
+            max_train_examples=64,
+            filters=4,
+            dense_units=8,
+        )

@@ -1,0 +1,277 @@
+"""Shared training: one path for every app, from Config to a published artifact folder.
+
+``python -m apps.train APP [--set key=value ...]`` works as well as
+``glasswing train APP``.
+
+A run works in ``models/.partial/<app>-<config hash>/`` (backup for resuming,
+best checkpoint, history) and only at the very end renames a complete artifact
+folder into ``models/<app>/``. Killing a run leaves the previous model intact;
+running the same command again resumes from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps import artifacts
+from apps.app import App, config_hash, config_to_dict, validate_config
+from apps.evaluate import evaluate
+
+
+def gpus_present() -> list:
+    """The visible GPU devices."""
+    return tf.config.list_physical_devices("GPU")
+
+
+def choose_strategy(cfg) -> tf.distribute.Strategy:
+    """``OneDeviceStrategy`` on one device, ``MirroredStrategy`` over several GPUs."""
+    gpus = gpus_present()
+    if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+
+
+def switch_on(value: str) -> bool:
+    """Resolves an ``auto|on|off`` switch: ``auto`` means "only with a GPU"."""
+    return value == "on" or (value == "auto" and bool(gpus_present()))
+
+
+def cosine_schedule(cfg):
+    """Per-epoch learning rate: linear warm-up, then cosine decay towards zero.
+
+    Epoch-based (not step-based) so BackupAndRestore resumes it exactly: the
+    rate is a pure function of the epoch index.
+    """
+    warmup = max(0, round(cfg.warmup_fraction * cfg.epochs))
+
+    def rate(epoch: int, _lr=None) -> float:
+        if epoch < warmup:
+            return cfg.learning_rate * (epoch + 1) / (warmup + 1)
+        progress = (epoch - warmup) / max(1, cfg.epochs - warmup)
+        return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return rate
+
+
+def _best_val_loss(history_csv: Path) -> float | None:
+    """The lowest ``val_loss`` logged by an interrupted run, to keep "best" honest."""
+    rows = _read_history(history_csv)
+    losses = [float(r["val_loss"]) for r in rows if r.get("val_loss") not in (None, "")]
+    return min(losses) if losses else None
+
+
+def _read_history(history_csv: Path) -> list[dict]:
+    """History rows, one per epoch; a resumed run's repeated epoch keeps its last row."""
+    if not history_csv.is_file():
+        return []
+    with open(history_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    by_epoch = {int(r["epoch"]): r for r in rows if r.get("epoch", "").isdigit()}
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def _write_history(rows: list[dict], path: Path) -> None:
+    if not rows:
+        artifacts.write_text_atomic(path, "epoch\n")
+        return
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    artifacts.write_text_atomic(path, buf.getvalue())
+
+
+class _ResumeNotice(keras.callbacks.Callback):
+    """Says where training starts, so a resumed run is visible in the log."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not getattr(self, "_said", False):
+            self._said = True
+            if epoch > 0:
+                print(f"Resuming interrupted run at epoch {epoch + 1}.", flush=True)
+
+
+def _callbacks(cfg, work: Path, tensorboard: bool) -> list:
+    best = _best_val_loss(work / "history.csv")
+    callbacks = [
+        # First, so an epoch's backup is written before anything else of it.
+        keras.callbacks.BackupAndRestore(str(work / "backup"), delete_checkpoint=False),
+        _ResumeNotice(),
+        keras.callbacks.ModelCheckpoint(
+            str(work / "best.keras"),
+            monitor="val_loss",
+            save_best_only=True,
+            initial_value_threshold=best,
+        ),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
+        keras.callbacks.LearningRateScheduler(cosine_schedule(cfg)),
+        keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
+    ]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(work / "tensorboard")))
+    return callbacks
+
+
+def _model_card(app: App, cfg, metrics: dict, model) -> str:
+    headline = ", ".join(
+        f"{k} {metrics[k]:.4f}"
+        for k in ("accuracy", "macro_f1", "macro_precision", "macro_recall")
+        if isinstance(metrics.get(k), float)
+    )
+    return f"""# Model card: {app.name}
+
+{app.description}
+
+- **Task:** {app.task} ({app.modality}); labels: {", ".join(app.labels(cfg))}
+- **Architecture:** `{model.name}`, {model.count_params():,} parameters
+- **Test metrics:** {headline or metrics}
+- **Data:** split sizes {metrics.get("split_sizes")}; seed {cfg.seed}
+- **Training:** {metrics.get("epochs_run")} epochs in {metrics.get("wall_time_s", 0):.0f} s on
+  {metrics.get("device")}; command `{metrics.get("command")}`
+- **Files:** `model.keras` (Keras 3, load with `safe_mode=True`), `config.json`,
+  `labels.txt`, `metrics.json`, `history.csv`; TF Lite files under `tflite/` after
+  `glasswing export {app.name} --quant all` (see `export.json`).
+
+Limitations: trained only on the data above; inputs must look like it (see
+`preprocess` in `apps/{app.name}/data.py`). Metrics are from the held-out test split.
+"""
+
+
+def _count(ds) -> int:
+    return int(ds.reduce(np.int64(0), lambda n, batch: n + tf.shape(batch[1], tf.int64)[0]))
+
+
+def train(
+    app: App,
+    cfg,
+    models_dir="models",
+    tensorboard: bool = False,
+    command: str | None = None,
+    verbose: int | str = "auto",
+) -> Path:
+    """Trains ``app`` with ``cfg`` and publishes ``<models_dir>/<app>/`` atomically.
+
+    Args:
+        app: The app to train.
+        cfg: Its Config.
+        models_dir: Root of the artifact folders.
+        tensorboard: Also write TensorBoard logs (kept in the work folder's
+            ``tensorboard/`` and published with the artifacts).
+        command: The command line recorded in ``metrics.json``.
+        verbose: Keras verbosity; ``"auto"`` = a progress bar on a terminal,
+            one line per epoch otherwise.
+
+    Returns:
+        The published artifact folder.
+    """
+    validate_config(cfg)
+    models_dir = Path(models_dir)
+    artifacts.ensure_writable(models_dir)
+    work = models_dir / artifacts.PARTIAL_DIR / f"{app.name}-{config_hash(cfg)}"
+    work.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    if switch_on(cfg.mixed_precision):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    start = time.time()
+
+    train_ds, val_ds = app.dataset(cfg, "train"), app.dataset(cfg, "validation")
+    strategy = choose_strategy(cfg)
+    with strategy.scope():
+        model = app.build(cfg)
+        if switch_on(cfg.jit_compile):
+            model.jit_compile = True
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    print(
+        f"Training {app.name}: {model.count_params():,} parameters, up to {cfg.epochs} epochs, "
+        f"strategy {type(strategy).__name__}, work folder {work}",
+        flush=True,
+    )
+    fit = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.epochs,
+        callbacks=_callbacks(cfg, work, tensorboard),
+        verbose=verbose,
+    )
+    if (work / "best.keras").is_file():
+        model = artifacts.load_model(work / "best.keras")
+    history = _read_history(work / "history.csv")
+    wall = time.time() - start
+
+    print(f"Evaluating {app.name} on the test split ...", flush=True)
+    metrics = evaluate(app, model, cfg, "test")
+    metrics.update(
+        split_sizes={
+            "train": _count(app.dataset(cfg, "train")) if history else 0,
+            "validation": _count(val_ds),
+            "test": metrics.get("n_examples", _count(app.dataset(cfg, "test"))),
+        },
+        seed=cfg.seed,
+        epochs_run=len(history) or len(fit.epoch),
+        wall_time_s=round(wall, 1),
+        device=_device_name(),
+        command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        keras_version=keras.__version__,
+        tensorflow_version=tf.__version__,
+    )
+
+    staged = work / "artifact"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir()
+    model.save(staged / artifacts.MODEL_FILE)
+    artifacts.write_json_atomic(staged / artifacts.CONFIG_FILE, config_to_dict(cfg))
+    artifacts.write_text_atomic(staged / artifacts.LABELS_FILE, "\n".join(app.labels(cfg)) + "\n")
+    artifacts.write_json_atomic(staged / artifacts.METRICS_FILE, metrics)
+    _write_history(history, staged / artifacts.HISTORY_FILE)
+    artifacts.write_text_atomic(staged / artifacts.CARD_FILE, _model_card(app, cfg, metrics, model))
+    if tensorboard and (work / "tensorboard").exists():
+        shutil.move(work / "tensorboard", staged / "tensorboard")
+    final = artifacts.app_dir(models_dir, app.name)
+    artifacts.publish_dir(staged, final)
+    shutil.rmtree(work, ignore_errors=True)
+    headline = metrics.get("accuracy")
+    print(
+        f"Saved {final} in {wall:.0f} s"
+        + (f": test accuracy {headline:.4f}" if headline is not None else ""),
+        flush=True,
+    )
+    return final
+
+
+def _device_name() -> str:
+    gpus = gpus_present()
+    if gpus:
+        return ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus)
+    return f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
+
+
+def cpu_name() -> str:
+    """The CPU model name, for recording where a number was measured."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+if __name__ == "__main__":
+    from apps.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,67 @@
+"""Shared fixtures: a small synthetic Fashion-MNIST in the real idx format, tiny configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests never reach for the network: Keras' downloader is skipped.
+os.environ["GLASSWING_OFFLINE"] = "1"
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Writes ``array`` (uint8) as a gzipped idx file, the format Fashion-MNIST ships in."""
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def synthetic_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is learnable: class k is a bright band at rows 2k+4..2k+5."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)
+    images = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 2 * label + 4 : 2 * label + 6, 4:24] = 255
+    return images, labels
+
+
+def write_fashion_mnist(folder: Path, n_train: int, n_test: int) -> Path:
+    """A folder with the four Fashion-MNIST idx .gz files, filled with synthetic images."""
+    from apps.image.data import FILES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
+        images, labels = synthetic_images(n, seed)
+        write_idx(folder / FILES[part][0], images)
+        write_idx(folder / FILES[part][1], labels)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def image_data_dir(tmp_path_factory) -> Path:
+    """A data_dir holding a prepared synthetic Fashion-MNIST (2,000 train, 200 test)."""
+    from apps.image import APP
+    from apps.image.data import prepare
+
+    data_dir = tmp_path_factory.mktemp("data")
+    write_fashion_mnist(data_dir / "fashion_mnist", 2000, 200)
+    prepare(dataclasses.replace(APP.Config.tiny(), data_dir=str(data_dir)))
+    return data_dir
+
+
+@pytest.fixture
+def image_cfg(image_data_dir):
+    """The image app's tiny Config reading the synthetic data."""
+    from apps.image import APP
+
+    return dataclasses.replace(APP.Config.tiny(), data_dir=str(image_data_dir))

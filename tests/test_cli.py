@@ -1,0 +1,73 @@
+"""The glasswing command line: help, bad arguments, missing or corrupt models."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from apps.cli import build_parser, main
+from tests.conftest import ROOT
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_verb_has_help():
+    parser = build_parser()
+    text = parser.format_help()
+    for verb in ("train", "evaluate", "export", "data", "dashboard"):
+        assert verb in text
+    sub = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
+    assert "--quant" in sub["export"].format_help() and "--set" in sub["train"].format_help()
+
+
+def test_unknown_app_lists_the_valid_ones(capsys):
+    code, _, err = run_cli(capsys, "train", "imgae")
+    assert code == 2
+    assert "Unknown app='imgae'" in err and "'image'" in err and "Traceback" not in err
+
+
+def test_unknown_config_key_lists_the_valid_ones(capsys):
+    code, _, err = run_cli(capsys, "train", "image", "--set", "epoch=3")
+    assert code == 2 and "Unknown config key 'epoch'" in err and "epochs" in err
+
+
+def test_unknown_quant_is_rejected_with_choices(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "image", "--quant", "int4"])
+    assert exit_info.value.code == 2
+    assert "int8" in capsys.readouterr().err
+
+
+def test_evaluate_without_a_model_says_how_to_train(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "evaluate", "image", "--models-dir", str(tmp_path))
+    assert code == 2 and "glasswing train image" in err
+
+
+def test_export_of_a_corrupt_model_is_one_clear_line(capsys, tmp_path):
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image" / "model.keras").write_bytes(b"garbage")
+    (tmp_path / "image" / "config.json").write_text("{}")
+    code, _, err = run_cli(capsys, "export", "image", "--models-dir", str(tmp_path))
+    assert code == 2 and "corrupt" in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_prints_metrics_of_a_trained_model(capsys, image_cfg, tmp_path):
+    from apps.image import APP
+    from apps.train import train
+
+    train(APP, image_cfg, tmp_path)
+    code, out, _ = run_cli(capsys, "evaluate", "image", "--models-dir", str(tmp_path))
+    assert code == 0 and '"accuracy"' in out and '"confusion_matrix"' in out
+
+
+def test_python_dash_m_apps_train_is_the_train_verb():
+    done = subprocess.run(
+        [sys.executable, "-m", "apps.train", "--help"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120,
+    )
+    assert done.returncode == 0 and "--set KEY=VALUE" in done.stdout

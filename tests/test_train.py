@@ -1,0 +1,120 @@
+"""Shared training: artifacts, atomic publishing, resuming a killed run."""
+
+import csv
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from apps import artifacts
+from apps.errors import GlasswingError
+from apps.image import APP
+from apps.train import cosine_schedule, train
+from tests.conftest import ROOT
+
+EXPECTED_FILES = {"model.keras", "config.json", "labels.txt", "metrics.json", "history.csv", "MODEL_CARD.md"}
+
+
+def _history_epochs(path):
+    with open(path, newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_train_writes_every_artifact(image_cfg, tmp_path):
+    cfg = dataclasses.replace(image_cfg, epochs=2, patience=5)
+    folder = train(APP, cfg, tmp_path / "models", command="pytest")
+    assert folder == tmp_path / "models" / "image"
+    assert EXPECTED_FILES <= {p.name for p in folder.iterdir()}
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["split_sizes"] == {"train": 64, "validation": 200, "test": 200}
+    assert metrics["n_examples"] == 200 and metrics["command"] == "pytest"
+    cm = metrics["confusion_matrix"]
+    assert sum(map(sum, cm)) == 200
+    assert metrics["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(10)) / 200)
+    assert set(metrics["per_class"]) == set(APP.labels(cfg))
+    assert _history_epochs(folder / "history.csv") == [0, 1]
+    assert (folder / "labels.txt").read_text().splitlines() == APP.labels(cfg)
+    assert json.loads((folder / "config.json").read_text())["epochs"] == 2
+    # The resumable work folder is gone once the artifact is published.
+    assert not any((tmp_path / "models" / ".partial").iterdir())
+    artifacts.load_model(folder / "model.keras")
+
+
+def test_a_failed_run_leaves_the_previous_model_untouched(image_cfg, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    good = train(APP, image_cfg, models)
+    before = {p.name: p.read_bytes() for p in good.iterdir() if p.is_file()}
+
+    def broken_evaluate(*args, **kwargs):
+        raise RuntimeError("disk full while evaluating")
+
+    monkeypatch.setattr("apps.train.evaluate", broken_evaluate)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(APP, dataclasses.replace(image_cfg, epochs=2), models)
+    after = {p.name: p.read_bytes() for p in good.iterdir() if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in models.iterdir()) == [".partial", "image"]
+
+
+def test_publish_dir_swaps_whole_folders(tmp_path):
+    final, staged = tmp_path / "image", tmp_path / "staged"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    staged.mkdir()
+    (staged / "new.txt").write_text("new")
+    artifacts.publish_dir(staged, final)
+    assert [p.name for p in final.iterdir()] == ["new.txt"]
+    assert not staged.exists() and len(list(tmp_path.iterdir())) == 1
+
+
+def test_unwritable_models_dir_is_a_clear_error(image_cfg, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(GlasswingError, match="Cannot write to"):
+        train(APP, image_cfg, blocker / "models")
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    cfg = dataclasses.replace(APP.Config(), epochs=10, warmup_fraction=0.2, learning_rate=1.0)
+    rates = [cosine_schedule(cfg)(e) for e in range(10)]
+    assert rates[0] < rates[1] < rates[2] == pytest.approx(1.0)
+    assert all(a > b for a, b in zip(rates[2:], rates[3:])) and rates[-1] > 0
+
+
+def test_a_killed_run_resumes_where_it_stopped(image_data_dir, tmp_path):
+    """SIGKILL a real training process mid-run; the same command resumes, not restarts."""
+    models = tmp_path / "models"
+    command = [
+        sys.executable, "-m", "apps.train", "image", "--tiny", "--models-dir", str(models),
+        "--set", f"data_dir={image_data_dir}", "--set", "epochs=12", "--set", "patience=50",
+        "--set", "max_train_examples=1600", "--set", "batch_size=8",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 180
+    history = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list(models.glob(".partial/image-*/history.csv"))
+        if found and len(_history_epochs(found[0])) >= 2:
+            history = found[0]
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert history is not None, "training never logged two epochs"
+    done_before_kill = len(_history_epochs(history))
+    assert 2 <= done_before_kill < 12, "the run finished before it could be killed"
+    assert not (models / "image").exists(), "a killed run must not publish an artifact"
+
+    resumed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Resuming interrupted run at epoch" in resumed.stdout
+    resumed_at = int(resumed.stdout.split("Resuming interrupted run at epoch ")[1].split(".")[0])
+    assert 2 < resumed_at <= done_before_kill + 1
+    final_epochs = _history_epochs(models / "image" / "history.csv")
+    assert final_epochs == list(range(12))

@@ -112,9 +112,7 @@ def _coerce(raw: str, annotation: Any, key: str) -> Any:
             try:
                 return typ(raw)
             except ValueError:
-                raise GlasswingError(
-                    f"--set {key}={raw!r}: expected {typ.__name__}."
-                ) from None
+                raise GlasswingError(f"--set {key}={raw!r}: expected {typ.__name__}.") from None
     return raw
 
 
@@ -141,9 +139,7 @@ def apply_overrides(cfg, overrides: Iterable[str]):
         if not sep or not key:
             raise GlasswingError(f"--set expects key=value, got {item!r}.")
         if key not in fields:
-            raise GlasswingError(
-                f"Unknown config key {key!r}. Valid keys: {', '.join(sorted(fields))}."
-            )
+            raise GlasswingError(f"Unknown config key {key!r}. Valid keys: {', '.join(sorted(fields))}.")
         changes[key] = _coerce(raw, hints.get(key, str), key)
     new = dataclasses.replace(cfg, **changes)
     validate_config(new)

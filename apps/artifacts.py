@@ -108,8 +108,7 @@ def require_model_dir(models_dir, app) -> Path:
     folder = app_dir(models_dir, app.name)
     if not (folder / MODEL_FILE).is_file():
         raise GlasswingError(
-            f"No trained model at {folder / MODEL_FILE}. "
-            f"Train one with `glasswing train {app.name}`."
+            f"No trained model at {folder / MODEL_FILE}. Train one with `glasswing train {app.name}`."
         )
     return folder
 

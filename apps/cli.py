@@ -60,13 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("evaluate", help="evaluate the trained model on the test split")
     _add_app(p)
-    p.add_argument("--split", default="test", choices=("train", "validation", "test"),
-                   help="which split to evaluate (default: test)")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "validation", "test"),
+        help="which split to evaluate (default: test)",
+    )
 
     p = verbs.add_parser("export", help="export the trained model to TF Lite and verify it")
     _add_app(p)
-    p.add_argument("--quant", default="all", choices=QUANT_CHOICES,
-                   help="quantization mode; `all` exports the four modes (default: all)")
+    p.add_argument(
+        "--quant",
+        default="all",
+        choices=QUANT_CHOICES,
+        help="quantization mode; `all` exports the four modes (default: all)",
+    )
 
     data = verbs.add_parser("data", help="dataset commands")
     data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
@@ -76,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("dashboard", help="start the Streamlit dashboard")
     p.add_argument("--port", type=int, default=8501, help="port to serve on (default: 8501)")
-    p.add_argument("--address", default="localhost",
-                   help="address to bind (default: localhost; 0.0.0.0 exposes it)")
+    p.add_argument(
+        "--address", default="localhost", help="address to bind (default: localhost; 0.0.0.0 exposes it)"
+    )
     p.add_argument("--models-dir", default="models", help="artifact root (default: models)")
     return parser
 
@@ -149,11 +158,19 @@ def _cmd_dashboard(args) -> int:
     script = Path(__file__).parent / "dashboard" / "streamlit_app.py"
     env = dict(os.environ, GLASSWING_MODELS_DIR=str(Path(args.models_dir).resolve()))
     command = [
-        sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.port", str(args.port),
-        "--server.address", args.address,
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     print(f"Dashboard: http://{args.address}:{args.port}", flush=True)
     return subprocess.call(command, env=env)

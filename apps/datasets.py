@@ -38,9 +38,7 @@ def prepare_builder(builder_cls, cfg, manual_dir: Path):
     builder = builder_cls(data_dir=str(tfds_dir(cfg)))
     if not builder.is_prepared():
         print(f"Preparing {builder.name} from {manual_dir} into {tfds_dir(cfg)} ...", flush=True)
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-        )
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
     return builder
 
 

@@ -123,14 +123,23 @@ def convert(app, models_dir, quant: str, out_path) -> None:
 
 def _convert_in_subprocess(app, models_dir, quant: str, out_path: Path) -> None:
     command = [
-        sys.executable, "-m", "apps.export", "--convert", app.name, quant, str(out_path),
-        "--models-dir", str(models_dir),
+        sys.executable,
+        "-m",
+        "apps.export",
+        "--convert",
+        app.name,
+        quant,
+        str(out_path),
+        "--models-dir",
+        str(models_dir),
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
-        raise GlasswingError(f"{quant}: conversion took over {CONVERT_TIMEOUT_S} s and was stopped.") from None
+        raise GlasswingError(
+            f"{quant}: conversion took over {CONVERT_TIMEOUT_S} s and was stopped."
+        ) from None
     if done.returncode == 0 and out_path.is_file():
         return
     tail = " | ".join(line for line in done.stderr.strip().splitlines()[-3:])
@@ -227,7 +236,9 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
         print(f"[{i}/{len(modes)}] {mode}: converting in a subprocess ...", flush=True)
         try:
             _convert_in_subprocess(app, models_dir, mode, tmp)
-            print(f"[{i}/{len(modes)}] {mode}: verifying on {len(reference['x'])} test examples ...", flush=True)
+            print(
+                f"[{i}/{len(modes)}] {mode}: verifying on {len(reference['x'])} test examples ...", flush=True
+            )
             row = verify(app, tmp, reference)
             os.replace(tmp, target)
             row["file"] = f"{artifacts.TFLITE_DIR}/{target.name}"

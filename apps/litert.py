@@ -83,9 +83,7 @@ class LiteRTModel:
             except (ValueError, RuntimeError):
                 # Some graphs (e.g. unrolled RNNs) only run at the exported batch size.
                 self._resizable = False
-                self._interp = type(self._interp)(
-                    model_path=str(self.path), num_threads=self._threads
-                )
+                self._interp = type(self._interp)(model_path=str(self.path), num_threads=self._threads)
                 self._interp.allocate_tensors()
                 self._input = self._interp.get_input_details()[0]
                 self._output = self._interp.get_output_details()[0]

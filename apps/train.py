@@ -256,7 +256,9 @@ def train(
 def _device_name() -> str:
     gpus = gpus_present()
     if gpus:
-        return ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus)
+        return ", ".join(
+            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
+        )
     return f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
 
 

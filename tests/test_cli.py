@@ -68,6 +68,9 @@ def test_evaluate_prints_metrics_of_a_trained_model(capsys, image_cfg, tmp_path)
 def test_python_dash_m_apps_train_is_the_train_verb():
     done = subprocess.run(
         [sys.executable, "-m", "apps.train", "--help"],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=120,
     )
     assert done.returncode == 0 and "--set KEY=VALUE" in done.stdout

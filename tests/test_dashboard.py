@@ -24,10 +24,17 @@ def _fake_artifacts(models):
     (folder / "metrics.json").write_text(
         json.dumps(
             {
-                "accuracy": 0.9375, "macro_precision": 0.9, "macro_recall": 0.91, "macro_f1": 0.905,
-                "confusion_matrix": [[5, 1], [0, 10]], "labels": labels, "n_examples": 16,
-                "split_sizes": {"train": 10, "validation": 2, "test": 16}, "epochs_run": 2,
-                "wall_time_s": 1.0, "device": "CPU",
+                "accuracy": 0.9375,
+                "macro_precision": 0.9,
+                "macro_recall": 0.91,
+                "macro_f1": 0.905,
+                "confusion_matrix": [[5, 1], [0, 10]],
+                "labels": labels,
+                "n_examples": 16,
+                "split_sizes": {"train": 10, "validation": 2, "test": 16},
+                "epochs_run": 2,
+                "wall_time_s": 1.0,
+                "device": "CPU",
             }
         )
     )
@@ -38,8 +45,14 @@ def _fake_artifacts(models):
                 "cpu": "test CPU",
                 "latency": "median",
                 "modes": {
-                    "float32": {"size_bytes": 4096, "accuracy": 0.9375, "agreement": 1.0,
-                                "max_abs_diff": 1e-6, "latency_ms": 0.05, "size_ratio_vs_float32": 1.0},
+                    "float32": {
+                        "size_bytes": 4096,
+                        "accuracy": 0.9375,
+                        "agreement": 1.0,
+                        "max_abs_diff": 1e-6,
+                        "latency_ms": 0.05,
+                        "size_ratio_vs_float32": 1.0,
+                    },
                     "int8": {"error": "int8: the TF Lite converter crashed (SIGSEGV)."},
                 },
             }
@@ -90,8 +103,11 @@ def test_glasswing_dashboard_serves_on_localhost(tmp_path):
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "apps.cli", "dashboard", "--port", str(port), "--models-dir", str(tmp_path)],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline, body = time.time() + 60, None

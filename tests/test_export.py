@@ -19,8 +19,13 @@ def exported(image_data_dir, tmp_path_factory):
     """A small model trained on the synthetic data, exported in all four modes."""
     models = tmp_path_factory.mktemp("models")
     cfg = dataclasses.replace(
-        APP.Config.tiny(), data_dir=str(image_data_dir), epochs=3, patience=5,
-        max_train_examples=1000, filters=8, dense_units=16,
+        APP.Config.tiny(),
+        data_dir=str(image_data_dir),
+        epochs=3,
+        patience=5,
+        max_train_examples=1000,
+        filters=8,
+        dense_units=16,
     )
     train(APP, cfg, models)
     report = export.export(APP, models, "all")

@@ -90,9 +90,23 @@ def test_a_killed_run_resumes_where_it_stopped(image_data_dir, tmp_path):
     """SIGKILL a real training process mid-run; the same command resumes, not restarts."""
     models = tmp_path / "models"
     command = [
-        sys.executable, "-m", "apps.train", "image", "--tiny", "--models-dir", str(models),
-        "--set", f"data_dir={image_data_dir}", "--set", "epochs=12", "--set", "patience=50",
-        "--set", "max_train_examples=1600", "--set", "batch_size=8",
+        sys.executable,
+        "-m",
+        "apps.train",
+        "image",
+        "--tiny",
+        "--models-dir",
+        str(models),
+        "--set",
+        f"data_dir={image_data_dir}",
+        "--set",
+        "epochs=12",
+        "--set",
+        "patience=50",
+        "--set",
+        "max_train_examples=1600",
+        "--set",
+        "batch_size=8",
     ]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -122,9 +122,7 @@ def read_pair(folder: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or targets.ndim != 1:
         raise GlasswingError(f"{folder}: {part} files do not hold 28x28 images and labels.")
     if len(images) != len(targets):
-        raise GlasswingError(
-            f"{folder}: {len(images)} {part} images but {len(targets)} labels."
-        )
+        raise GlasswingError(f"{folder}: {len(images)} {part} images but {len(targets)} labels.")
     if targets.size and targets.max() >= len(LABELS):
         raise GlasswingError(f"{folder}: label {targets.max()} out of range 0..9.")
     return images, targets

@@ -1,0 +1,80 @@
+"""Size and latency of every exported .tflite vs float32 and vs the Keras model, side by side.
+
+Measures all files of one app in the same run, interleaved, single example,
+LiteRT interpreter with 1 thread (and the Keras model called directly and as a
+``tf.function``), and prints ratios. Needs ``glasswing export APP --quant all``.
+
+    python bench/tflite.py [APP] [--models-dir models] [--runs 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _time_once(fn, x) -> float:
+    start = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("app", nargs="?", default="image")
+    parser.add_argument("--models-dir", default="models")
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    from apps import artifacts, get_app
+    from apps.export import QUANT_MODES
+    from apps.litert import LiteRTModel
+    from apps.train import cpu_name
+
+    app = get_app(args.app)
+    folder = artifacts.require_model_dir(args.models_dir, app)
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    files = {m: folder / "tflite" / f"{m}.tflite" for m in QUANT_MODES}
+    files = {m: p for m, p in files.items() if p.is_file()}
+    if "float32" not in files:
+        raise SystemExit(f"No {folder}/tflite/float32.tflite: run `glasswing export {app.name} --quant all`.")
+    x, _ = app.fake_batch(app.Config(), 1)
+    compiled = tf.function(lambda t: model(t, training=False))
+    runners = {"keras direct": lambda t: model(t, training=False), "keras tf.function": compiled}
+    runners |= {f"tflite {m}": LiteRTModel(p, num_threads=1) for m, p in files.items()}
+    for fn in runners.values():  # warm up (tracing, allocation)
+        for _ in range(5):
+            fn(x)
+    times = {name: [] for name in runners}
+    for _ in range(args.runs):  # interleaved: noise hits every runner alike
+        for name, fn in runners.items():
+            times[name].append(_time_once(fn, x))
+    medians = {name: statistics.median(v) * 1000 for name, v in times.items()}
+
+    print(f"{app.name}: single-example latency, median of {args.runs} interleaved runs, {cpu_name()}")
+    base_ms, base_size = medians["tflite float32"], files["float32"].stat().st_size
+    print(f"{'runner':20s} {'ms':>9s} {'x float32':>10s} {'KB':>9s} {'gzip KB':>9s} {'size x f32':>11s}")
+    for name, ms in medians.items():
+        mode = name.removeprefix("tflite ")
+        size = files[mode].stat().st_size if mode in files else None
+        gz = len(gzip.compress(Path(files[mode]).read_bytes())) if size else None
+        cols = (
+            f"{size / 1024:9.1f} {gz / 1024:9.1f} {size / base_size:11.3f}"
+            if size
+            else f"{'':9s} {'':9s} {'':11s}"
+        )
+        print(f"{name:20s} {ms:9.3f} {ms / base_ms:10.2f} {cols}")
+
+
+if __name__ == "__main__":
+    main()

@@ -244,6 +244,7 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
             row["file"] = f"{artifacts.TFLITE_DIR}/{target.name}"
         except GlasswingError as err:
             row = {"error": str(err)}
+            target.unlink(missing_ok=True)  # no file that export.json says failed
             print(f"[{i}/{len(modes)}] {mode}: FAILED: {err}", file=sys.stderr, flush=True)
         finally:
             tmp.unlink(missing_ok=True)
@@ -257,6 +258,9 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
     keras_row = {"latency_ms": reference["latency_ms"], "call": "model(x, training=False)"}
     if app.task == "classify":
         keras_row["accuracy"] = float((reference["outputs"].argmax(-1) == reference["y_true"]).mean())
+        for row in rows.values():
+            if "accuracy" in row:
+                row["accuracy_drop_pt"] = round(100 * (keras_row["accuracy"] - row["accuracy"]), 3)
     report = {
         "app": app.name,
         "test_examples": int(len(reference["x"])),

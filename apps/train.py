@@ -12,6 +12,7 @@ running the same command again resumes from the last finished epoch.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import platform
@@ -205,6 +206,7 @@ def train(
         train_ds,
         validation_data=val_ds,
         epochs=cfg.epochs,
+        shuffle=False,  # the tf.data pipeline shuffles the training split itself
         callbacks=_callbacks(cfg, work, tensorboard),
         verbose=verbose,
     )
@@ -217,9 +219,10 @@ def train(
     metrics = evaluate(app, model, cfg, "test")
     metrics.update(
         split_sizes={
-            "train": _count(app.dataset(cfg, "train")) if history else 0,
+            # Counted without augmentation: same examples, no wasted augment work.
+            "train": _count(app.dataset(dataclasses.replace(cfg, augment=False), "train")),
             "validation": _count(val_ds),
-            "test": metrics.get("n_examples", _count(app.dataset(cfg, "test"))),
+            "test": metrics["n_examples"] if "n_examples" in metrics else _count(app.dataset(cfg, "test")),
         },
         seed=cfg.seed,
         epochs_run=len(history) or len(fit.epoch),
@@ -233,7 +236,7 @@ def train(
     staged = work / "artifact"
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir()
-    model.save(staged / artifacts.MODEL_FILE)
+    artifacts.save_model(model, staged / artifacts.MODEL_FILE)
     artifacts.write_json_atomic(staged / artifacts.CONFIG_FILE, config_to_dict(cfg))
     artifacts.write_text_atomic(staged / artifacts.LABELS_FILE, "\n".join(app.labels(cfg)) + "\n")
     artifacts.write_json_atomic(staged / artifacts.METRICS_FILE, metrics)

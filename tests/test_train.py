@@ -42,7 +42,23 @@ def test_train_writes_every_artifact(image_cfg, tmp_path):
     assert json.loads((folder / "config.json").read_text())["epochs"] == 2
     # The resumable work folder is gone once the artifact is published.
     assert not any((tmp_path / "models" / ".partial").iterdir())
-    artifacts.load_model(folder / "model.keras")
+
+
+def test_saved_model_drops_optimizer_state_but_stays_trainable(image_cfg, tmp_path):
+    import warnings
+
+    x, y = APP.fake_batch(image_cfg, 32)
+    model = APP.build(image_cfg)
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "with_optimizer.keras")
+    artifacts.save_model(model, tmp_path / "model.keras")
+    full, lean = (tmp_path / "with_optimizer.keras").stat().st_size, (tmp_path / "model.keras").stat().st_size
+    assert lean < 0.8 * full
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reloaded = artifacts.load_model(tmp_path / "model.keras")
+    assert reloaded.compiled
+    reloaded.fit(x, y, epochs=1, verbose=0)  # fine-tuning works from the artifact
 
 
 def test_a_failed_run_leaves_the_previous_model_untouched(image_cfg, tmp_path, monkeypatch):

@@ -9,14 +9,18 @@ from apps.app import TrainConfig
 class Config(TrainConfig):
     """Fashion-MNIST CNN. ``Config()`` is the committed model's run."""
 
-    epochs: int = 13
+    epochs: int = 14
     batch_size: int = 128
     learning_rate: float = 3e-3
     patience: int = 4
     # Width of the first conv block; later blocks double it.
     filters: int = 32
-    dense_units: int = 128
-    dropout: float = 0.2
+    dense_units: int = 256
+    block3_convs: int = 1
+    # Dropout in the conv blocks is off by default: BN + augmentation + L2 regularize
+    # enough for a 14-epoch budget (0.1 there underfit); the head keeps its dropout.
+    dropout: float = 0.0
+    dense_dropout: float = 0.3
     weight_decay: float = 5e-5
     # Max shift of the random translation, as a fraction of the side (0.06 = ~2 px).
     shift: float = 0.06

@@ -31,15 +31,16 @@ def build(cfg) -> keras.Model:
         for i in range(1, convs + 1):
             x = _conv_bn_relu(x, filters, reg, f"block{block}_{i}")
         x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
-        x = keras.layers.Dropout(cfg.dropout, name=f"block{block}_drop")(x)
-    x = _conv_bn_relu(x, cfg.filters * 4, reg, "block3_1")
+        if cfg.dropout:
+            x = keras.layers.Dropout(cfg.dropout, name=f"block{block}_drop")(x)
+    for i in range(1, cfg.block3_convs + 1):
+        x = _conv_bn_relu(x, cfg.filters * 4, reg, f"block3_{i}")
     # Pool to 3x3 and flatten: keeps where features are (GAP would lose it) for few weights.
     x = keras.layers.MaxPooling2D(name="block3_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dropout(cfg.dropout, name="block3_drop")(x)
     x = keras.layers.Dense(cfg.dense_units, kernel_regularizer=reg, name="fc")(x)
     x = keras.layers.ReLU(name="fc_relu")(x)
-    x = keras.layers.Dropout(cfg.dropout, name="fc_drop")(x)
+    x = keras.layers.Dropout(cfg.dense_dropout, name="fc_drop")(x)
     # float32 output keeps softmax stable under mixed precision.
     outputs = keras.layers.Dense(len(LABELS), activation="softmax", dtype="float32", name="probs")(x)
     model = keras.Model(inputs, outputs, name="fashion_cnn")

@@ -44,7 +44,8 @@ def test_committed_model_reaches_the_accuracy_goal_and_metrics_are_true(real_cfg
     cfg = dataclasses.replace(artifacts.load_config(APP, MODEL_DIR), data_dir=real_cfg.data_dir)
     measured = evaluate(APP, model, cfg, "test")
     assert measured["accuracy"] == pytest.approx(recorded["accuracy"], abs=2e-4)
-    assert measured["confusion_matrix"] == pytest.approx(recorded["confusion_matrix"], abs=2)
+    diff = np.abs(np.array(measured["confusion_matrix"]) - np.array(recorded["confusion_matrix"]))
+    assert diff.max() <= 2  # oneDNN round-off may flip a borderline example or two
 
 
 def test_committed_int8_meets_size_and_accuracy_goals_in_the_interpreter(real_cfg):
@@ -63,10 +64,11 @@ def test_committed_int8_meets_size_and_accuracy_goals_in_the_interpreter(real_cf
 
 
 def test_one_short_real_training_run_learns(real_cfg, tmp_path):
+    # ~560 steps, not ~50: BatchNorm's moving statistics (momentum 0.99) need hundreds.
     cfg = dataclasses.replace(
-        real_cfg, epochs=1, max_train_examples=6000, filters=8, dense_units=32, patience=1
+        real_cfg, epochs=3, batch_size=32, max_train_examples=6000, filters=16, augment=False, patience=3
     )
     folder = train(APP, cfg, tmp_path)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["split_sizes"] == {"train": 6000, "validation": 6000, "test": 10000}
-    assert metrics["accuracy"] > 0.70
+    assert metrics["accuracy"] > 0.75

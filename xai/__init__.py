@@ -1,5 +1,59 @@
 """Explainers behind one interface (DESIGN.md §6).
 
-The explainers (gradients, SHAP, LIME, occlusion, feature visualization) land
-with the xai issue; this package is importable so the layout is in place.
+``EXPLAINERS`` is a plain dict of every method; ``available(app)`` filters it
+by ``supports`` (LIT's ``is_compatible``). Explainers work through the App
+protocol (modality, task) and never switch on an app's name.
 """
+
+from xai.attribution import Attribution, Explainer
+from xai.gradients import GradCAM, GradientInput, IntegratedGradients, Saliency, SmoothGrad
+from xai.perturbation import Lime, Occlusion, compare
+from xai.shap_explainers import ShapGradient, ShapPartition
+
+EXPLAINERS = {
+    e.name: e
+    for e in (
+        Saliency(),
+        GradientInput(),
+        IntegratedGradients(),
+        SmoothGrad(),
+        GradCAM(),
+        Occlusion(),
+        Lime(),
+        ShapGradient(),
+        ShapPartition(),
+    )
+}
+
+# Methods that need only predict(batch) -> probs: they also explain a .tflite.
+PREDICTION_ONLY = frozenset({"occlusion", "lime", "shap_partition"})
+
+
+def available(app) -> dict:
+    """The explainers that support ``app``, in registry order."""
+    return {name: e for name, e in EXPLAINERS.items() if e.supports(app)}
+
+
+def get_explainer(name: str):
+    """The explainer registered as ``name``.
+
+    Raises:
+        GlasswingError: Unknown name; the message lists the valid ones.
+    """
+    from apps.errors import GlasswingError
+
+    try:
+        return EXPLAINERS[name]
+    except KeyError:
+        raise GlasswingError(f"Unknown method={name!r}. Expected one of {sorted(EXPLAINERS)}.") from None
+
+
+__all__ = [
+    "EXPLAINERS",
+    "PREDICTION_ONLY",
+    "Attribution",
+    "Explainer",
+    "available",
+    "compare",
+    "get_explainer",
+]

@@ -1,0 +1,79 @@
+"""The explainers on the committed image model and its TF Lite files (slow)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xai
+from apps import artifacts
+from apps.image import APP
+from apps.litert import LiteRTModel
+from xai.faithfulness import deletion_insertion, randomization_check
+
+pytestmark = pytest.mark.slow
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "image"
+
+
+@pytest.fixture(scope="module")
+def committed():
+    model = artifacts.load_model(MODEL_DIR / artifacts.MODEL_FILE)
+    cfg = artifacts.load_config(APP, MODEL_DIR)
+    x, y = next(iter(APP.dataset(cfg, "test")))
+    return model, np.asarray(x)[:6], np.asarray(y)[:6]
+
+
+@pytest.mark.parametrize("method", sorted(xai.available(APP)))
+def test_every_explainer_on_the_committed_model(committed, method):
+    model, xs, ys = committed
+    result = xai.EXPLAINERS[method].explain(APP, model, xs[0], int(ys[0]))
+    assert result.values.shape == (28, 28, 1) and np.all(np.isfinite(result.values))
+
+
+def test_integrated_gradients_completeness_on_the_committed_model(committed):
+    model, xs, ys = committed
+    errors = [
+        xai.EXPLAINERS["integrated_gradients"]
+        .explain(APP, model, x, int(y), steps=256)
+        .extra["relative_error"]
+        for x, y in zip(xs, ys)
+    ]
+    assert np.median(errors) < 0.02 and max(errors) < 0.1
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "occlusion", "lime", "shap_partition"])
+def test_attributions_beat_random_on_deletion(committed, method):
+    model, xs, ys = committed
+    wins = 0
+    for x, y in zip(xs, ys):
+        result = xai.EXPLAINERS[method].explain(APP, model, x, int(y))
+        f = deletion_insertion(model, x, result.values, result.target, APP.modality)
+        wins += f.deletion < f.random_deletion
+    assert wins >= len(xs) - 1
+
+
+def test_lime_takes_under_three_seconds(committed):
+    model, xs, _ = committed
+    lime = xai.EXPLAINERS["lime"]
+    lime.explain(APP, model, xs[0])
+    start = time.perf_counter()
+    lime.explain(APP, model, xs[1])
+    assert time.perf_counter() - start < 3.0
+
+
+def test_randomization_check_on_the_committed_model(committed):
+    model, xs, ys = committed
+    report = randomization_check(xai.EXPLAINERS["saliency"], APP, model, xs[0], int(ys[0]))
+    assert report["fully_random"] < 0.5
+
+
+@pytest.mark.parametrize("quant, min_rho", [("float32", 0.99), ("int8", 0.8)])
+def test_float_and_tflite_explanations_agree(committed, quant, min_rho):
+    model, xs, _ = committed
+    lite = LiteRTModel(MODEL_DIR / "tflite" / f"{quant}.tflite")
+    result = xai.compare(model, lite, xs[0], APP, method="occlusion")
+    assert result["rank_correlation"] > min_rho
+    assert result["float"].target == result["tflite"].target

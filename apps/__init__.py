@@ -7,8 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from apps.errors import GlasswingError  # noqa: E402
 from apps.image import APP as _image  # noqa: E402
+from apps.sentiment import APP as _sentiment  # noqa: E402
 
-APPS = {app.name: app for app in (_image,)}
+APPS = {app.name: app for app in (_image, _sentiment)}
 
 
 def get_app(name: str):

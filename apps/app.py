@@ -75,6 +75,17 @@ class App:
             the tfds dataset) and returns a one-line summary; backs
             ``glasswing data prepare APP``.
         description: One line for ``--help`` and the dashboard.
+        artifact_files: Optional ``cfg -> {file name: text}``: extra files training
+            writes into ``models/<name>/`` (e.g. a text app's ``vocab.txt``).
+        load_preprocess: Optional ``folder -> preprocess``: ``preprocess`` bound to
+            the artifacts of the model in ``folder`` (e.g. its vocabulary). Use
+            :meth:`preprocessor`, which falls back to ``preprocess``.
+        export_variant: Optional ``(model, cfg, quant) -> keras.Model``: the model
+            to convert for one TF Lite mode (e.g. an unrolled-RNN copy with the
+            trained weights for int8); default: the trained model itself.
+        example_text: Optional ``(cfg, split) -> list[str]``: human-readable raw
+            inputs of ``split`` in dataset order, shown beside misclassified
+            examples in ``metrics.json``.
     """
 
     name: str
@@ -88,6 +99,10 @@ class App:
     fake_batch: Callable
     prepare: Callable
     description: str = ""
+    artifact_files: Callable | None = None
+    load_preprocess: Callable | None = None
+    export_variant: Callable | None = None
+    example_text: Callable | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -96,6 +111,10 @@ class App:
             raise ValueError(f"Unknown task={self.task!r}. Expected one of {TASKS}.")
         if not issubclass(self.Config, TrainConfig):
             raise TypeError(f"{self.name}: Config must subclass apps.app.TrainConfig.")
+
+    def preprocessor(self, folder) -> Callable:
+        """``preprocess`` for the model in ``folder`` (bound to its artifacts if the app needs them)."""
+        return self.load_preprocess(folder) if self.load_preprocess else self.preprocess
 
 
 def _coerce(raw: str, annotation: Any, key: str) -> Any:

@@ -33,8 +33,76 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return cm
 
 
+def binary_roc_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve: P(score of a positive > score of a negative), ties count 1/2.
+
+    The Mann-Whitney rank form: exact, O(n log n), no threshold sweep.
+
+    Args:
+        positive: Booleans, True for the positive class.
+        scores: Higher = more positive.
+
+    Returns:
+        The AUC, or None when only one class is present (undefined).
+    """
+    positive = np.asarray(positive, bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    _, inverse, counts = np.unique(np.asarray(scores, np.float64), return_inverse=True, return_counts=True)
+    # 1-based rank of each distinct score, averaged over its ties.
+    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    rank_sum = average_rank[inverse][positive].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def roc_auc(y_true, probs) -> float | None:
+    """ROC AUC of class 1 for two classes; the macro one-vs-rest mean for more.
+
+    Classes absent from ``y_true`` are left out of the mean (their AUC is undefined).
+    """
+    y_true, probs = np.asarray(y_true, int), np.asarray(probs)
+    if probs.shape[-1] == 2:
+        return binary_roc_auc(y_true == 1, probs[:, 1])
+    scores = [binary_roc_auc(y_true == k, probs[:, k]) for k in range(probs.shape[-1])]
+    scores = [s for s in scores if s is not None]
+    return float(np.mean(scores)) if scores else None
+
+
+def confident_errors(y_true, probs, labels: list[str], texts=None, k: int = 10) -> list[dict]:
+    """The ``k`` misclassified examples the model was most sure of, most confident first.
+
+    Args:
+        y_true: Integer labels, shape (n,).
+        probs: Class probabilities, shape (n, n_classes).
+        labels: Class names.
+        texts: Optional human-readable inputs in the same order, added as ``"input"``.
+        k: How many to return.
+
+    Returns:
+        JSON-ready rows: ``index`` (position in the split), ``true``, ``predicted``,
+        ``confidence`` (probability of the wrong prediction) and maybe ``input``.
+    """
+    y_true, probs = np.asarray(y_true, int), np.asarray(probs)
+    y_pred = probs.argmax(axis=-1)
+    wrong = np.flatnonzero(y_pred != y_true)
+    confidence = probs[wrong, y_pred[wrong]]
+    rows = []
+    for i in wrong[np.argsort(-confidence, kind="stable")][:k]:
+        row = {
+            "index": int(i),
+            "true": labels[y_true[i]],
+            "predicted": labels[y_pred[i]],
+            "confidence": round(float(probs[i, y_pred[i]]), 6),
+        }
+        if texts is not None:
+            row["input"] = texts[i]
+        rows.append(row)
+    return rows
+
+
 def classification_metrics(y_true, probs, labels: list[str]) -> dict:
-    """Accuracy, macro precision/recall/F1, per-class report and confusion matrix.
+    """Accuracy, macro precision/recall/F1, ROC AUC, per-class report and confusion matrix.
 
     Args:
         y_true: Integer labels, shape (n,).
@@ -60,6 +128,8 @@ def classification_metrics(y_true, probs, labels: list[str]) -> dict:
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "macro_f1": float(f1.mean()),
+        # Class 1's AUC for binary tasks, macro one-vs-rest otherwise (see roc_auc).
+        "roc_auc": roc_auc(y_true, probs),
         "per_class": {
             name: {
                 "precision": float(precision[i]),
@@ -78,11 +148,19 @@ def classification_metrics(y_true, probs, labels: list[str]) -> dict:
 def evaluate(app, model, cfg, split: str = "test") -> dict:
     """Metrics of ``model`` on ``split`` of ``app``'s data.
 
-    Classifiers get :func:`classification_metrics`; generators supply their
-    own metrics through the model's ``evaluate`` (Keras' compiled metrics).
+    Classifiers get :func:`classification_metrics` plus the most confident
+    errors (with their raw text when the app provides ``example_text``);
+    generators supply their own metrics through the model's ``evaluate``
+    (Keras' compiled metrics).
     """
     ds = app.dataset(cfg, split)
     if app.task == "classify":
         probs, y_true = predict_dataset(keras_predictor(model), ds)
-        return classification_metrics(y_true, probs, app.labels(cfg))
+        metrics = classification_metrics(y_true, probs, app.labels(cfg))
+        # The training split is shuffled, so its positions do not name examples.
+        texts = app.example_text(cfg, split) if app.example_text and split != "train" else None
+        if texts is not None and len(texts) != len(y_true):
+            texts = None
+        metrics["most_confident_errors"] = confident_errors(y_true, probs, app.labels(cfg), texts)
+        return metrics
     return {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}

@@ -118,6 +118,8 @@ def convert(app, models_dir, quant: str, out_path) -> None:
         for x, _ in app.dataset(calibration_cfg(cfg), "train").take(CALIBRATION_EXAMPLES):
             yield [tf.cast(x, dtype)]
 
+    if app.export_variant is not None:
+        model = app.export_variant(model, cfg, quant)
     export_model(model, out_path, quant, representative)
 
 

@@ -239,6 +239,8 @@ def train(
     artifacts.save_model(model, staged / artifacts.MODEL_FILE)
     artifacts.write_json_atomic(staged / artifacts.CONFIG_FILE, config_to_dict(cfg))
     artifacts.write_text_atomic(staged / artifacts.LABELS_FILE, "\n".join(app.labels(cfg)) + "\n")
+    for name, text in (app.artifact_files(cfg) if app.artifact_files else {}).items():
+        artifacts.write_text_atomic(staged / name, text)
     artifacts.write_json_atomic(staged / artifacts.METRICS_FILE, metrics)
     _write_history(history, staged / artifacts.HISTORY_FILE)
     artifacts.write_text_atomic(staged / artifacts.CARD_FILE, _model_card(app, cfg, metrics, model))

@@ -1,0 +1,329 @@
+"""Movie-review sentences: committed corpus -> tfds builder -> token ids; and preprocess.
+
+The corpus is ``movieReviewSnippets_GroundTruth.txt`` from the vaderSentiment 3.3.2
+sdist (Hutto & Gilbert 2014): the 10,605 Pang & Lee sentence-polarity sentences,
+each with the mean of ~20 human ratings in -4..+4; label = score > 0. A copy is
+committed under ``data/sentiment/`` (provenance in ``data/README.md``).
+
+Tokenization is a ``keras.layers.TextVectorization`` adapted on the training split
+only and run in the tf.data pipeline, never inside the model: string ops are not
+TF Lite builtins, so the exported model takes int32 token ids.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from apps import datasets
+from apps.errors import GlasswingError
+
+LABELS = ["negative", "positive"]
+FILE_NAME = "movieReviewSnippets_GroundTruth.txt"
+VOCAB_FILE = "vocab.txt"
+# The committed copy, found even when the working directory is not the repository root.
+REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "sentiment"
+REPO_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "sentiment"
+PAD_ID, OOV_ID = 0, 1
+# Fixed split: 80% train, 10% validation, 10% test, by a seeded permutation.
+SPLIT_SEED = 20_241_123
+HOLDOUT_FRACTION = 0.1
+# Only the first seq_len tokens are used, so longer input is cut before tokenizing:
+# bounds the cost of a 1 MB paste without changing the ids of any real sentence.
+MAX_CHARS = 20_000
+HOW_TO_GET = (
+    "The corpus is committed as data/sentiment/" + FILE_NAME + ". To fetch it again: "
+    "`pip download --no-deps --no-binary :all: vaderSentiment==3.3.2`, untar the sdist, untar "
+    "additional_resources/hutto_ICWSM_2014.tar.gz and copy " + FILE_NAME + " into data/sentiment/."
+)
+
+
+def labels(cfg=None) -> list[str]:
+    """The two class names, in label order."""
+    return list(LABELS)
+
+
+def find_source_file(cfg) -> Path:
+    """``<data_dir>/sentiment/`` first, then the repository's committed copy.
+
+    Raises:
+        GlasswingError: Neither holds the corpus; says how to get it.
+    """
+    for folder in (Path(cfg.data_dir) / "sentiment", REPO_DATA_DIR):
+        if (folder / FILE_NAME).is_file():
+            return folder / FILE_NAME
+    raise GlasswingError(f"Sentiment corpus {FILE_NAME} not found. {HOW_TO_GET}")
+
+
+def read_snippets(path: Path) -> list[tuple[int, float, str]]:
+    """Parses the corpus: one ``id<TAB>mean score<TAB>text`` per line.
+
+    Raises:
+        GlasswingError: Not UTF-8, a malformed line, or no sentences at all.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise GlasswingError(f"{path} is not UTF-8 text ({err}). {HOW_TO_GET}") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        try:
+            if len(parts) != 3:
+                raise ValueError(f"{len(parts)} tab-separated fields instead of 3")
+            rows.append((int(parts[0]), float(parts[1]), parts[2].strip()))
+        except ValueError as err:
+            raise GlasswingError(f"{path}:{number}: malformed line ({err}): {line[:80]!r}") from None
+    if not rows:
+        raise GlasswingError(f"{path} holds no sentences. {HOW_TO_GET}")
+    return rows
+
+
+def split_indices(n: int) -> dict[str, np.ndarray]:
+    """Seeded train/validation/test index sets; the same on every machine."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(n)
+    n_hold = max(1, round(HOLDOUT_FRACTION * n))
+    return {"test": order[:n_hold], "validation": order[n_hold : 2 * n_hold], "train": order[2 * n_hold :]}
+
+
+class GlasswingMovieSnippets(tfds.core.GeneratorBasedBuilder):
+    """Movie-review sentences with mean human sentiment scores, read from a local file."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = HOW_TO_GET
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            description=(
+                "Movie-review sentences (Pang & Lee 2005) rated by humans for VADER "
+                "(Hutto & Gilbert 2014), MIT licence; label = mean score > 0."
+            ),
+            features=tfds.features.FeaturesDict(
+                {
+                    "text": tfds.features.Text(),
+                    "label": tfds.features.ClassLabel(names=LABELS),
+                    "score": np.float32,
+                    "id": np.int32,
+                }
+            ),
+            supervised_keys=("text", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        rows = read_snippets(Path(dl_manager.manual_dir) / FILE_NAME)
+        return {
+            name: self._generate_examples([rows[i] for i in idx])
+            for name, idx in split_indices(len(rows)).items()
+        }
+
+    def _generate_examples(self, rows):
+        for key, (row_id, score, text) in enumerate(rows):
+            yield key, {"text": text, "label": int(score > 0), "score": score, "id": row_id}
+
+
+def _builder(cfg):
+    source = find_source_file(cfg)
+    return datasets.prepare_builder(GlasswingMovieSnippets, cfg, source.parent)
+
+
+def prepare(cfg, progress: bool = True) -> str:
+    """Builds the tfds dataset once; returns a summary of the split sizes."""
+    builder = _builder(cfg)
+    sizes = {name: split.num_examples for name, split in builder.info.splits.items()}
+    return f"movie snippets ready in {builder.data_dir}: {sizes}"
+
+
+def standardize(text: tf.Tensor) -> tf.Tensor:
+    """Lower-cases and splits punctuation and English clitics into their own tokens.
+
+    Keeps ``!``, ``?`` and ``n't`` as tokens (the default standardizer drops
+    them) because they carry sentiment; strips the corpus' ``''`` quote marks.
+    """
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, r"''|``|\"", " ")
+    text = tf.strings.regex_replace(text, r"n't\b", " n't")
+    text = tf.strings.regex_replace(text, r"'(s|re|ve|ll|d|m)\b", r" '\1")
+    return tf.strings.regex_replace(text, r"([.,!?;:()\[\]/*])", r" \1 ")
+
+
+def make_vectorizer(vocab: list[str], seq_len: int) -> keras.layers.TextVectorization:
+    """A TextVectorization with a fixed vocabulary: ids padded/truncated to ``seq_len``."""
+    return keras.layers.TextVectorization(
+        standardize=standardize,
+        split="whitespace",
+        output_mode="int",
+        output_sequence_length=seq_len,
+        vocabulary=vocab,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _adapted_vocabulary(data_dir: str, max_tokens: int) -> tuple[str, ...]:
+    builder = _builder(_DataDirOnly(data_dir))
+    layer = keras.layers.TextVectorization(max_tokens=max_tokens, standardize=standardize, split="whitespace")
+    layer.adapt(datasets.load_split(builder, "train").map(lambda text, _: text).batch(1024))
+    return tuple(str(token) for token in layer.get_vocabulary())
+
+
+class _DataDirOnly:
+    """The one Config field the builder reads, so the cache key stays hashable."""
+
+    def __init__(self, data_dir: str):
+        self.data_dir = data_dir
+
+
+def vocabulary(cfg) -> list[str]:
+    """The vocabulary adapted on the whole training split (never validation/test).
+
+    ``vocab[0]`` is padding (``""``), ``vocab[1]`` is the OOV token ``[UNK]``;
+    the rest are sorted by training-split frequency. Deterministic for a given
+    corpus and ``max_tokens`` (``max_train_examples`` does not change it).
+    """
+    return list(_adapted_vocabulary(str(Path(cfg.data_dir).resolve()), cfg.max_tokens))
+
+
+def artifact_files(cfg) -> dict[str, str]:
+    """Extra artifacts for ``models/sentiment/``: the vocabulary, one token a line."""
+    return {VOCAB_FILE: "\n".join(vocabulary(cfg)) + "\n"}
+
+
+def read_vocab(path: Path) -> list[str]:
+    """Reads ``vocab.txt``; line 1 is the empty padding token, line 2 the OOV token.
+
+    Raises:
+        GlasswingError: Missing, or not a vocabulary this app wrote.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GlasswingError(
+            f"Vocabulary {path} is missing. Train the model with `glasswing train sentiment`."
+        )
+    vocab = path.read_text(encoding="utf-8").split("\n")
+    if vocab and vocab[-1] == "":
+        vocab.pop()  # the file's final newline
+    if len(vocab) < 2 or vocab[0] != "" or vocab[1] != "[UNK]":
+        raise GlasswingError(f"{path} is not a sentiment vocabulary (expected '' then '[UNK]' first).")
+    return vocab
+
+
+def make_word_dropout(rate: float, seed: int):
+    """Batch-level augmentation: each real token becomes the OOV id with prob. ``rate``.
+
+    Teaches the model not to hinge on single words and mimics unseen words at test time.
+    """
+    generator = tf.random.Generator.from_seed(seed)
+
+    def augment(x, y):
+        drop = generator.uniform(tf.shape(x)) < rate
+        return tf.where(drop & (x > OOV_ID), tf.ones_like(x) * OOV_ID, x), y
+
+    return augment
+
+
+def dataset(cfg, split: str) -> tf.data.Dataset:
+    """Batched, cached, prefetched ``(x, y)``: x int32 ``(seq_len,)`` token ids, y int."""
+    builder = _builder(cfg)
+    vectorizer = make_vectorizer(vocabulary(cfg), cfg.seq_len)
+
+    def to_ids(text, label):
+        return tf.cast(vectorizer(text[None])[0], tf.int32), label
+
+    ds = datasets.load_split(builder, split).map(to_ids, num_parallel_calls=datasets.AUTOTUNE)
+    augment = make_word_dropout(cfg.word_dropout, cfg.seed) if cfg.augment and cfg.word_dropout else None
+    return datasets.finish_pipeline(ds, cfg, split, augment=augment)
+
+
+def example_text(cfg, split: str) -> list[str]:
+    """The raw sentences of ``split`` in the order ``dataset`` yields them (unshuffled splits)."""
+    ds = datasets.load_split(_builder(cfg), split)
+    return [text.decode("utf-8") for text, _ in ds.as_numpy_iterator()]
+
+
+def _clean_text(raw) -> str:
+    """Any str/bytes -> valid UTF-8 text; other types and empty text are GlasswingErrors."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        # Undecodable bytes become U+FFFD (an OOV token) instead of failing the whole text.
+        raw = bytes(raw).decode("utf-8", errors="replace")
+    if not isinstance(raw, str):
+        raise GlasswingError(f"Expected text (str or bytes), got {type(raw).__name__}.")
+    # Lone surrogates (e.g. from surrogateescape) are not encodable: replace them too.
+    text = raw.encode("utf-8", errors="replace").decode("utf-8")
+    if not text.strip():
+        raise GlasswingError("The text is empty. Enter a sentence to classify.")
+    return text[:MAX_CHARS]
+
+
+@functools.lru_cache(maxsize=4)
+def _vectorizer_for(vocab: tuple[str, ...], seq_len: int):
+    layer = make_vectorizer(list(vocab), seq_len)
+    return tf.function(lambda text: layer(text), reduce_retracing=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _vocab_from_file(path: str, mtime: float) -> tuple[str, ...]:
+    return tuple(read_vocab(Path(path)))
+
+
+def preprocess(raw, vocab=None, seq_len: int | None = None) -> np.ndarray:
+    """Raw text -> int32 ``(seq_len,)`` token ids, exactly as the training pipeline makes them.
+
+    Words not in the vocabulary become the OOV id 1; text longer than
+    ``seq_len`` tokens is truncated, shorter text is padded with 0. Bytes are
+    decoded as UTF-8 with undecodable bytes replaced; emoji and other scripts
+    become OOV ids, so the model still gives a (low-information) prediction.
+
+    Args:
+        raw: A ``str`` or UTF-8 ``bytes``.
+        vocab: A vocabulary list, a ``vocab.txt`` path, or a model folder holding
+            one; default: the committed ``models/sentiment/``.
+        seq_len: Ids per text; default: the model folder's ``config.json``, else 48.
+
+    Raises:
+        GlasswingError: Empty or whitespace-only text, a non-text input, or no vocabulary.
+    """
+    text = _clean_text(raw)
+    folder = None
+    if vocab is None or isinstance(vocab, (str, Path)):
+        path = Path(vocab) if vocab is not None else REPO_MODEL_DIR
+        folder = path if path.is_dir() else path.parent
+        path = path / VOCAB_FILE if path.is_dir() else path
+        vocab = _vocab_from_file(str(path), path.stat().st_mtime if path.exists() else 0.0)
+    if seq_len is None:
+        seq_len = _seq_len_of(folder)
+    ids = _vectorizer_for(tuple(vocab), int(seq_len))(tf.constant([text]))
+    return np.asarray(ids[0], dtype=np.int32)
+
+
+def _seq_len_of(folder: Path | None) -> int:
+    from apps.sentiment.config import Config
+
+    if folder is not None and (folder / "config.json").is_file():
+        from apps.artifacts import read_json
+
+        return int(read_json(folder / "config.json").get("seq_len", Config.seq_len))
+    return Config.seq_len
+
+
+def load_preprocess(folder):
+    """``preprocess`` bound to the vocabulary and ``seq_len`` of the model in ``folder``."""
+    return functools.partial(preprocess, vocab=Path(folder))
+
+
+def fake_batch(cfg, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic token ids with learnable labels: token 2 marks positive, token 3 negative."""
+    rng = np.random.default_rng(cfg.seed)
+    y = rng.integers(0, 2, size=n)
+    lengths = rng.integers(max(1, cfg.seq_len // 3), cfg.seq_len + 1, size=n)
+    x = np.zeros((n, cfg.seq_len), np.int32)
+    for i, length in enumerate(lengths):
+        x[i, :length] = rng.integers(4, cfg.max_tokens, size=length)
+        marks = rng.choice(length, size=max(1, length // 3), replace=False)
+        x[i, marks] = 2 if y[i] else 3
+    return x, y.astype(np.int64)

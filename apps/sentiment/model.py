@@ -1,0 +1,139 @@
+"""Two sentence classifiers over int32 token ids: a BiLSTM and a small Transformer encoder."""
+
+import dataclasses
+
+import keras
+
+from apps.sentiment.data import LABELS, PAD_ID
+
+PACKAGE = "glasswing_sentiment"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned vector per position to a ``(batch, seq_len, dim)`` sequence."""
+
+    def __init__(self, seq_len: int, initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.seq_len = seq_len
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(
+            shape=(self.seq_len, input_shape[-1]), initializer=self.initializer, name="positions"
+        )
+
+    def call(self, x):
+        return x + keras.ops.cast(self.positions, x.dtype)[None]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "seq_len": self.seq_len,
+            "initializer": keras.initializers.serialize(self.initializer),
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedMeanPool(keras.layers.Layer):
+    """Mean over the positions whose token id is not padding: ``[x, ids] -> (batch, dim)``.
+
+    A 0/1 multiply instead of Keras masks: masks add -inf style constants that
+    wreck int8 quantization ranges, a multiply by 0/1 quantizes exactly.
+    """
+
+    def call(self, inputs):
+        x, ids = inputs
+        keep = keras.ops.cast(keras.ops.not_equal(ids, PAD_ID), x.dtype)[..., None]
+        total = keras.ops.sum(x * keep, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(keep, axis=1), 1.0)
+
+    def compute_output_shape(self, input_shapes):
+        shape = input_shapes[0]
+        return (shape[0], shape[2])
+
+
+def _bilstm(ids, cfg, reg, unroll: bool):
+    x = keras.layers.Embedding(cfg.max_tokens, cfg.embed_dim, embeddings_regularizer=reg, name="embedding")(
+        ids
+    )
+    x = keras.layers.SpatialDropout1D(cfg.embed_dropout, name="embed_drop")(x)
+    # Unmasked on purpose: masked RNNs do not convert to TF Lite builtins cleanly; the
+    # pooling below ignores padding, and the LSTM learns that id 0 carries nothing.
+    lstm = keras.layers.LSTM(cfg.lstm_units, return_sequences=True, unroll=unroll, kernel_regularizer=reg)
+    x = keras.layers.Bidirectional(lstm, name="bilstm")(x)
+    # Max pooling picks the strongest sentiment cue anywhere; the mean sees the whole sentence.
+    return keras.layers.Concatenate(name="pool")(
+        [keras.layers.GlobalMaxPooling1D(name="max_pool")(x), MaskedMeanPool(name="mean_pool")([x, ids])]
+    )
+
+
+def _transformer(ids, cfg, reg):
+    x = keras.layers.Embedding(cfg.max_tokens, cfg.embed_dim, embeddings_regularizer=reg, name="embedding")(
+        ids
+    )
+    x = PositionEmbedding(cfg.seq_len, name="positions")(x)
+    x = keras.layers.SpatialDropout1D(cfg.embed_dropout, name="embed_drop")(x)
+    for i in range(1, cfg.num_layers + 1):
+        # Post-norm encoder block (Vaswani et al.): attention, then feed-forward, each residual.
+        attn = keras.layers.MultiHeadAttention(
+            cfg.num_heads,
+            cfg.embed_dim // cfg.num_heads,
+            dropout=cfg.dropout / 2,
+            kernel_regularizer=reg,
+            name=f"block{i}_attention",
+        )(x, x)
+        x = keras.layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_norm1")(
+            keras.layers.Add(name=f"block{i}_add1")([x, attn])
+        )
+        ff = keras.layers.Dense(cfg.ff_dim, activation="relu", kernel_regularizer=reg, name=f"block{i}_ff1")(
+            x
+        )
+        ff = keras.layers.Dense(cfg.embed_dim, kernel_regularizer=reg, name=f"block{i}_ff2")(ff)
+        ff = keras.layers.Dropout(cfg.dropout / 2, name=f"block{i}_ff_drop")(ff)
+        x = keras.layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_norm2")(
+            keras.layers.Add(name=f"block{i}_add2")([x, ff])
+        )
+    return MaskedMeanPool(name="mean_pool")([x, ids])
+
+
+def build(cfg, unroll: bool = False) -> keras.Model:
+    """The classifier chosen by ``cfg.arch``, compiled.
+
+    Args:
+        cfg: ``apps.sentiment.config.Config``.
+        unroll: Unroll the LSTMs (export-only: full-int8 conversion of a looped
+            Bidirectional LSTM crashes the TF 2.21 converter; unrolled converts).
+
+    Returns:
+        A compiled model mapping int32 ``(seq_len,)`` token ids to 2 class probabilities.
+    """
+    reg = keras.regularizers.L2(cfg.weight_decay) if cfg.weight_decay else None
+    ids = keras.Input((cfg.seq_len,), dtype="int32", name="token_ids")
+    if cfg.arch == "bilstm":
+        x = _bilstm(ids, cfg, reg, unroll)
+    else:
+        x = _transformer(ids, cfg, reg)
+    x = keras.layers.Dropout(cfg.dropout, name="head_drop")(x)
+    # float32 output keeps softmax stable under mixed precision.
+    outputs = keras.layers.Dense(len(LABELS), activation="softmax", dtype="float32", name="probs")(x)
+    model = keras.Model(ids, outputs, name=f"sentiment_{cfg.arch}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def export_variant(model: keras.Model, cfg, quant: str) -> keras.Model:
+    """The model to convert for ``quant``: an unrolled-LSTM copy for int8 BiLSTMs.
+
+    Same layers and weights, only the recurrence is unrolled, so the outputs are
+    the same up to float rounding; every other case converts ``model`` itself.
+    """
+    if quant != "int8" or cfg.arch != "bilstm":
+        return model
+    unrolled = build(dataclasses.replace(cfg), unroll=True)
+    unrolled.set_weights(model.get_weights())
+    return unrolled

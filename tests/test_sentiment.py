@@ -1,0 +1,253 @@
+"""Sentiment app on a small synthetic corpus: parsing, splits, vocabulary, preprocess, models, export."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+from apps import artifacts
+from apps.app import apply_overrides
+from apps.errors import GlasswingError
+from apps.export import export_model
+from apps.litert import LiteRTModel
+from apps.sentiment import APP
+from apps.sentiment import data as sdata
+from apps.sentiment import model as smodel
+from apps.sentiment.config import Config
+
+POSITIVE = ["good", "great", "wonderful", "moving", "funny", "smart"]
+NEGATIVE = ["bad", "dull", "boring", "awful", "tedious", "lame"]
+NEUTRAL = ["the", "film", "movie", "plot", "actors", "story", "is", "a", "and", "it", "this"]
+TEST_ONLY_WORD = "zyzzyva"
+N_SENTENCES = 400
+
+
+def write_corpus(path, n: int = N_SENTENCES, seed: int = 3) -> list[tuple[float, str]]:
+    """A corpus in the real file's format whose sentiment is learnable from the word lists.
+
+    Every test-split sentence also contains ``TEST_ONLY_WORD``, which no training
+    sentence has, to prove the vocabulary is adapted on the training split only.
+    """
+    rng = np.random.default_rng(seed)
+    test_rows = set(sdata.split_indices(n)["test"].tolist())
+    rows, lines = [], []
+    for i in range(n):
+        positive = i % 2 == 0
+        words = list(rng.choice(NEUTRAL, size=rng.integers(3, 9)))
+        words += list(rng.choice(POSITIVE if positive else NEGATIVE, size=2))
+        if i in test_rows:
+            words.append(TEST_ONLY_WORD)
+        rng.shuffle(words)
+        text = " ".join(words).capitalize() + ("!" if positive else ".")
+        score = float(rng.uniform(0.5, 3.5) if positive else rng.uniform(-3.5, 0.0))
+        rows.append((score, text))
+        lines.append(f"{i + 1}\t{score:.5f}\t{text}")
+    # CRLF like the real file.
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sentiment_data")
+    (folder / "sentiment").mkdir()
+    write_corpus(folder / "sentiment" / sdata.FILE_NAME)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cfg(data_dir):
+    return Config.tiny(data_dir=str(data_dir), max_train_examples=0, batch_size=32)
+
+
+def test_read_snippets_parses_and_rejects_malformed_lines(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_bytes(b"1\t2.5\tA fine film.\r\n2\t-0.4\tNot so fine.\r\n\r\n")
+    assert sdata.read_snippets(good) == [(1, 2.5, "A fine film."), (2, -0.4, "Not so fine.")]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1\t2.5\tA fine film.\n2\tnot-a-number\tOops\n")
+    with pytest.raises(GlasswingError, match=r"bad\.txt:2: malformed"):
+        sdata.read_snippets(bad)
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("1\t1.0\tcaf\xe9\n".encode("latin-1"))
+    with pytest.raises(GlasswingError, match="not UTF-8"):
+        sdata.read_snippets(latin1)
+
+
+def test_missing_corpus_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(sdata, "REPO_DATA_DIR", tmp_path / "nowhere")
+    with pytest.raises(GlasswingError, match="pip download --no-deps --no-binary :all: vaderSentiment"):
+        sdata.find_source_file(Config(data_dir=str(tmp_path)))
+
+
+def test_splits_are_disjoint_complete_and_seeded():
+    first, again = sdata.split_indices(10_605), sdata.split_indices(10_605)
+    assert {k: len(v) for k, v in first.items()} == {"test": 1060, "validation": 1060, "train": 8485}
+    joined = np.concatenate(list(first.values()))
+    assert sorted(joined.tolist()) == list(range(10_605))
+    for name in first:
+        np.testing.assert_array_equal(first[name], again[name])
+
+
+def test_dataset_yields_fixed_length_ids_and_labels_from_scores(cfg):
+    sizes = {}
+    for split in ("train", "validation", "test"):
+        xs, ys = zip(*[(np.asarray(x), np.asarray(y)) for x, y in APP.dataset(cfg, split)])
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        assert x.dtype == np.int32 and x.shape[1:] == (cfg.seq_len,)
+        assert set(np.unique(y)) <= {0, 1} and 0 <= x.min() and x.max() < cfg.max_tokens
+        sizes[split] = len(x)
+    assert sizes == {"train": 320, "validation": 40, "test": 40}
+    texts = APP.example_text(cfg, "test")
+    labels = np.concatenate([np.asarray(y) for _, y in APP.dataset(cfg, "test")])
+    # Positive sentences end with "!" in the synthetic corpus (scores > 0).
+    assert [t.endswith("!") for t in texts] == [bool(v) for v in labels]
+
+
+def test_vocabulary_is_adapted_on_the_training_split_only(cfg):
+    vocab = sdata.vocabulary(cfg)
+    assert vocab[:2] == ["", "[UNK]"]
+    assert "good" in vocab and "!" in vocab
+    assert TEST_ONLY_WORD not in vocab
+    test_text = next(t for t in APP.example_text(cfg, "test") if TEST_ONLY_WORD in t)
+    assert sdata.OOV_ID in sdata.preprocess(test_text, vocab=vocab, seq_len=cfg.seq_len)
+
+
+def test_preprocess_matches_the_training_pipeline_exactly(cfg):
+    vocab = sdata.vocabulary(cfg)
+    test_cfg = dataclasses.replace(cfg, batch_size=1000)
+    x = np.asarray(next(iter(APP.dataset(test_cfg, "test")))[0])
+    texts = APP.example_text(cfg, "test")
+    for i in range(5):
+        np.testing.assert_array_equal(sdata.preprocess(texts[i], vocab=vocab, seq_len=cfg.seq_len), x[i])
+
+
+def test_standardize_splits_punctuation_and_clitics():
+    vocab = ["", "[UNK]", "it", "is", "n't", "good", "!", "the", "film", "'s", "fine"]
+    ids = sdata.preprocess("It isn't GOOD!! The film's ''fine''", vocab=vocab, seq_len=12)
+    words = [vocab[i] for i in ids if i]
+    assert words == ["it", "is", "n't", "good", "!", "!", "the", "film", "'s", "fine"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "x" * 1_000_000,
+        "great " * 200_000,
+        b"great film \xff\xfe\xc3(",
+        "\U0001f600\U0001f44d\U0001f525",
+        "映画はとても良かった",
+        "Фильм просто великолепный",
+        "great\ud800film",
+        "one",
+    ],
+    ids=["1MB-one-word", "1MB-many-words", "bad-utf8", "emoji", "japanese", "cyrillic", "surrogate", "short"],
+)
+def test_preprocess_handles_odd_text_without_crashing(raw):
+    vocab = ["", "[UNK]", "great", "film"]
+    start = time.perf_counter()
+    ids = sdata.preprocess(raw, vocab=vocab, seq_len=16)
+    assert time.perf_counter() - start < 2.0
+    assert ids.shape == (16,) and ids.dtype == np.int32
+    assert ids[0] != sdata.PAD_ID and 0 <= ids.min() and ids.max() < len(vocab)
+
+
+def test_preprocess_truncates_long_text_and_pads_short_text():
+    vocab = ["", "[UNK]", "great", "film"]
+    np.testing.assert_array_equal(sdata.preprocess("great " * 100, vocab=vocab, seq_len=6), [2] * 6)
+    np.testing.assert_array_equal(sdata.preprocess("great unseen", vocab=vocab, seq_len=4), [2, 1, 0, 0])
+
+
+@pytest.mark.parametrize("raw", ["", "   \n\t ", b"  ", "\u3000"])
+def test_preprocess_rejects_empty_text_clearly(raw):
+    with pytest.raises(GlasswingError, match="empty"):
+        sdata.preprocess(raw, vocab=["", "[UNK]"], seq_len=4)
+
+
+@pytest.mark.parametrize("raw", [None, 42, ["a list"]])
+def test_preprocess_rejects_non_text(raw):
+    with pytest.raises(GlasswingError, match="Expected text"):
+        sdata.preprocess(raw, vocab=["", "[UNK]"], seq_len=4)
+
+
+def test_read_vocab_round_trip_and_bad_files(cfg, tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text(sdata.artifact_files(cfg)["vocab.txt"], encoding="utf-8")
+    assert sdata.read_vocab(path) == sdata.vocabulary(cfg)
+    path.write_text("hello\nworld\n")
+    with pytest.raises(GlasswingError, match="not a sentiment vocabulary"):
+        sdata.read_vocab(path)
+    with pytest.raises(GlasswingError, match="Train the model"):
+        sdata.read_vocab(tmp_path / "missing.txt")
+
+
+def test_unknown_arch_lists_the_valid_ones():
+    with pytest.raises(GlasswingError, match=r"arch='cnn'.*bilstm.*transformer"):
+        apply_overrides(Config.tiny(), ["arch=cnn"])
+
+
+@pytest.mark.parametrize("arch", ["bilstm", "transformer"])
+def test_both_architectures_learn_the_synthetic_task(arch):
+    import keras
+
+    cfg = Config.tiny(arch=arch, learning_rate=1e-2)
+    keras.utils.set_random_seed(cfg.seed)
+    x, y = APP.fake_batch(cfg, 256)
+    model = APP.build(cfg)
+    assert model.name == f"sentiment_{arch}"
+    model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    accuracy = float((np.asarray(model(x, training=False)).argmax(-1) == y).mean())
+    assert accuracy >= 0.9, accuracy
+
+
+@pytest.mark.parametrize("arch", ["bilstm", "transformer"])
+def test_int8_export_runs_in_litert_and_agrees_with_keras(arch, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    cfg = Config.tiny(arch=arch, learning_rate=1e-2)
+    keras.utils.set_random_seed(cfg.seed)
+    x, y = APP.fake_batch(cfg, 128)
+    model = APP.build(cfg)
+    model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    variant = smodel.export_variant(model, cfg, "int8")
+    if arch == "bilstm":
+        assert variant is not model and variant.get_layer("bilstm").forward_layer.unroll
+        np.testing.assert_allclose(
+            np.asarray(variant(x[:16], training=False)), np.asarray(model(x[:16], training=False)), atol=1e-5
+        )
+    else:
+        assert variant is model
+    assert smodel.export_variant(model, cfg, "float32") is model
+
+    def representative():
+        for i in range(64):
+            yield [tf.constant(x[i : i + 1])]
+
+    path = tmp_path / "int8.tflite"
+    export_model(variant, path, "int8", representative)
+    runner = LiteRTModel(path)
+    assert runner.input_details["dtype"] == np.int32 and runner.output_details["dtype"] == np.int8
+    lite, ref = runner(x[:64]), np.asarray(model(x[:64], training=False))
+    assert (lite.argmax(-1) == ref.argmax(-1)).mean() >= 0.95
+    assert np.abs(lite - ref).max() < 0.1
+
+
+def test_training_writes_the_vocabulary_and_text_drilldown(cfg, tmp_path):
+    from apps.train import train
+
+    run_cfg = dataclasses.replace(cfg, epochs=2, learning_rate=1e-2)
+    folder = train(APP, run_cfg, tmp_path)
+    assert sdata.read_vocab(folder / "vocab.txt") == sdata.vocabulary(run_cfg)
+    metrics = artifacts.read_json(folder / "metrics.json")
+    assert 0.0 <= metrics["roc_auc"] <= 1.0
+    texts = APP.example_text(run_cfg, "test")
+    for row in metrics["most_confident_errors"]:
+        assert row["input"] == texts[row["index"]] and row["confidence"] >= 0.5
+    # The bound preprocess reads this model's vocabulary and seq_len.
+    ids = APP.preprocessor(folder)(texts[0])
+    x = np.asarray(next(iter(APP.dataset(dataclasses.replace(run_cfg, batch_size=1000), "test")))[0])
+    np.testing.assert_array_equal(ids, x[0])

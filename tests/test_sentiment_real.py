@@ -1,0 +1,94 @@
+"""Real movie-review sentences (slow): the corpus, the committed model and its TF Lite files."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from apps import artifacts
+from apps.evaluate import evaluate
+from apps.litert import LiteRTModel
+from apps.sentiment import APP
+from apps.sentiment import data as sdata
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+MODEL_DIR = ROOT / "models" / "sentiment"
+
+
+@pytest.fixture(scope="module")
+def real_cfg():
+    cfg = dataclasses.replace(APP.Config(), data_dir=str(ROOT / "data"))
+    print(APP.prepare(cfg))
+    return cfg
+
+
+def test_all_10605_sentences_in_three_disjoint_splits(real_cfg):
+    rows = sdata.read_snippets(sdata.find_source_file(real_cfg))
+    assert len(rows) == 10_605
+    assert sum(score > 0 for _, score, _ in rows) == 5_242
+    texts = {split: APP.example_text(real_cfg, split) for split in ("train", "validation", "test")}
+    assert {k: len(v) for k, v in texts.items()} == {"train": 8485, "validation": 1060, "test": 1060}
+    # Two sentences occur twice in the corpus; otherwise the splits share no text.
+    assert len(set(texts["train"]) & set(texts["test"])) <= 2
+
+
+def test_committed_model_metrics_are_true(real_cfg):
+    recorded = json.loads((MODEL_DIR / "metrics.json").read_text())
+    # Goal 0.78 (see the closing note for what the committed run reached); this
+    # floor guards against regressions.
+    assert recorded["accuracy"] >= 0.76 and recorded["roc_auc"] >= 0.84
+    model = artifacts.load_model(MODEL_DIR / "model.keras")
+    cfg = dataclasses.replace(artifacts.load_config(APP, MODEL_DIR), data_dir=real_cfg.data_dir)
+    # The committed vocabulary is the one the pipeline adapts on the training split.
+    assert sdata.read_vocab(MODEL_DIR / "vocab.txt") == sdata.vocabulary(cfg)
+    measured = evaluate(APP, model, cfg, "test")
+    assert measured["accuracy"] == pytest.approx(recorded["accuracy"], abs=2e-3)
+    assert measured["roc_auc"] == pytest.approx(recorded["roc_auc"], abs=2e-3)
+    errors = measured["most_confident_errors"]
+    assert len(errors) == 10 and errors[0]["confidence"] >= errors[-1]["confidence"] > 0.5
+
+
+def test_committed_model_reads_clear_sentences_right():
+    model = artifacts.load_model(MODEL_DIR / "model.keras")
+    preprocess = APP.preprocessor(MODEL_DIR)
+    sentences = {
+        "A wonderful, moving and beautifully acted film.": 1,
+        "One of the funniest and smartest comedies of the year.": 1,
+        "A dull, tedious mess with no laughs at all.": 0,
+        "Boring, predictable and far too long.": 0,
+    }
+    x = np.stack([preprocess(s) for s in sentences])
+    predicted = np.asarray(model(x, training=False)).argmax(-1)
+    assert predicted.tolist() == list(sentences.values())
+
+
+def test_committed_int8_is_measured_in_the_interpreter(real_cfg):
+    report = json.loads((MODEL_DIR / "export.json").read_text())
+    modes = report["modes"]
+    assert all("error" not in modes[m] for m in ("float32", "dynamic", "float16", "int8"))
+    assert modes["int8"]["size_bytes"] <= 0.5 * modes["float32"]["size_bytes"]
+    assert modes["int8"]["accuracy_drop_pt"] <= 2.0
+    runner = LiteRTModel(MODEL_DIR / "tflite" / "int8.tflite")
+    cfg = dataclasses.replace(artifacts.load_config(APP, MODEL_DIR), data_dir=real_cfg.data_dir)
+    hits = total = 0
+    for x, y in APP.dataset(dataclasses.replace(cfg, batch_size=2000), "test"):
+        hits += int((runner(np.asarray(x)).argmax(-1) == np.asarray(y)).sum())
+        total += len(y)
+    assert total == 1060
+    assert hits / total == pytest.approx(modes["int8"]["accuracy"], abs=2e-3)
+
+
+@pytest.mark.parametrize("arch", ["bilstm", "transformer"])
+def test_short_real_run_learns_and_exports_int8(arch, real_cfg, tmp_path):
+    from apps import export
+    from apps.train import train
+
+    cfg = dataclasses.replace(real_cfg, arch=arch, epochs=3, patience=3)
+    folder = train(APP, cfg, tmp_path)
+    metrics = artifacts.read_json(folder / "metrics.json")
+    assert metrics["accuracy"] >= 0.72, metrics["accuracy"]
+    row = export.export(APP, tmp_path, "int8")["int8"]
+    assert "error" not in row, row
+    assert row["accuracy"] >= metrics["accuracy"] - 0.03 and row["agreement"] >= 0.95

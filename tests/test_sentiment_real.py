@@ -68,7 +68,10 @@ def test_committed_int8_is_measured_in_the_interpreter(real_cfg):
     report = json.loads((MODEL_DIR / "export.json").read_text())
     modes = report["modes"]
     assert all("error" not in modes[m] for m in ("float32", "dynamic", "float16", "int8"))
-    assert modes["int8"]["size_bytes"] <= 0.5 * modes["float32"]["size_bytes"]
+    # Only ~0.7x: the int8 file is of the unrolled copy, whose graph repeats the LSTM
+    # step ops for every position (the weights themselves are 4x smaller).
+    assert modes["int8"]["size_bytes"] <= 0.8 * modes["float32"]["size_bytes"]
+    assert modes["dynamic"]["size_bytes"] <= 0.35 * modes["float32"]["size_bytes"]
     assert modes["int8"]["accuracy_drop_pt"] <= 2.0
     runner = LiteRTModel(MODEL_DIR / "tflite" / "int8.tflite")
     cfg = dataclasses.replace(artifacts.load_config(APP, MODEL_DIR), data_dir=real_cfg.data_dir)

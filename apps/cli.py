@@ -76,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="quantization mode; `all` exports the four modes (default: all)",
     )
 
+    p = verbs.add_parser("explain", help="explain one prediction of the trained model")
+    _add_app(p)
+    p.add_argument("--method", required=True, help="explainer name (see the error for the list)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="input file: an image, an audio file, or a UTF-8 text file")
+    source.add_argument("--text", help="input text (text apps)")
+    p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
+    p.add_argument("--out", default=None, help="write the attribution map to this PNG")
+
     data = verbs.add_parser("data", help="dataset commands")
     data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
     p = data_verbs.add_parser("prepare", help="prepare an app's dataset once (offline)")
@@ -146,6 +155,58 @@ def _cmd_export(args) -> int:
     return 1 if failed else 0
 
 
+def _raw_input(app, args):
+    """The raw input the app's preprocess takes: a file path, or text for text apps."""
+    if args.text is not None:
+        return args.text
+    path = Path(args.input)
+    if not path.is_file():
+        raise GlasswingError(f"Input file {path} does not exist.")
+    if app.modality == "text":
+        return path.read_bytes().decode("utf-8", errors="replace")
+    return path
+
+
+def _cmd_explain(args) -> int:
+    import time
+
+    import numpy as np
+
+    import xai
+    from apps import artifacts, get_app
+    from xai.render import save_attribution_png
+
+    app = get_app(args.app)
+    explainer = xai.get_explainer(args.method)
+    if args.method not in xai.available(app):
+        raise GlasswingError(
+            f"Method {args.method!r} does not support app {app.name!r}. "
+            f"Available: {', '.join(xai.available(app))}."
+        )
+    folder = artifacts.require_model_dir(args.models_dir, app)
+    cfg = artifacts.load_config(app, folder)
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    x = app.preprocessor(folder)(_raw_input(app, args))
+    labels = app.labels(cfg)
+    probs = np.asarray(model(x[None], training=False))[0]
+    print(f"Explaining {app.name} with {args.method} ...", flush=True)
+    start = time.perf_counter()
+    attribution = explainer.explain(app, model, x, target=args.target)
+    elapsed = time.perf_counter() - start
+    target = attribution.target
+    print(
+        f"predicted {labels[int(probs.argmax())]} ({probs.max():.3f}); explained {labels[target]} "
+        f"({probs[target]:.3f}) in {elapsed:.2f} s"
+    )
+    for key, value in attribution.extra.items():
+        if isinstance(value, (int, float)):
+            print(f"{key}: {value:.4g}")
+    if args.out:
+        save_attribution_png(attribution, x, args.out, title=f"{args.method}: {labels[target]}")
+        print(f"Wrote {args.out}")
+    return 0
+
+
 def _cmd_data(args) -> int:
     from apps import get_app
 
@@ -181,6 +242,7 @@ COMMANDS = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "export": _cmd_export,
+    "explain": _cmd_explain,
     "data": _cmd_data,
     "dashboard": _cmd_dashboard,
 }

@@ -74,3 +74,44 @@ def test_python_dash_m_apps_train_is_the_train_verb():
         timeout=120,
     )
     assert done.returncode == 0 and "--set KEY=VALUE" in done.stdout
+
+
+def test_explain_writes_a_heatmap_and_names_bad_arguments(capsys, image_cfg, tmp_path):
+    from PIL import Image
+
+    from apps.image import APP
+    from apps.train import train
+
+    train(APP, image_cfg, tmp_path)
+    image = tmp_path / "in.png"
+    Image.fromarray((APP.fake_batch(image_cfg, 1)[0][0, ..., 0] * 255).astype("uint8")).save(image)
+    base = ["explain", "image", "--models-dir", str(tmp_path), "--input", str(image)]
+
+    code, out, _ = run_cli(
+        capsys, *base, "--method", "integrated_gradients", "--out", str(tmp_path / "m.png")
+    )
+    assert code == 0 and "completeness_error" in out
+    with Image.open(tmp_path / "m.png") as png:
+        assert png.width > 100 and png.height > 100
+
+    code, _, err = run_cli(capsys, *base, "--method", "magic")
+    assert code == 2 and "Unknown method='magic'" in err and "saliency" in err
+    code, _, err = run_cli(capsys, *base, "--method", "saliency", "--target", "12")
+    assert code == 2 and "target=12" in err
+    code, _, err = run_cli(
+        capsys, "explain", "image", "--models-dir", str(tmp_path), "--input", "nope.png", "--method", "lime"
+    )
+    assert code == 2 and "nope.png does not exist" in err
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    code, _, err = run_cli(
+        capsys,
+        "explain",
+        "image",
+        "--models-dir",
+        str(tmp_path),
+        "--input",
+        str(tmp_path / "bad.png"),
+        "--method",
+        "lime",
+    )
+    assert code == 2 and "Cannot read the image" in err

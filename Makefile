@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the apps read data from (shared/DATA.md).
-DEB_PACKAGES := dataset-fashion-mnist
+DEB_PACKAGES := dataset-fashion-mnist chromium
 PORT ?= 8501
 ADDRESS ?= localhost
 
@@ -13,7 +13,8 @@ ADDRESS ?= localhost
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock
+	# The lock is the full closure, so --no-deps (see requirements-nodeps.in for why).
+	$(BIN)/pip install -q --no-deps -r requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
@@ -56,6 +57,7 @@ lint: install
 lock:
 	rm -rf /tmp/glasswing-lock && $(PYTHON) -m venv /tmp/glasswing-lock
 	/tmp/glasswing-lock/bin/pip install -q -r requirements.in
+	/tmp/glasswing-lock/bin/pip install -q --no-deps -r requirements-nodeps.in
 	/tmp/glasswing-lock/bin/pip freeze > requirements.lock
 
 clean:

@@ -18,6 +18,7 @@ from apps.errors import GlasswingError
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.txt"
+VOCAB_FILE = "vocab.txt"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 CARD_FILE = "MODEL_CARD.md"
@@ -154,6 +155,19 @@ def load_config(app, folder: Path):
     from apps.app import config_from_dict
 
     return config_from_dict(app, read_json(Path(folder) / CONFIG_FILE))
+
+
+def token_strings(folder: Path, ids) -> list[str] | None:
+    """The words behind token ids, from the model's ``vocab.txt`` (line i = id i).
+
+    Returns None when the model has no vocabulary (not a text model). Padding
+    (id 0, the empty line) maps to ``""``.
+    """
+    path = Path(folder) / VOCAB_FILE
+    if not path.is_file():
+        return None
+    vocab = path.read_text(encoding="utf-8").split("\n")
+    return [vocab[i] if 0 <= i < len(vocab) else "[UNK]" for i in (int(v) for v in ids)]
 
 
 def list_trained(models_dir) -> list[str]:

@@ -1,4 +1,4 @@
-"""The ``glasswing`` command line: train, evaluate, export, data prepare, dashboard.
+"""The ``glasswing`` command line: train, evaluate, export, explain, generate, data prepare, dashboard.
 
 Every verb takes the app by name and works through the App protocol; errors a
 user can fix are printed as one line (no traceback) with exit status 2.
@@ -84,6 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", help="input text (text apps)")
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
     p.add_argument("--out", default=None, help="write the attribution map to this PNG")
+
+    p = verbs.add_parser("generate", help="generate with a trained generator (images or text)")
+    _add_app(p)
+    p.add_argument("--n", type=int, default=16, help="image generators: how many samples (default: 16)")
+    p.add_argument("--out", default=None, help="image generators: write the sample grid to this PNG")
+    p.add_argument("--prompt", default=None, help="text generators: the text to continue")
+    p.add_argument(
+        "--length", type=int, default=300, help="text generators: characters to add (default: 300)"
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="text generators: sampling temperature > 0 (default: 1)",
+    )
+    p.add_argument(
+        "--top-k", type=int, default=0, help="text generators: sample from the k likeliest only (0 = all)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same output")
 
     data = verbs.add_parser("data", help="dataset commands")
     data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
@@ -191,19 +210,57 @@ def _cmd_explain(args) -> int:
     probs = np.asarray(model(x[None], training=False))[0]
     print(f"Explaining {app.name} with {args.method} ...", flush=True)
     start = time.perf_counter()
-    attribution = explainer.explain(app, model, x, target=args.target)
+    tokens = artifacts.token_strings(folder, x) if np.issubdtype(np.asarray(x).dtype, np.integer) else None
+    options = {"tokens": tokens} if tokens is not None else {}
+    attribution = explainer.explain(app, model, x, target=args.target, **options)
     elapsed = time.perf_counter() - start
     target = attribution.target
     print(
         f"predicted {labels[int(probs.argmax())]} ({probs.max():.3f}); explained {labels[target]} "
         f"({probs[target]:.3f}) in {elapsed:.2f} s"
     )
+    if attribution.tokens:
+        ranked = sorted(
+            (i for i, token in enumerate(attribution.tokens) if token),
+            key=lambda i: -abs(float(attribution.values[i])),
+        )
+        print(
+            "top tokens: "
+            + ", ".join(f"{attribution.tokens[i]} {attribution.values[i]:+.3f}" for i in ranked[:5])
+        )
     for key, value in attribution.extra.items():
         if isinstance(value, (int, float)):
             print(f"{key}: {value:.4g}")
     if args.out:
         save_attribution_png(attribution, x, args.out, title=f"{args.method}: {labels[target]}")
         print(f"Wrote {args.out}")
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    import numpy as np
+
+    from apps import artifacts, get_app
+
+    app = get_app(args.app)
+    if app.generative is None:
+        raise GlasswingError(f"App {app.name!r} does not generate (task={app.task!r}).")
+    folder = artifacts.require_model_dir(args.models_dir, app)
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    generator = app.generator(model, folder)
+    # Images and text are shown differently; the generator functions are the protocol's.
+    if app.modality == "image":
+        from PIL import Image
+
+        if args.out is None:
+            raise GlasswingError("Image generators need --out FILE.png for the sample grid.")
+        images = generator.sample(args.n, seed=args.seed)
+        Image.fromarray(generator.grid(np.asarray(images))).save(args.out)
+        print(f"Wrote {len(images)} samples to {args.out}")
+        return 0
+    if args.prompt is None:
+        raise GlasswingError("Text generators need --prompt TEXT.")
+    print(generator.generate(args.prompt, args.length, args.temperature, args.top_k, args.seed))
     return 0
 
 
@@ -243,6 +300,7 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "export": _cmd_export,
     "explain": _cmd_explain,
+    "generate": _cmd_generate,
     "data": _cmd_data,
     "dashboard": _cmd_dashboard,
 }

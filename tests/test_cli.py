@@ -115,3 +115,11 @@ def test_explain_writes_a_heatmap_and_names_bad_arguments(capsys, image_cfg, tmp
         "lime",
     )
     assert code == 2 and "Cannot read the image" in err
+
+
+def test_token_strings_map_ids_through_the_vocabulary(tmp_path):
+    from apps.artifacts import token_strings
+
+    (tmp_path / "vocab.txt").write_text("\n[UNK]\ngood\nfilm\n", encoding="utf-8")
+    assert token_strings(tmp_path, [2, 3, 1, 0, 0]) == ["good", "film", "[UNK]", "", ""]
+    assert token_strings(tmp_path / "missing", [1]) is None

@@ -48,7 +48,10 @@ models: install
 
 bench: install
 	$(BIN)/python bench/pipeline.py
-	$(BIN)/python bench/tflite.py
+	@for app in $$($(BIN)/python -c "from apps import APPS; print(*APPS)"); do \
+	  $(BIN)/python bench/tflite.py $$app || echo "bench/tflite.py: $$app skipped (see its message)"; \
+	done
+	$(BIN)/python bench/xai.py
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

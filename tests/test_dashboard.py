@@ -1,95 +1,322 @@
-"""The dashboard page (AppTest) and a real `glasswing dashboard` server on localhost."""
+"""Every dashboard page under ``streamlit.testing.v1.AppTest``, uploads, and the served dashboard.
+
+The pages run on copies of the committed models whose ``config.json`` points the
+image app at the small synthetic Fashion-MNIST of ``conftest`` (200 test
+images), so nothing here needs the real datasets and every page is seconds.
+"""
+
+from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
 SCRIPT = str(ROOT / "apps" / "dashboard" / "streamlit_app.py")
+COMMITTED = ROOT / "models"
+ARTIFACTS = ROOT / ".ci-artifacts" / "dashboard"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
-def _fake_artifacts(models):
-    folder = models / "image"
-    (folder / "tflite").mkdir(parents=True)
-    (folder / "model.keras").write_bytes(b"not loaded by this page")
-    labels = ["a", "b"]
-    (folder / "metrics.json").write_text(
-        json.dumps(
-            {
-                "accuracy": 0.9375,
-                "macro_precision": 0.9,
-                "macro_recall": 0.91,
-                "macro_f1": 0.905,
-                "confusion_matrix": [[5, 1], [0, 10]],
-                "labels": labels,
-                "n_examples": 16,
-                "split_sizes": {"train": 10, "validation": 2, "test": 16},
-                "epochs_run": 2,
-                "wall_time_s": 1.0,
-                "device": "CPU",
-            }
-        )
-    )
-    (folder / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,0.5,0.7\n")
-    (folder / "export.json").write_text(
-        json.dumps(
-            {
-                "cpu": "test CPU",
-                "latency": "median",
-                "modes": {
-                    "float32": {
-                        "size_bytes": 4096,
-                        "accuracy": 0.9375,
-                        "agreement": 1.0,
-                        "max_abs_diff": 1e-6,
-                        "latency_ms": 0.05,
-                        "size_ratio_vs_float32": 1.0,
-                    },
-                    "int8": {"error": "int8: the TF Lite converter crashed (SIGSEGV)."},
-                },
-            }
-        )
-    )
+def _copy_app(name: str, models, data_dir, tflite=("float32", "int8")) -> None:
+    """Copies a committed app folder (a few .tflite files only), pointing its data at ``data_dir``."""
+    source, target = COMMITTED / name, models / name
+    (target / "tflite").mkdir(parents=True)
+    for f in source.iterdir():
+        if f.is_file():
+            shutil.copy(f, target / f.name)
+    for mode in tflite:
+        shutil.copy(source / "tflite" / f"{mode}.tflite", target / "tflite")
+    shutil.copy(source / "tflite" / "metadata.json", target / "tflite")
+    config = json.loads((source / "config.json").read_text())
+    config["data_dir"] = str(data_dir)
+    (target / "config.json").write_text(json.dumps(config))
 
 
-def _run_page(models, monkeypatch) -> AppTest:
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, image_data_dir):
+    """A models folder with the committed image and sentiment models (synthetic image test split)."""
+    root = tmp_path_factory.mktemp("models")
+    _copy_app("image", root, image_data_dir)
+    _copy_app("sentiment", root, ROOT / "data", tflite=("float32",))
+    return root
+
+
+@pytest.fixture(scope="module")
+def image_only(tmp_path_factory, image_data_dir):
+    """A models folder holding only the image app."""
+    root = tmp_path_factory.mktemp("image_only")
+    _copy_app("image", root, image_data_dir)
+    return root
+
+
+def _open(models, monkeypatch, app: str | None = None, page: str | None = None) -> AppTest:
     monkeypatch.setenv("GLASSWING_MODELS_DIR", str(models))
-    return AppTest.from_file(SCRIPT, default_timeout=60).run()
+    at = AppTest.from_file(SCRIPT, default_timeout=120)
+    # Straight to the page with the app chosen: one script run instead of three.
+    if app is not None:
+        at.session_state["glasswing_app"] = app
+    if page is not None:
+        at.switch_page(f"views/{page}.py")
+    at.run()
+    _assert_ok(at)
+    if app is not None:
+        assert at.sidebar.selectbox(key="glasswing_app").value == app
+    return at
 
 
-def test_page_lists_models_metrics_and_exports(tmp_path, monkeypatch):
-    _fake_artifacts(tmp_path)
-    page = _run_page(tmp_path, monkeypatch)
-    assert not page.exception
-    assert [h.value for h in page.header] == ["image"]
-    tables = [df.value for df in page.dataframe]
-    metrics = tables[0]
-    assert metrics.set_index("metric").loc["accuracy", "value"] == pytest.approx(0.9375)
-    exports = tables[-1].set_index("mode")
-    assert exports.loc["float32", "size (KB)"] == 4.0
-    assert "SIGSEGV" in exports.loc["int8", "status"]
+def _assert_ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
 
 
-def test_page_without_models_says_how_to_train(tmp_path, monkeypatch):
-    page = _run_page(tmp_path / "empty", monkeypatch)
-    assert not page.exception
-    assert "glasswing train image" in page.info[0].value
+def _markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
 
 
-def test_corrupt_metrics_show_one_error_and_the_page_stays_up(tmp_path, monkeypatch):
-    _fake_artifacts(tmp_path)
+def _captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+# ----- Overview -----
+
+
+def test_overview_shows_each_trained_app_and_how_to_train_the_rest(image_only, monkeypatch):
+    at = _open(image_only, monkeypatch)
+    assert [h.value for h in at.header] == ["image · image classify"]
+    assert "428,202 parameters" in _markdown(at)
+    metrics, sizes = at.dataframe[0].value, at.dataframe[1].value
+    assert metrics.loc[0, "accuracy"] == pytest.approx(0.9305)
+    assert list(sizes["mode"]) == ["float32", "dynamic", "float16", "int8"]
+    assert "glasswing train sentiment" in _markdown(at)
+    assert len(at.image) >= 1  # the confusion-matrix heatmap
+    assert any("Model card" in e.label for e in at.expander)
+
+
+def test_every_page_without_models_says_how_to_train(tmp_path, monkeypatch):
+    for page in (None, "playground", "explain", "features", "errors", "export"):
+        at = _open(tmp_path / "empty", monkeypatch, page=page)
+        assert "glasswing train image" in at.code[0].value
+
+
+def test_corrupt_metrics_show_one_error_and_the_page_stays_up(tmp_path, image_only, monkeypatch):
+    shutil.copytree(image_only / "image", tmp_path / "image")
     (tmp_path / "image" / "metrics.json").write_text("{broken")
-    page = _run_page(tmp_path, monkeypatch)
-    assert not page.exception
-    assert len(page.error) == 1 and "corrupt" in page.error[0].value
+    monkeypatch.setenv("GLASSWING_MODELS_DIR", str(tmp_path))
+    at = AppTest.from_file(SCRIPT, default_timeout=120).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "corrupt" in at.error[0].value
+
+
+# ----- Playground -----
+
+
+def test_playground_test_example_keras_and_tflite_side_by_side(models, monkeypatch):
+    at = _open(models, monkeypatch, "image", "playground")
+    at.number_input(key="playground:index").set_value(3).run()
+    _assert_ok(at)
+    assert at.session_state["glasswing_input:image"].index == 3
+    keras_pred, lite_pred = (m.value for m in at.metric)
+    assert keras_pred == lite_pred  # float32.tflite is chosen first
+    assert "agree" in at.success[0].value
+    at.selectbox(key="playground:mode").set_value("int8").run()
+    _assert_ok(at)
+    assert "int8.tflite" in (at.success or at.warning)[0].value
+    assert len(at.dataframe) == 2 and len(at.dataframe[0].value) == 5
+
+
+def test_playground_typed_text_is_classified_and_empty_text_is_not(models, monkeypatch):
+    at = _open(models, monkeypatch, "sentiment", "playground")
+    at.radio(key="playground:source").set_value("Your own").run()
+    at.text_area(key="playground:text").input("A wonderful, moving and funny film.").run()
+    _assert_ok(at)
+    assert at.session_state["glasswing_input:sentiment"].source == "typed text"
+    assert at.metric[0].value in ("negative", "positive")
+    at.text_area(key="playground:text").input("   ").run()
+    _assert_ok(at)
+    assert "Type something" in _captions(at)
+
+
+# ----- Explain -----
+
+
+def test_explain_image_methods_faithfulness_and_float_vs_tflite(models, monkeypatch):
+    at = _open(models, monkeypatch, "image", "explain")
+    assert at.multiselect(key="explain:methods").value == ["saliency", "integrated_gradients", "grad_cam"]
+    at.multiselect(key="explain:methods").set_value(["saliency", "occlusion"]).run()
+    _assert_ok(at)
+    captions = _captions(at)
+    assert captions.count("deletion AUC") == 2
+    assert "top-10% overlap" in captions  # the float vs int8.tflite comparison
+    assert at.selectbox(key="explain:cmp_mode").value == "int8"
+
+
+def test_explain_text_highlights_tokens(models, monkeypatch):
+    at = _open(models, monkeypatch, "sentiment", "explain")
+    at.multiselect(key="explain:methods").set_value(["integrated_gradients"]).run()
+    _assert_ok(at)
+    html = _markdown(at)
+    assert "<span" in html and "background:rgba" in html
+    assert "deletion AUC" in _captions(at)
+
+
+# ----- Features -----
+
+
+def test_features_layer_maps_filters_kernels_and_projection(models, monkeypatch):
+    at = _open(models, monkeypatch, "image", "features")
+    layers = at.selectbox(key="features:layer").options
+    assert layers[0] == "block1_1_conv"
+    at.selectbox(key="features:layer").set_value(layers[1]).run()
+    _assert_ok(at)
+    # input, feature maps, filter visualizations, kernels, projection
+    assert len(at.image) == 5
+    assert "the star is the current input" in _captions(at)
+
+
+def test_features_of_a_model_without_convolutions_explain_why(models, monkeypatch):
+    at = _open(models, monkeypatch, "sentiment", "features")
+    assert any("no convolution" in i.value.lower() for i in at.info)
+
+
+# ----- Errors -----
+
+
+def test_errors_filter_and_click_through_to_explain(models, monkeypatch):
+    at = _open(models, monkeypatch, "image", "errors")
+    assert "misclassified" in _captions(at)
+    at.multiselect(key="errors:true").set_value(["Trouser"]).run()
+    _assert_ok(at)
+    rows = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert rows and all("true **Trouser**" in row for row in rows)
+    first = rows[0].split("**#")[1].split("**")[0]
+    at.button(key=f"errors:explain:{first}").click().run()
+    _assert_ok(at)
+    assert at.title[0].value == "Explain"
+    assert at.session_state["glasswing_input:image"].index == int(first)
+
+
+# ----- Export -----
+
+
+def test_export_table_charts_downloads_and_run_button(models, monkeypatch):
+    import apps.export
+
+    at = _open(models, monkeypatch, "image", "export")
+    table = at.dataframe[0].value.set_index("mode")
+    assert table.loc["int8", "accuracy"] == pytest.approx(0.9299)
+    assert "Intel" in _captions(at) or "Measured on" in _captions(at)
+    labels = [d.label for d in at.get("download_button")]
+    assert any(label.startswith("float32.tflite") for label in labels)
+    assert any(label.startswith("metadata.json") for label in labels)
+    calls = []
+    # The real conversion takes minutes; the page's progress and messages are what is tested.
+    monkeypatch.setattr(apps.export, "export", lambda app, root, mode: calls.append(mode) or {mode: {}})
+    at.multiselect(key="export:modes").set_value(["float32", "int8"]).run()
+    at.button(key="export:run").click().run()
+    _assert_ok(at)
+    assert calls == ["float32", "int8"]
+    assert "Exported float32, int8" in at.success[0].value
+
+
+# ----- uploads -----
+
+
+class _Upload:
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def _png(size=(40, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 200, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _audio_preprocess(data):
+    from apps.errors import GlasswingError
+
+    if not data.startswith(b"RIFF"):
+        raise GlasswingError("Cannot read the audio: not a WAV file.")
+    return np.zeros((10, 4), np.float32)
+
+
+def _text_preprocess():
+    from apps import APPS
+
+    return APPS["sentiment"].preprocessor(COMMITTED / "sentiment")
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "data", "message"),
+    [
+        ("image", "shirt.png", _png()[:40], "Cannot read the image"),
+        ("image", "shirt.png", b"", "empty"),
+        ("image", "shirt.png", b"\x89PNG" + b"0" * (6 * 2**20), "limit is 5 MB"),
+        ("image", "shirt.pdf", _png(), "not accepted"),
+        ("text", "review.txt", b"   \n", "empty"),
+        ("text", "review.png", b"great film", "not accepted"),
+        ("text", "review.txt", b"x" * (6 * 2**20), "limit is 5 MB"),
+        ("audio", "clip.wav", b"not a riff header", "Cannot read the audio"),
+        ("audio", "clip.wav", b"", "empty"),
+        ("audio", "clip.exe", b"RIFF....", "not accepted"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else "data",
+)
+def test_bad_uploads_raise_one_readable_error(kind, name, data, message):
+    from apps import APPS
+    from apps.dashboard import core, render
+    from apps.errors import GlasswingError
+
+    preprocess = {
+        "image": lambda: APPS["image"].preprocess,
+        "text": _text_preprocess,
+        "audio": lambda: _audio_preprocess,
+    }[kind]()
+    with pytest.raises(GlasswingError, match=message):
+        core.read_upload(APPS["image"], _Upload(name, data), preprocess, render.UPLOAD_TYPES[kind])
+
+
+def test_good_uploads_are_preprocessed_by_the_app():
+    from apps import APPS
+    from apps.dashboard import core, render
+
+    x = core.read_upload(
+        APPS["image"], _Upload("a.PNG", _png()), APPS["image"].preprocess, render.IMAGE_TYPES
+    )
+    assert x.shape == (28, 28, 1)
+    ids = core.read_upload(
+        APPS["sentiment"], _Upload("r.txt", b"a fine film"), _text_preprocess(), render.TEXT_TYPES
+    )
+    assert ids.dtype == np.int32 and (ids > 0).sum() == 3
+
+
+# ----- the served dashboard in a real browser -----
 
 
 def _free_port() -> int:
@@ -98,28 +325,75 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_glasswing_dashboard_serves_on_localhost(tmp_path):
-    _fake_artifacts(tmp_path)
+def _wait_healthy(port: int, proc, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        assert proc.poll() is None, "the dashboard exited early"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.read().decode() == "ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the dashboard did not answer on port {port} within {seconds} s")
+
+
+def _settle(page) -> None:
+    """Waits until the script run is over (Streamlit's "Running..." widget is gone)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+def test_browser_upload_predict_and_explain(image_only, tmp_path):
+    """`glasswing dashboard` on localhost, driven by headless Chromium: upload, predict, explain."""
+    from playwright.sync_api import expect, sync_playwright
+
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "apps.cli", "dashboard", "--port", str(port), "--models-dir", str(tmp_path)],
+        [sys.executable, "-m", "apps.cli", "dashboard", "--port", str(port), "--models-dir", str(image_only)],
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    good, bad = tmp_path / "shirt.png", tmp_path / "broken.png"
+    good.write_bytes(_png((60, 80)))
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
-        deadline, body = time.time() + 60, None
-        while time.time() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    body = r.read().decode()
-            except OSError:
-                time.sleep(0.5)
-        assert body == "ok"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-            assert "<title>" in r.read().decode().lower() or r.status == 200
+        _wait_healthy(port, proc)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # Bounded waits: the first page load imports TensorFlow and loads the model.
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            expect(page.get_by_text("image · image classify").first).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "overview.png")
+            nav = page.locator("[data-testid=stSidebarNav]")
+            nav.get_by_text("Playground", exact=True).click()
+            page.get_by_text("Your own").click()
+            page.locator("input[type=file]").set_input_files(str(bad))
+            expect(page.locator("[data-testid=stAlertContentError]")).to_contain_text("Cannot read the image")
+            page.locator("input[type=file]").set_input_files(str(good))
+            captions = page.get_by_test_id("stImageCaption")
+            expect(captions.filter(has_text="shirt.png")).to_be_visible()
+            expect(page.get_by_text("Keras model")).to_be_visible()
+            expect(page.locator("[data-testid=stAlertContentError]")).to_have_count(0)
+            expect(page.locator("[data-testid=stMetricValue]").first).not_to_be_empty()
+            _settle(page)
+            page.screenshot(path=ARTIFACTS / "playground.png")
+            nav.get_by_text("Explain", exact=True).click()
+            expect(page.get_by_text("deletion AUC").first).to_be_visible()
+            expect(captions.filter(has_text="shirt.png")).to_be_visible()  # the upload is what is explained
+            _settle(page)
+            page.screenshot(path=ARTIFACTS / "explain.png")
+            browser.close()
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
+    assert (ARTIFACTS / "explain.png").stat().st_size > 10_000

@@ -1,99 +1,63 @@
-"""Glasswing dashboard: the trained models, their test metrics and TF Lite exports.
+"""Glasswing dashboard: the router (``st.navigation``), modelled on Streamlit's ``hello`` app.
 
-Reads only the JSON artifacts, so the page starts fast (no TensorFlow import).
+Each page lives in ``views/`` (one file per page); the sidebar picks the app
+every page works on. Started by ``glasswing dashboard``, which passes the
+artifact root in ``GLASSWING_MODELS_DIR``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from apps import artifacts
-from apps.errors import GlasswingError
+from apps import APPS
+from apps.dashboard import core
 
-MODELS_DIR = Path(os.environ.get("GLASSWING_MODELS_DIR", "models"))
-
-
-def _metrics_table(metrics: dict) -> pd.DataFrame:
-    keys = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
-    return pd.DataFrame({"metric": k, "value": round(metrics[k], 4)} for k in keys if k in metrics)
+VIEWS = Path(__file__).parent / "views"
 
 
-def _export_table(report: dict) -> pd.DataFrame:
-    rows = []
-    for mode, row in report.get("modes", {}).items():
-        if "error" in row:
-            rows.append({"mode": mode, "status": row["error"]})
-            continue
-        rows.append(
-            {
-                "mode": mode,
-                "size (KB)": round(row["size_bytes"] / 1024, 1),
-                "× float32": row.get("size_ratio_vs_float32"),
-                "accuracy": row.get("accuracy"),
-                "agreement": row.get("agreement"),
-                "max |diff|": row.get("max_abs_diff"),
-                "latency (ms)": round(row["latency_ms"], 3),
-            }
-        )
-    return pd.DataFrame(rows)
+def _pages() -> dict:
+    pages = {
+        "Models": [
+            st.Page(VIEWS / "overview.py", title="Overview", icon=":material/dashboard:", default=True)
+        ],
+        "Classifiers": [
+            st.Page(VIEWS / "playground.py", title="Playground", icon=":material/sports_esports:"),
+            st.Page(VIEWS / "explain.py", title="Explain", icon=":material/search_insights:"),
+            st.Page(VIEWS / "features.py", title="Features", icon=":material/layers:"),
+            st.Page(VIEWS / "errors.py", title="Errors", icon=":material/error:"),
+        ],
+        "Deploy": [st.Page(VIEWS / "export.py", title="Export", icon=":material/deployed_code:")],
+    }
+    generate = VIEWS / "generate.py"
+    if generate.is_file() and any(app.task == "generate" for app in APPS.values()):
+        pages["Generators"] = [st.Page(generate, title="Generate", icon=":material/auto_awesome:")]
+    return pages
 
 
-def show_app(name: str) -> None:
-    """One app's section: metrics, confusion matrix, history and exports."""
-    folder = MODELS_DIR / name
-    st.header(name)
-    try:
-        metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
-    except GlasswingError as err:
-        st.error(str(err))
+def _sidebar() -> None:
+    trained = core.trained_apps()
+    if not trained:
+        st.sidebar.info("No trained apps yet.")
         return
-    left, right = st.columns(2)
-    left.subheader("Test metrics")
-    left.dataframe(_metrics_table(metrics), hide_index=True)
-    left.caption(
-        f"{metrics.get('n_examples', '?')} test examples · split sizes {metrics.get('split_sizes')} · "
-        f"{metrics.get('epochs_run')} epochs in {metrics.get('wall_time_s')} s on {metrics.get('device')}"
+    if st.session_state.get(core.APP_KEY) not in trained:
+        st.session_state[core.APP_KEY] = trained[0]
+    st.sidebar.selectbox(
+        "App",
+        trained,
+        key=core.APP_KEY,
+        format_func=lambda name: f"{name} · {APPS[name].modality} {APPS[name].task}",
     )
-    if "confusion_matrix" in metrics:
-        right.subheader("Confusion matrix (rows: true, columns: predicted)")
-        labels = metrics.get("labels")
-        right.dataframe(pd.DataFrame(metrics["confusion_matrix"], index=labels, columns=labels))
-    history = folder / artifacts.HISTORY_FILE
-    if history.is_file():
-        frame = pd.read_csv(history)
-        curves = [c for c in ("loss", "val_loss", "accuracy", "val_accuracy") if c in frame]
-        if curves and len(frame):
-            st.subheader("Training curves")
-            st.line_chart(frame.set_index("epoch")[curves])
-    export_file = folder / artifacts.EXPORT_FILE
-    st.subheader("TF Lite exports (measured in the LiteRT interpreter)")
-    if export_file.is_file():
-        try:
-            report = artifacts.read_json(export_file)
-        except GlasswingError as err:
-            st.error(str(err))
-        else:
-            st.dataframe(_export_table(report), hide_index=True)
-            st.caption(f"Measured on {report.get('cpu')}; {report.get('latency')}.")
-    else:
-        st.info(f"Not exported yet: run `glasswing export {name} --quant all`.")
+    st.sidebar.caption(APPS[st.session_state[core.APP_KEY]].description)
 
 
 def main() -> None:
-    """The page: every app with artifacts, or how to train one."""
-    st.set_page_config(page_title="Glasswing", layout="wide")
-    st.title("Glasswing models")
-    trained = artifacts.list_trained(MODELS_DIR)
-    if not trained:
-        st.info(f"No trained models in {MODELS_DIR}. Train one with `glasswing train image`.")
-        return
-    st.sidebar.write("Trained apps")
-    choice = st.sidebar.radio("App", trained, label_visibility="collapsed")
-    show_app(choice)
+    """Sets up the page, the sidebar's app picker and runs the chosen page."""
+    st.set_page_config(page_title="Glasswing", page_icon=":material/biotech:", layout="wide")
+    page = st.navigation(_pages())
+    _sidebar()
+    page.run()
 
 
 main()

@@ -1,0 +1,332 @@
+"""What every dashboard view shares: the models folder, cached loaders, the current input.
+
+Views import from here and from :mod:`apps.dashboard.render`; they never look at
+an app's name. Heavy objects (Keras models, interpreters, test splits) are
+``st.cache_resource`` (one copy shared by every session, never pickled);
+explanations are ``st.cache_data`` keyed by (app, method, input hash).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from apps import APPS, artifacts
+from apps.errors import GlasswingError
+
+# Uploads larger than this are refused before any decoding (a 28x28 model needs little).
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# Test examples offered in pickers and in the 2-D embedding projection.
+PROJECTION_EXAMPLES = 400
+APP_KEY = "glasswing_app"
+
+
+def models_dir() -> Path:
+    """The artifact root the CLI passed (``GLASSWING_MODELS_DIR``), default ``models``."""
+    return Path(os.environ.get("GLASSWING_MODELS_DIR", "models"))
+
+
+def trained_apps() -> list[str]:
+    """Registered apps that have a model file under :func:`models_dir`, registry order."""
+    trained = set(artifacts.list_trained(models_dir()))
+    return [name for name in APPS if name in trained]
+
+
+def current_app():
+    """The app chosen in the sidebar, or None when no app has artifacts."""
+    name = st.session_state.get(APP_KEY)
+    if name not in trained_apps():
+        return None
+    return APPS[name]
+
+
+def folder_of(app) -> Path:
+    """``models/<app>``."""
+    return artifacts.app_dir(models_dir(), app.name)
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    """A trained app ready to use: its model, Config, labels and bound preprocess."""
+
+    app: object
+    folder: Path
+    model: object
+    cfg: object
+    labels: list
+    preprocess: object
+
+
+@st.cache_resource(show_spinner="Loading the model ...", max_entries=8)
+def _load_bundle(name: str, folder: str, stamp: float) -> Bundle:
+    # ``stamp`` (the model file's mtime) makes a retrained model load afresh.
+    app = APPS[name]
+    path = Path(folder)
+    cfg = artifacts.load_config(app, path)
+    model = artifacts.load_model(path / artifacts.MODEL_FILE)
+    return Bundle(app, path, model, cfg, app.labels(cfg), app.preprocessor(path))
+
+
+def bundle(app) -> Bundle:
+    """The app's loaded model and friends (loaded once per model file, shared by sessions)."""
+    folder = folder_of(app)
+    return _load_bundle(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE))
+
+
+def tflite_modes(app) -> list[str]:
+    """Quant modes with a .tflite file on disk, in export order."""
+    from apps.export import QUANT_MODES
+
+    folder = folder_of(app) / artifacts.TFLITE_DIR
+    return [mode for mode in QUANT_MODES if (folder / f"{mode}.tflite").is_file()]
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _load_tflite(path: str, stamp: float):
+    from apps.litert import LiteRTModel
+
+    return LiteRTModel(path)
+
+
+def tflite_model(app, mode: str):
+    """A cached :class:`apps.litert.LiteRTModel` for ``tflite/<mode>.tflite``."""
+    path = folder_of(app) / artifacts.TFLITE_DIR / f"{mode}.tflite"
+    return _load_tflite(str(path), _mtime(path))
+
+
+@dataclasses.dataclass(frozen=True)
+class TestSplit:
+    """The test split as arrays, with the Keras model's probabilities for each example."""
+
+    x: np.ndarray
+    y: np.ndarray
+    probs: np.ndarray
+    texts: list | None
+
+
+@st.cache_resource(show_spinner="Reading the test split and predicting it ...", max_entries=8)
+def _load_test_split(name: str, folder: str, stamp: float) -> TestSplit:
+    from apps.evaluate import keras_predictor, predict_dataset
+
+    b = _load_bundle(name, folder, stamp)
+    cfg = dataclasses.replace(b.cfg, batch_size=256, augment=False)
+    xs = []
+
+    def predict(x):
+        xs.append(np.asarray(x))
+        return keras_predictor_fn(x)
+
+    keras_predictor_fn = keras_predictor(b.model)
+    probs, y = predict_dataset(predict, b.app.dataset(cfg, "test"))
+    texts = None
+    if b.app.example_text is not None:
+        texts = b.app.example_text(cfg, "test")
+        texts = texts if len(texts) == len(y) else None
+    return TestSplit(np.concatenate(xs), np.asarray(y, int), probs, texts)
+
+
+def test_split(app) -> TestSplit:
+    """The app's whole test split and its predictions (computed once per model file).
+
+    Raises:
+        GlasswingError: The app's data is not available (the message says how to get it).
+    """
+    folder = folder_of(app)
+    return _load_test_split(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE))
+
+
+def input_hash(x) -> str:
+    """A short content hash of one model input (shape, dtype and bytes)."""
+    x = np.ascontiguousarray(x)
+    digest = hashlib.sha256(f"{x.shape}{x.dtype}".encode() + x.tobytes())
+    return digest.hexdigest()[:16]
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _explain(name: str, method: str, key: str, backend: str, target: int | None, _x, _model):
+    import time
+
+    import xai
+
+    start = time.perf_counter()
+    result = xai.get_explainer(method).explain(APPS[name], _model, _x, target)
+    return result, time.perf_counter() - start
+
+
+def explain(app, method: str, x, target: int | None = None):
+    """One explanation of ``x`` by the Keras model, cached by (app, method, input hash).
+
+    Returns:
+        ``(Attribution, seconds it took when first computed)``.
+    """
+    model = bundle(app).model
+    return _explain(app.name, method, input_hash(x), _stamp(app), target, x, model)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _faithfulness(name: str, method: str, key: str, backend: str, target: int, _x, _values, _model):
+    from xai.faithfulness import deletion_insertion
+
+    result = deletion_insertion(_model, _x, _values, target, APPS[name].modality, random_runs=3)
+    return {
+        "deletion": result.deletion,
+        "insertion": result.insertion,
+        "random_deletion": result.random_deletion,
+        "random_insertion": result.random_insertion,
+    }
+
+
+def faithfulness(app, method: str, x, attribution) -> dict:
+    """Deletion/insertion AUCs of an attribution map (cached with the explanation)."""
+    model = bundle(app).model
+    return _faithfulness(
+        app.name, method, input_hash(x), _stamp(app), attribution.target, x, attribution.values, model
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _compare(name: str, method: str, key: str, backend: str, _x, _float, _lite) -> dict:
+    import xai
+
+    return xai.compare(_float, _lite, _x, APPS[name], method)
+
+
+def compare(app, method: str, mode: str, x) -> dict:
+    """Float-vs-.tflite explanations of ``x`` with a prediction-only method (cached)."""
+    lite = tflite_model(app, mode)
+    backend = f"{_stamp(app)}|{mode}|{_mtime(lite.path)}"
+    return _compare(app.name, method, input_hash(x), backend, x, bundle(app).model, lite)
+
+
+def _stamp(app) -> str:
+    """Identifies the model file, so a retrained model never reuses old explanations."""
+    return str(_mtime(folder_of(app) / artifacts.MODEL_FILE))
+
+
+# ----- the current input, shared by Playground, Explain and Features -----
+
+
+@dataclasses.dataclass(frozen=True)
+class Current:
+    """The input the user is looking at.
+
+    Attributes:
+        x: One model input (no batch axis).
+        source: Where it came from, for captions ("test example #12", a file name).
+        label: Index of the true class when known (test examples).
+        raw: What the user gave, for display (the text typed), if any.
+        index: Position in the test split for test examples.
+    """
+
+    x: np.ndarray
+    source: str
+    label: int | None = None
+    raw: object = None
+    index: int | None = None
+
+
+def _input_key(app) -> str:
+    return f"glasswing_input:{app.name}"
+
+
+def set_test_example(app, index: int) -> Current:
+    """Makes test example ``index`` the current input."""
+    split = test_split(app)
+    index = int(index) % len(split.y)
+    text = split.texts[index] if split.texts else None
+    current = Current(split.x[index], f"test example #{index}", int(split.y[index]), text, index)
+    st.session_state[_input_key(app)] = current
+    return current
+
+
+def set_user_input(app, x, source: str, raw=None) -> Current:
+    """Makes a user's own (already preprocessed) input the current input."""
+    current = Current(np.asarray(x), source, None, raw, None)
+    st.session_state[_input_key(app)] = current
+    return current
+
+
+def current_input(app) -> Current:
+    """The current input; the first test example until the user picks another."""
+    current = st.session_state.get(_input_key(app))
+    if current is None:
+        current = set_test_example(app, 0)
+    return current
+
+
+def read_upload(app, upload, preprocess, allowed: tuple[str, ...]):
+    """Validates an uploaded file and preprocesses it with the app's own preprocess.
+
+    Args:
+        app: The app (for its messages).
+        upload: A Streamlit ``UploadedFile`` (or anything with ``name`` and ``getvalue()``).
+        preprocess: The app's bound preprocess (``Bundle.preprocess``).
+        allowed: Accepted file extensions, lower case, without the dot.
+
+    Returns:
+        One model input.
+
+    Raises:
+        GlasswingError: Wrong type, empty, oversized or unreadable file.
+    """
+    name = getattr(upload, "name", "upload")
+    suffix = Path(name).suffix.lower().lstrip(".")
+    if suffix not in allowed:
+        raise GlasswingError(
+            f"{name}: .{suffix or '?'} files are not accepted here. Use one of: "
+            f"{', '.join('.' + a for a in allowed)}."
+        )
+    data = upload.getvalue()
+    if not data:
+        raise GlasswingError(f"{name} is empty (0 bytes).")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise GlasswingError(
+            f"{name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB."
+        )
+    try:
+        return np.asarray(preprocess(data))
+    except GlasswingError as err:
+        raise GlasswingError(f"{name}: {err}") from None
+
+
+def require_app(task: str | None = None):
+    """The current app, or None after telling the user why the page is empty.
+
+    Args:
+        task: When given, the page needs an app with this task (e.g. ``"classify"``).
+    """
+    app = current_app()
+    if app is None:
+        how_to_train()
+        return None
+    if task is not None and app.task != task:
+        st.info(
+            f"This page is for {task} apps; **{app.name}** is a {app.task} app. Pick another in the sidebar."
+        )
+        return None
+    return app
+
+
+def how_to_train() -> None:
+    """The message shown when no app has artifacts: which commands make some."""
+    lines = "\n".join(f"glasswing train {name} && glasswing export {name} --quant all" for name in APPS)
+    st.info(f"No trained models in `{models_dir()}`. Train one, then reload this page:")
+    st.code(lines, language="bash")
+
+
+def guarded(fn, *args, **kwargs):
+    """Runs ``fn``; a GlasswingError becomes one ``st.error`` and ``None`` (the page stays up)."""
+    try:
+        return fn(*args, **kwargs)
+    except GlasswingError as err:
+        st.error(str(err))
+        return None

@@ -1,0 +1,329 @@
+"""Modality-specific display: the only place in the dashboard that switches on ``app.modality``.
+
+Views ask this module for "an input widget", "show this input", "draw this map
+over it"; what that means for images, text or audio is decided here.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from apps.dashboard import core
+
+IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff")
+TEXT_TYPES = ("txt",)
+AUDIO_TYPES = ("wav", "flac", "ogg", "mp3")
+UPLOAD_TYPES = {"image": IMAGE_TYPES, "text": TEXT_TYPES, "audio": AUDIO_TYPES}
+# Text apps that tokenize with a vocabulary ship it as this artifact (one token per id).
+VOCAB_FILE = "vocab.txt"
+
+
+def _figure_png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _gray(x) -> np.ndarray:
+    """A 2-D array to draw from one image-like input (channels averaged)."""
+    x = np.asarray(x, np.float32)
+    if x.ndim == 3:
+        return x[..., 0] if x.shape[-1] == 1 else x.mean(axis=-1)
+    return x if x.ndim == 2 else x[None]
+
+
+def _range(image) -> dict:
+    """``vmin``/``vmax`` for images already in [0, 1]; others are scaled by matplotlib."""
+    return {"vmin": 0.0, "vmax": 1.0} if image.min() >= 0 and image.max() <= 1 else {}
+
+
+def _flat_map(values) -> np.ndarray:
+    values = np.asarray(values, np.float32)
+    return values.sum(axis=-1) if values.ndim == 3 else values
+
+
+# ----- inputs -----
+
+
+def user_input(app, b, key: str):
+    """The widgets for a user's own input; returns ``(x, source, raw)`` or None.
+
+    Images and audio come from an upload (audio also from the microphone),
+    text from a text area. Bad input shows one ``st.error`` and returns None.
+    """
+    modality = app.modality
+    if modality == "text":
+        text = st.text_area(
+            "Type a text",
+            value=st.session_state.get(f"{key}:last_text", ""),
+            key=f"{key}:text",
+            max_chars=core.MAX_UPLOAD_BYTES // 1000,
+            placeholder="A gripping, beautifully acted film.",
+        )
+        upload = st.file_uploader("... or upload a .txt file", type=list(TEXT_TYPES), key=f"{key}:file")
+        if upload is not None:
+            x = core.guarded(core.read_upload, app, upload, b.preprocess, TEXT_TYPES)
+            if x is None:
+                return None
+            raw = upload.getvalue().decode("utf-8", errors="replace")
+            return x, upload.name, raw
+        if not text.strip():
+            st.caption("Type something to classify it.")
+            return None
+        x = core.guarded(b.preprocess, text)
+        return None if x is None else (np.asarray(x), "typed text", text)
+    allowed = UPLOAD_TYPES[modality]
+    upload = st.file_uploader(
+        f"Upload {'an image' if modality == 'image' else 'an audio file'} "
+        f"(≤ {core.MAX_UPLOAD_BYTES // 2**20} MB)",
+        type=list(allowed),
+        key=f"{key}:file",
+    )
+    if modality == "audio" and upload is None:
+        recorded = st.audio_input("... or record from the microphone", key=f"{key}:mic")
+        if recorded is not None:
+            upload = recorded
+            allowed = allowed + ("",)  # the recorder's file has no extension worth checking
+    if upload is None:
+        return None
+    x = core.guarded(core.read_upload, app, upload, b.preprocess, allowed)
+    if x is None:
+        return None
+    return x, upload.name, upload.getvalue()
+
+
+def show_input(app, current, width: int = 200) -> None:
+    """Draws the current input as a user would recognize it."""
+    modality = app.modality
+    if modality == "image":
+        st.image(_image_png(current.x), caption=current.source, width=width)
+    elif modality == "text":
+        text = current.raw if isinstance(current.raw, str) else " ".join(tokens(app, current.x, True))
+        st.markdown(f"> {html.escape(text)}")
+        st.caption(current.source)
+    else:
+        if isinstance(current.raw, (bytes, bytearray)):
+            st.audio(bytes(current.raw))
+        st.image(_spectrogram_png(current.x), caption=current.source, width=2 * width)
+
+
+def _image_png(x, size: int = 4) -> bytes:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.0 * size / 2, 1.0 * size / 2))
+    ax.imshow(_gray(x), cmap="gray", **_range(_gray(x)))
+    ax.axis("off")
+    return _figure_png(fig)
+
+
+def _spectrogram_png(x) -> bytes:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.imshow(_gray(x).T, origin="lower", aspect="auto", cmap="magma")
+    ax.set_xlabel("time")
+    ax.set_ylabel("mel")
+    return _figure_png(fig)
+
+
+def thumbnail(app, x, caption: str = "") -> None:
+    """A small view of one test example (errors list)."""
+    if app.modality == "text":
+        st.write(caption or " ".join(tokens(app, x, True)))
+    else:
+        st.image(_image_png(x, 2) if app.modality == "image" else _spectrogram_png(x), width=90)
+
+
+# ----- tokens (text) -----
+
+
+def tokens(app, x, real_only: bool = False) -> list[str]:
+    """Token strings for token ids, from the model folder's ``vocab.txt`` (ids when absent)."""
+    vocab = _vocab(str(core.folder_of(app) / VOCAB_FILE))
+    ids = [int(i) for i in np.ravel(x)]
+    words = [vocab[i] if 0 <= i < len(vocab) else f"#{i}" for i in ids] if vocab else [f"#{i}" for i in ids]
+    if real_only:
+        return [w for i, w in zip(ids, words) if i != 0]
+    return ["" if i == 0 else w for i, w in zip(ids, words)]
+
+
+@st.cache_data(show_spinner=False)
+def _vocab(path: str) -> list[str] | None:
+    file = Path(path)
+    if not file.is_file():
+        return None
+    vocab = file.read_text(encoding="utf-8").split("\n")
+    return vocab[:-1] if vocab and vocab[-1] == "" else vocab
+
+
+# ----- attributions -----
+
+
+def attribution(app, x, values, title: str = "") -> None:
+    """Draws one attribution map over its input (heatmap overlay / highlighted tokens / time x mel)."""
+    if app.modality == "text":
+        st.markdown(highlighted_tokens(tokens(app, x), values), unsafe_allow_html=True)
+        return
+    st.image(overlay_png(app, x, values, title), width="stretch")
+
+
+def overlay_png(app, x, values, title: str = "") -> bytes:
+    """PNG of a map over an image (red = for the class, blue = against) or over a log-mel."""
+    plt = _plt()
+    values = _flat_map(values)
+    limit = float(np.abs(values).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(3, 3) if app.modality == "image" else (5, 2.5))
+    base = _gray(x)
+    if app.modality == "image":
+        # Fixed [0, 1] range: a dim image must stay dim under its map, not be stretched to white.
+        ax.imshow(base, cmap="gray", **_range(base))
+        ax.imshow(_heat_rgba(values, limit))
+        ax.axis("off")
+    else:
+        ax.imshow(base.T, origin="lower", aspect="auto", cmap="gray")
+        ax.imshow(_heat_rgba(values.T, limit), origin="lower", aspect="auto")
+        ax.set_xlabel("time")
+        ax.set_ylabel("mel")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _figure_png(fig)
+
+
+def _heat_rgba(values, limit: float) -> np.ndarray:
+    """Red/blue colours whose opacity grows with |value|, so unimportant pixels stay visible."""
+    plt = _plt()
+    rgba = plt.get_cmap("RdBu_r")((values / limit + 1) / 2)
+    rgba[..., 3] = np.clip(np.abs(values) / limit, 0, 1) * 0.85
+    return rgba
+
+
+def highlighted_tokens(words: list[str], values) -> str:
+    """HTML of the tokens with a background per attribution (red = for the class, blue = against)."""
+    values = np.ravel(np.asarray(values, np.float32))
+    limit = float(np.abs(values).max()) or 1.0
+    spans = []
+    for word, value in zip(words, values):
+        if not word:
+            continue
+        alpha = min(1.0, abs(float(value)) / limit)
+        colour = "192,57,43" if value > 0 else "44,123,182"
+        spans.append(
+            f'<span title="{value:+.3g}" style="background:rgba({colour},{alpha:.2f});'
+            f'padding:1px 3px;margin:1px;border-radius:3px">{html.escape(word)}</span>'
+        )
+    return '<div style="line-height:2">' + " ".join(spans) + "</div>"
+
+
+def keep_remove_audio(app, x, values, fraction: float = 0.2) -> None:
+    """Audio only: the log-mel with the top ``fraction`` of regions kept, and removed."""
+    if app.modality != "audio":
+        return
+    flat = _flat_map(values)
+    cut = np.quantile(flat, 1 - fraction)
+    base = _gray(x)
+    keep = np.where(flat >= cut, base, base.min())
+    remove = np.where(flat >= cut, base.min(), base)
+    left, right = st.columns(2)
+    left.image(_spectrogram_png(keep), caption=f"top {fraction:.0%} kept")
+    right.image(_spectrogram_png(remove), caption=f"top {fraction:.0%} removed")
+
+
+# ----- features -----
+
+
+def feature_maps(app, activations, limit: int = 32) -> None:
+    """One layer's output for one input: a grid of channels, or a positions x units heatmap."""
+    plt = _plt()
+    a = np.asarray(activations)[0]
+    if a.ndim == 3:
+        channels = min(limit, a.shape[-1])
+        cols = 8
+        rows = int(np.ceil(channels / cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.1))
+        for i, ax in enumerate(np.ravel(axes)):
+            ax.axis("off")
+            if i < channels:
+                ax.imshow(a[..., i], cmap="viridis")
+                ax.set_title(str(i), fontsize=7)
+        st.image(_figure_png(fig))
+        st.caption(f"{channels} of {a.shape[-1]} channels, each {a.shape[0]}×{a.shape[1]}.")
+    elif a.ndim == 2:
+        fig, ax = plt.subplots(figsize=(8, 3))
+        ax.imshow(a.T, aspect="auto", cmap="viridis")
+        if app.modality == "text":
+            ax.set_xlabel("token position")
+        ax.set_ylabel("unit")
+        st.image(_figure_png(fig))
+    else:
+        fig, ax = plt.subplots(figsize=(8, 2))
+        ax.bar(range(a.size), np.ravel(a))
+        ax.set_xlabel("unit")
+        st.image(_figure_png(fig))
+
+
+def image_grid(images, titles=None, cols: int = 8, cmap: str = "gray") -> bytes:
+    """PNG of a grid of small 2-D images (filters, kernels)."""
+    plt = _plt()
+    images = [_gray(i) for i in images]
+    rows = int(np.ceil(len(images) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.1), squeeze=False)
+    for i, ax in enumerate(np.ravel(axes)):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i], cmap=cmap)
+            if titles:
+                ax.set_title(titles[i], fontsize=7)
+    return _figure_png(fig)
+
+
+def projection_png(points, labels_idx, names, current=None) -> bytes:
+    """Scatter of the 2-D embedding projection coloured by true class; the current input as a star."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    for k, name in enumerate(names):
+        sel = labels_idx == k
+        if sel.any():
+            ax.scatter(points[sel, 0], points[sel, 1], s=8, color=cmap(k % cmap.N), label=name, alpha=0.7)
+    if current is not None:
+        ax.scatter([current[0]], [current[1]], marker="*", s=300, color="black", label="current input")
+    ax.legend(fontsize=7, markerscale=1.5, loc="best", framealpha=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _figure_png(fig)
+
+
+def confusion_png(cm, labels) -> bytes:
+    """Confusion-matrix heatmap with counts (rows: true, columns: predicted)."""
+    plt = _plt()
+    cm = np.asarray(cm)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = cm.max() or 1
+    for i in range(n):
+        for j in range(n):
+            ax.text(
+                j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                color="white" if cm[i, j] > top / 2 else "black",
+            )  # fmt: skip
+    return _figure_png(fig)

@@ -1,0 +1,1 @@
+"""Dashboard pages, one file per page (run by ``st.navigation``, not imported)."""

@@ -1,0 +1,115 @@
+"""Explain: attribution maps of the current input side by side, their faithfulness, float vs .tflite."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import xai
+from apps.dashboard import core, render
+from apps.errors import GlasswingError
+
+# Fast methods shown before the user picks: each takes well under a second here.
+DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam", "gradient_x_input")
+
+
+def _methods(app) -> list[str]:
+    names = list(xai.available(app))
+    default = [m for m in DEFAULT_METHODS if m in names][:3] or names[:2]
+    return st.multiselect("Methods", names, default=default, key="explain:methods")
+
+
+def attributions(app, b, current, methods, target) -> None:
+    """Runs the chosen methods with a progress bar (cached), then shows them side by side."""
+    results = {}
+    progress = st.progress(0.0, text="Explaining ...")
+    for i, method in enumerate(methods):
+        progress.progress(i / len(methods), text=f"Explaining with {method} ({i + 1}/{len(methods)}) ...")
+        try:
+            results[method] = core.explain(app, method, current.x, target)
+        except GlasswingError as err:
+            results[method] = err
+    progress.progress(1.0, text="Measuring deletion/insertion AUC ...")
+    faith = {}
+    for method, result in results.items():
+        if not isinstance(result, GlasswingError):
+            faith[method] = core.guarded(core.faithfulness, app, method, current.x, result[0])
+    progress.empty()
+    for row in range(0, len(methods), 3):
+        for method, column in zip(methods[row : row + 3], st.columns(3)):
+            with column:
+                st.markdown(f"**{method}**")
+                result = results[method]
+                if isinstance(result, GlasswingError):
+                    st.error(str(result))
+                    continue
+                attribution, seconds = result
+                render.attribution(app, current.x, attribution.values)
+                render.keep_remove_audio(app, current.x, attribution.values)
+                f = faith.get(method)
+                if f:
+                    st.caption(
+                        f"deletion AUC **{f['deletion']:.3f}** (random {f['random_deletion']:.3f}, "
+                        f"lower is better) · insertion AUC **{f['insertion']:.3f}** "
+                        f"(random {f['random_insertion']:.3f}) · {seconds:.2f} s"
+                    )
+
+
+def float_vs_tflite(app, current, target) -> None:
+    """The same prediction-only method on the Keras model and on a .tflite, compared."""
+    st.subheader("Float vs TF Lite explanation")
+    modes = core.tflite_modes(app)
+    methods = [m for m in xai.available(app) if m in xai.PREDICTION_ONLY]
+    if not modes or not methods:
+        st.info(f"Needs a .tflite file: `glasswing export {app.name} --quant all` or the Export page.")
+        return
+    left, right = st.columns(2)
+    method = left.selectbox("Method", methods, key="explain:cmp_method")
+    default = modes.index("int8") if "int8" in modes else 0
+    mode = right.selectbox("TF Lite file", modes, index=default, key="explain:cmp_mode")
+    with st.spinner(f"Explaining the Keras model and {mode}.tflite with {method} ..."):
+        result = core.guarded(core.compare, app, method, mode, current.x)
+    if result is None:
+        return
+    a, b = st.columns(2)
+    with a:
+        st.markdown("**Keras (float)**")
+        render.attribution(app, current.x, result["float"].values)
+    with b:
+        st.markdown(f"**{mode}.tflite**")
+        render.attribution(app, current.x, result["tflite"].values)
+    rank = result["rank_correlation"]
+    st.caption(
+        f"rank correlation {rank:.3f} · top-10% overlap {result['top_overlap']:.0%} · "
+        f"max |Δp| at this input {result['max_prob_diff']:.4f}"
+        if np.isfinite(rank)
+        else f"top-10% overlap {result['top_overlap']:.0%} (a map is constant: rank correlation undefined)"
+    )
+
+
+st.title("Explain")
+app = core.require_app("classify")
+b = core.guarded(core.bundle, app) if app is not None else None
+if b is not None:
+    current = core.current_input(app)
+    probs = np.asarray(b.model(current.x[None], training=False))[0]
+    predicted = int(probs.argmax())
+    left, right = st.columns([1, 3])
+    with left:
+        render.show_input(app, current, width=160)
+        st.caption("Change the input on the Playground page.")
+    with right:
+        truth = f" · true class **{b.labels[current.label]}**" if current.label is not None else ""
+        st.markdown(f"Predicted **{b.labels[predicted]}** ({probs[predicted]:.1%}){truth}")
+        target = st.selectbox(
+            "Class to explain",
+            range(len(b.labels)),
+            index=predicted,
+            format_func=lambda k: f"{b.labels[k]} ({probs[k]:.1%})",
+            key=f"explain:target:{core.input_hash(current.x)}",
+        )
+        methods = _methods(app)
+        st.caption("Red: evidence for the class; blue: against. Results are cached per input and method.")
+    if methods:
+        attributions(app, b, current, methods, int(target))
+    float_vs_tflite(app, current, int(target))

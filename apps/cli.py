@@ -27,6 +27,12 @@ def _add_app(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_input(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="input file: an image, an audio file, or a UTF-8 text file")
+    source.add_argument("--text", help="input text (text apps)")
+
+
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -76,12 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="quantization mode; `all` exports the four modes (default: all)",
     )
 
+    p = verbs.add_parser("predict", help="classify one input with the trained model (and a .tflite)")
+    _add_app(p)
+    _add_input(p)
+    p.add_argument("--top-k", type=int, default=3, help="how many classes to show (default: 3)")
+    p.add_argument(
+        "--tflite",
+        choices=("float32", "dynamic", "float16", "int8"),
+        default=None,
+        help="also run tflite/MODE.tflite in the LiteRT interpreter and show both",
+    )
+
     p = verbs.add_parser("explain", help="explain one prediction of the trained model")
     _add_app(p)
     p.add_argument("--method", required=True, help="explainer name (see the error for the list)")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="input file: an image, an audio file, or a UTF-8 text file")
-    source.add_argument("--text", help="input text (text apps)")
+    _add_input(p)
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
     p.add_argument("--out", default=None, help="write the attribution map to this PNG")
 
@@ -186,6 +201,46 @@ def _raw_input(app, args):
     return path
 
 
+def _load_for_input(args):
+    """(app, folder, cfg, model, x): the trained model and the preprocessed input."""
+    from apps import artifacts, get_app
+
+    app = get_app(args.app)
+    if app.task != "classify":
+        raise GlasswingError(f"{args.verb} applies to classifier apps; {app.name!r} is a {app.task} app.")
+    folder = artifacts.require_model_dir(args.models_dir, app)
+    cfg = artifacts.load_config(app, folder)
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    return app, folder, cfg, model, app.preprocessor(folder)(_raw_input(app, args))
+
+
+def _cmd_predict(args) -> int:
+    import numpy as np
+
+    from apps.litert import LiteRTModel
+
+    if args.top_k < 1:
+        raise GlasswingError(f"--top-k must be >= 1, got {args.top_k}.")
+    app, folder, cfg, model, x = _load_for_input(args)
+    labels = app.labels(cfg)
+    columns = {"keras": np.asarray(model(x[None], training=False))[0]}
+    if args.tflite:
+        path = folder / "tflite" / f"{args.tflite}.tflite"
+        if not path.is_file():
+            raise GlasswingError(
+                f"No {path}. Export it with `glasswing export {app.name} --quant {args.tflite}`."
+            )
+        columns[f"tflite {args.tflite}"] = LiteRTModel(path)(x[None])[0]
+    order = np.argsort(-columns["keras"])[: args.top_k]
+    print(f"{'class':20s}" + "".join(f"{name:>16s}" for name in columns))
+    for k in order:
+        print(f"{labels[k]:20s}" + "".join(f"{probs[k]:16.4f}" for probs in columns.values()))
+    if args.tflite:
+        same = int(np.argmax(columns["keras"])) == int(np.argmax(columns[f"tflite {args.tflite}"]))
+        print(f"top-1 agreement: {'yes' if same else 'NO'}")
+    return 0
+
+
 def _cmd_explain(args) -> int:
     import time
 
@@ -195,17 +250,13 @@ def _cmd_explain(args) -> int:
     from apps import artifacts, get_app
     from xai.render import save_attribution_png
 
-    app = get_app(args.app)
     explainer = xai.get_explainer(args.method)
-    if args.method not in xai.available(app):
+    available = xai.available(get_app(args.app))
+    if args.method not in available:
         raise GlasswingError(
-            f"Method {args.method!r} does not support app {app.name!r}. "
-            f"Available: {', '.join(xai.available(app))}."
+            f"Method {args.method!r} does not support app {args.app!r}. Available: {', '.join(available)}."
         )
-    folder = artifacts.require_model_dir(args.models_dir, app)
-    cfg = artifacts.load_config(app, folder)
-    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
-    x = app.preprocessor(folder)(_raw_input(app, args))
+    app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
     probs = np.asarray(model(x[None], training=False))[0]
     print(f"Explaining {app.name} with {args.method} ...", flush=True)
@@ -299,6 +350,7 @@ COMMANDS = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "export": _cmd_export,
+    "predict": _cmd_predict,
     "explain": _cmd_explain,
     "generate": _cmd_generate,
     "data": _cmd_data,

@@ -123,3 +123,28 @@ def test_token_strings_map_ids_through_the_vocabulary(tmp_path):
     (tmp_path / "vocab.txt").write_text("\n[UNK]\ngood\nfilm\n", encoding="utf-8")
     assert token_strings(tmp_path, [2, 3, 1, 0, 0]) == ["good", "film", "[UNK]", "", ""]
     assert token_strings(tmp_path / "missing", [1]) is None
+
+
+def test_predict_shows_keras_and_tflite_side_by_side(capsys, image_cfg, tmp_path):
+    from PIL import Image
+
+    from apps.export import export
+    from apps.image import APP
+    from apps.train import train
+
+    train(APP, image_cfg, tmp_path)
+    image = tmp_path / "in.png"
+    Image.fromarray((APP.fake_batch(image_cfg, 1)[0][0, ..., 0] * 255).astype("uint8")).save(image)
+    base = ["predict", "image", "--models-dir", str(tmp_path), "--input", str(image)]
+
+    code, _, err = run_cli(capsys, *base, "--tflite", "int8")
+    assert code == 2 and "glasswing export image --quant int8" in err
+    export(APP, tmp_path, "int8")
+    capsys.readouterr()
+    code, out, _ = run_cli(capsys, *base, "--tflite", "int8", "--top-k", "2")
+    lines = out.strip().splitlines()
+    assert code == 0 and "tflite int8" in lines[0] and len(lines) == 4 and "top-1 agreement" in lines[-1]
+    probs = [float(v) for v in lines[1].split()[-2:]]
+    assert abs(probs[0] - probs[1]) < 0.1
+    code, _, err = run_cli(capsys, *base, "--top-k", "0")
+    assert code == 2 and "--top-k must be >= 1" in err

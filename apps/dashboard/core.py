@@ -330,3 +330,35 @@ def guarded(fn, *args, **kwargs):
     except GlasswingError as err:
         st.error(str(err))
         return None
+
+
+@st.cache_resource(show_spinner="Reading test examples ...", max_entries=8)
+def _load_test_inputs(name: str, folder: str, stamp: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    b = _load_bundle(name, folder, stamp)
+    cfg = dataclasses.replace(b.cfg, batch_size=min(256, n), augment=False)
+    xs, ys, seen = [], [], 0
+    for x, y in b.app.dataset(cfg, "test"):
+        xs.append(np.asarray(x))
+        ys.append(np.asarray(y))
+        seen += len(xs[-1])
+        if seen >= n:
+            break
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+
+def test_inputs(app, n: int = PROJECTION_EXAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` test inputs and targets, without running the model (any task)."""
+    folder = folder_of(app)
+    return _load_test_inputs(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), n)
+
+
+@st.cache_resource(show_spinner="Loading the generator ...", max_entries=8)
+def _load_generator(name: str, folder: str, stamp: float):
+    b = _load_bundle(name, folder, stamp)
+    return b.app.generator(b.model, Path(folder))
+
+
+def generator(app):
+    """The app's generation functions bound to its trained model (``App.generator``)."""
+    folder = folder_of(app)
+    return _load_generator(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE))

@@ -10,6 +10,19 @@ from apps.dashboard import core, render
 from apps.errors import GlasswingError
 
 METRIC_KEYS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "roc_auc")
+# metrics.json fields that describe the run, not the model's quality.
+BOOKKEEPING = {"n_examples", "seed", "epochs_run", "wall_time_s"}
+
+
+def _headline(app, metrics: dict) -> dict:
+    """The numbers worth a glance: classifier metrics, or a generator's own scalar metrics."""
+    if app.task == "classify":
+        return {k: metrics[k] for k in METRIC_KEYS if metrics.get(k) is not None}
+    return {
+        k: v
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in BOOKKEEPING
+    }
 
 
 def _read(folder, name):
@@ -84,9 +97,7 @@ def show(app) -> None:
     left, right = st.columns([2, 3])
     with left:
         st.subheader("Test metrics")
-        values = {
-            k.replace("_", " "): round(metrics[k], 4) for k in METRIC_KEYS if metrics.get(k) is not None
-        }
+        values = {k.replace("_", " "): round(v, 4) for k, v in _headline(app, metrics).items()}
         st.dataframe(pd.DataFrame([values]), hide_index=True)
         st.caption(
             f"{metrics.get('n_examples', '?')} test examples · {metrics.get('epochs_run', '?')} epochs in "

@@ -72,7 +72,6 @@ def user_input(app, b, key: str):
     if modality == "text":
         text = st.text_area(
             "Type a text",
-            value=st.session_state.get(f"{key}:last_text", ""),
             key=f"{key}:text",
             max_chars=core.MAX_UPLOAD_BYTES // 1000,
             placeholder="A gripping, beautifully acted film.",

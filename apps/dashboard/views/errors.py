@@ -43,15 +43,13 @@ if split is not None:
         for i in wrong[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
             i = int(i)
             with st.container(border=True):
-                c_input, c_text, c_buttons = st.columns([1, 4, 1])
-                with c_input:
-                    text = split.texts[i] if split.texts else ""
-                    render.thumbnail(app, split.x[i], text)
-                with c_text:
+                c_example, c_buttons = st.columns([5, 1])
+                with c_example:
                     st.markdown(
                         f"**#{i}** · true **{b.labels[split.y[i]]}** · predicted "
                         f"**{b.labels[predicted[i]]}** ({split.probs[i, predicted[i]]:.1%})"
                     )
+                    render.thumbnail(app, split.x[i], split.texts[i] if split.texts else "")
                 with c_buttons:
                     if st.button("Playground", key=f"errors:play:{i}"):
                         _open(app, i, "views/playground.py")

@@ -301,7 +301,7 @@ def projection_png(points, labels_idx, names, current=None) -> bytes:
             ax.scatter(points[sel, 0], points[sel, 1], s=8, color=cmap(k % cmap.N), label=name, alpha=0.7)
     if current is not None:
         ax.scatter([current[0]], [current[1]], marker="*", s=300, color="black", label="current input")
-    ax.legend(fontsize=7, markerscale=1.5, loc="best", framealpha=0.8)
+    ax.legend(fontsize=7, markerscale=1.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_xticks([])
     ax.set_yticks([])
     return _figure_png(fig)

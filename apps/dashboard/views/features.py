@@ -63,7 +63,8 @@ def filters_section(app, b) -> None:
         if not convs:
             st.info("No convolution layers.")
         else:
-            layer = st.selectbox("Convolution layer", convs, key="features:conv")
+            # The deepest convolution by default: first-layer filters see 3x3 pixels and look flat.
+            layer = st.selectbox("Convolution layer", convs, index=len(convs) - 1, key="features:conv")
             with st.spinner(f"Optimizing inputs for {FILTERS_SHOWN} filters of {layer} ..."):
                 try:
                     images = _filters(app.name, core._stamp(app), layer, FILTERS_SHOWN, b.model)

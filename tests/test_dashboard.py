@@ -397,3 +397,19 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
     assert (ARTIFACTS / "explain.png").stat().st_size > 10_000
+
+
+def test_render_draws_every_modality():
+    """render.py is the one modality switch: images, token highlights and time x mel maps all draw."""
+    import types
+
+    from apps.dashboard import render
+
+    rng = np.random.default_rng(0)
+    for modality, shape in (("image", (28, 28, 1)), ("audio", (40, 16, 1))):
+        app = types.SimpleNamespace(modality=modality, name="toy")
+        png = render.overlay_png(app, rng.random(shape), rng.normal(size=shape), "map")
+        assert png.startswith(b"\x89PNG")
+    html = render.highlighted_tokens(["a", "", "<b>"], [1.0, 0.0, -0.5])
+    assert html.count("<span") == 2 and "&lt;b&gt;" in html and "rgba(44,123,182,0.50)" in html
+    assert render.confusion_png([[3, 1], [0, 4]], ["x", "y"]).startswith(b"\x89PNG")

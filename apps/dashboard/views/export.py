@@ -10,6 +10,17 @@ from apps.dashboard import core
 from apps.errors import GlasswingError
 from apps.export import QUANT_MODES
 
+# export.json row fields with a column of their own.
+KNOWN = {
+    "size_bytes",
+    "accuracy",
+    "agreement",
+    "max_abs_diff",
+    "latency_ms",
+    "finite",
+    "size_ratio_vs_float32",
+}
+
 
 def table(report: dict) -> pd.DataFrame:
     """One row per quant mode in ``export.json`` (errors kept as a note)."""
@@ -26,6 +37,8 @@ def table(report: dict) -> pd.DataFrame:
                 "agreement": row.get("agreement"),
                 "max |diff|": row.get("max_abs_diff"),
                 "latency (ms)": round(row["latency_ms"], 4),
+                # Quality numbers an app records itself (e.g. a generator's mse_vs_float).
+                **{k: v for k, v in row.items() if k not in KNOWN and isinstance(v, (int, float))},
                 "note": "",
             }
         )

@@ -338,11 +338,18 @@ def _wait_healthy(port: int, proc, seconds: float = 60) -> None:
     raise AssertionError(f"the dashboard did not answer on port {port} within {seconds} s")
 
 
-def _settle(page) -> None:
-    """Waits until the script run is over (Streamlit's "Running..." widget is gone)."""
+def _settle(page, title: str | None = None, seconds: float = 300) -> None:
+    """Waits for the page ``title`` and until no script run has been going for 1.5 s."""
     from playwright.sync_api import expect
 
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    if title is not None:
+        expect(page.locator("h1").first).to_have_text(title)
+    deadline, quiet = time.time() + seconds, 0
+    while quiet < 3:
+        assert time.time() < deadline, "the page kept running"
+        running = page.get_by_test_id("stStatusWidget").count() > 0
+        quiet = 0 if running else quiet + 1
+        page.wait_for_timeout(500)
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -385,12 +392,12 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
             expect(page.get_by_text("Keras model")).to_be_visible()
             expect(page.locator("[data-testid=stAlertContentError]")).to_have_count(0)
             expect(page.locator("[data-testid=stMetricValue]").first).not_to_be_empty()
-            _settle(page)
+            _settle(page, "Playground", 60)
             page.screenshot(path=ARTIFACTS / "playground.png")
             nav.get_by_text("Explain", exact=True).click()
             expect(page.get_by_text("deletion AUC").first).to_be_visible()
             expect(captions.filter(has_text="shirt.png")).to_be_visible()  # the upload is what is explained
-            _settle(page)
+            _settle(page, "Explain", 60)
             page.screenshot(path=ARTIFACTS / "explain.png")
             browser.close()
     finally:
@@ -413,3 +420,51 @@ def test_render_draws_every_modality():
     html = render.highlighted_tokens(["a", "", "<b>"], [1.0, 0.0, -0.5])
     assert html.count("<span") == 2 and "&lt;b&gt;" in html and "rgba(44,123,182,0.50)" in html
     assert render.confusion_png([[3, 1], [0, 4]], ["x", "y"]).startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+def test_browser_screenshots_of_every_page_with_the_committed_models():
+    """Every page of every committed app in Chromium, saved under .ci-artifacts/dashboard/pages/."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from apps import APPS
+    from apps.artifacts import list_trained
+
+    out = ARTIFACTS / "pages"
+    out.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apps.cli", "dashboard", "--port", str(port)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(port, proc)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 2000})
+            page.set_default_timeout(300_000)
+            expect.set_options(timeout=300_000)  # first visits read and predict whole test splits
+            page.goto(f"http://127.0.0.1:{port}/")
+            nav = page.locator("[data-testid=stSidebarNav]")
+            for name in [n for n in APPS if n in list_trained(COMMITTED)]:
+                page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").click()
+                page.get_by_role("option", name=f"{name} ·").click()
+                titles = ["Overview", "Export"]
+                titles += ["Generate"] if APPS[name].task == "generate" else []
+                titles += (
+                    ["Playground", "Explain", "Features", "Errors"] if APPS[name].task == "classify" else []
+                )
+                for title in titles:
+                    nav.get_by_text(title, exact=True).click()
+                    _settle(page, "Glasswing models" if title == "Overview" else title)
+                    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+                    page.screenshot(path=out / f"{name}-{title.lower()}.png")
+            browser.close()
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)

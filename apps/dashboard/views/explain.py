@@ -71,7 +71,7 @@ def float_vs_tflite(app, current, target) -> None:
         result = core.guarded(core.compare, app, method, mode, current.x)
     if result is None:
         return
-    a, b = st.columns(2)
+    a, b, _ = st.columns(3)  # the width of the maps above, so the two are easy to compare
     with a:
         st.markdown("**Keras (float)**")
         render.attribution(app, current.x, result["float"].values)

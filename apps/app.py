@@ -52,6 +52,41 @@ class TrainConfig:
         return cls(epochs=1, batch_size=16, patience=1, max_train_examples=64)
 
 
+@dataclasses.dataclass(frozen=True)
+class Generative:
+    """The hooks a ``task="generate"`` app adds to the shared machinery.
+
+    One bundle, so training, evaluation, export, the CLI and the dashboard reach
+    every generator's functions through the protocol, never by app name.
+
+    Attributes:
+        load: ``(model, folder) -> generator``: the app's generation functions
+            bound to a trained model and the artifacts in ``folder``. Image
+            generators offer ``sample(n, seed)``, ``reconstruct(x)``,
+            ``interpolate(x_a, x_b, steps)``, ``encode(x)`` and ``grid(images)``
+            (one uint8 picture of many images); text generators
+            offer ``generate(prompt, length, temperature, top_k, seed)``. Bad
+            arguments raise :class:`GlasswingError` with a message for the user.
+        metrics: ``(model, cfg, split) -> dict``: task-specific metrics merged into
+            :func:`apps.evaluate.evaluate`'s result (and so ``metrics.json``).
+        export_inputs: ``(model, cfg, x) -> array``: maps a batch of dataset inputs
+            to the inputs of the exported model (``App.export_variant``), e.g. a
+            VAE's latent vectors for its decoder; ``None`` = the inputs themselves.
+        export_quality: ``(cfg, outputs, reference) -> dict``: quality numbers of
+            one exported file's ``outputs`` on ``reference["x"]`` (``reference``
+            also holds ``"y_true"`` and the float Keras ``"outputs"``); recorded
+            per mode in ``export.json``, and for the Keras model itself.
+        card: ``(cfg, metrics) -> str``: Markdown added to ``MODEL_CARD.md`` that
+            says what the metrics mean.
+    """
+
+    load: Callable
+    metrics: Callable | None = None
+    export_inputs: Callable | None = None
+    export_quality: Callable | None = None
+    card: Callable | None = None
+
+
 SWITCH_VALUES = ("auto", "on", "off")
 STRATEGIES = ("auto", "one", "mirrored")
 
@@ -86,6 +121,9 @@ class App:
         example_text: Optional ``(cfg, split) -> list[str]``: human-readable raw
             inputs of ``split`` in dataset order, shown beside misclassified
             examples in ``metrics.json``.
+        generative: Optional :class:`Generative` hooks of a ``task="generate"``
+            app (its generation functions, metrics and export checks). Use
+            :meth:`generator` to get the functions for a trained model.
     """
 
     name: str
@@ -103,6 +141,7 @@ class App:
     load_preprocess: Callable | None = None
     export_variant: Callable | None = None
     example_text: Callable | None = None
+    generative: Generative | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -111,6 +150,16 @@ class App:
             raise ValueError(f"Unknown task={self.task!r}. Expected one of {TASKS}.")
         if not issubclass(self.Config, TrainConfig):
             raise TypeError(f"{self.name}: Config must subclass apps.app.TrainConfig.")
+
+    def generator(self, model, folder):
+        """The generation functions of ``model`` (trained, with artifacts in ``folder``).
+
+        Raises:
+            GlasswingError: The app does not generate.
+        """
+        if self.generative is None:
+            raise GlasswingError(f"App {self.name!r} does not generate (task={self.task!r}).")
+        return self.generative.load(model, folder)
 
     def preprocessor(self, folder) -> Callable:
         """``preprocess`` for the model in ``folder`` (bound to its artifacts if the app needs them)."""

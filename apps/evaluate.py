@@ -150,8 +150,8 @@ def evaluate(app, model, cfg, split: str = "test") -> dict:
 
     Classifiers get :func:`classification_metrics` plus the most confident
     errors (with their raw text when the app provides ``example_text``);
-    generators supply their own metrics through the model's ``evaluate``
-    (Keras' compiled metrics).
+    generators report the model's own ``evaluate`` metrics (what its
+    ``test_step`` tracks) plus their ``Generative.metrics``.
     """
     ds = app.dataset(cfg, split)
     if app.task == "classify":
@@ -163,4 +163,7 @@ def evaluate(app, model, cfg, split: str = "test") -> dict:
             texts = None
         metrics["most_confident_errors"] = confident_errors(y_true, probs, app.labels(cfg), texts)
         return metrics
-    return {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
+    metrics = {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
+    if app.generative is not None and app.generative.metrics is not None:
+        metrics.update(app.generative.metrics(model, cfg, split))
+    return metrics

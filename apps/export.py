@@ -111,16 +111,31 @@ def convert(app, models_dir, quant: str, out_path) -> None:
 
     folder = artifacts.require_model_dir(models_dir, app)
     cfg = artifacts.load_config(app, folder)
-    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    trained = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    model = app.export_variant(trained, cfg, quant) if app.export_variant is not None else trained
     dtype = model.inputs[0].dtype
 
     def representative():
         for x, _ in app.dataset(calibration_cfg(cfg), "train").take(CALIBRATION_EXAMPLES):
-            yield [tf.cast(x, dtype)]
+            yield [tf.cast(export_inputs(app, trained, cfg, x), dtype)]
 
-    if app.export_variant is not None:
-        model = app.export_variant(model, cfg, quant)
     export_model(model, out_path, quant, representative)
+
+
+def export_inputs(app, model, cfg, x):
+    """A batch of dataset inputs as the exported model takes them (``Generative.export_inputs``)."""
+    hooks = app.generative
+    if hooks is None or hooks.export_inputs is None:
+        return x
+    return hooks.export_inputs(model, cfg, x)
+
+
+def export_quality(app, cfg, outputs, reference) -> dict:
+    """A generator's own quality numbers for one set of exported-model outputs (else none)."""
+    hooks = app.generative
+    if hooks is None or hooks.export_quality is None:
+        return {}
+    return hooks.export_quality(cfg, outputs, reference)
 
 
 def _convert_in_subprocess(app, models_dir, quant: str, out_path: Path) -> None:
@@ -162,17 +177,23 @@ def _median_ms(fn, x, runs: int) -> float:
 
 
 def keras_reference(app, model, cfg) -> dict:
-    """The test split's inputs and labels, the Keras outputs, and its direct-call latency."""
+    """The test split's inputs and labels, the Keras outputs, and its direct-call latency.
+
+    Inputs and outputs are those of the model that is exported (the float32
+    ``export_variant``, e.g. a VAE's decoder fed the test images' latents).
+    """
     from apps.evaluate import keras_predictor
 
-    predict = keras_predictor(model)
+    exported = app.export_variant(model, cfg, "float32") if app.export_variant is not None else model
+    predict = keras_predictor(exported)
     xs, ys, outputs = [], [], []
-    for x, y in app.dataset(dataclasses.replace(cfg, batch_size=500), "test"):
-        xs.append(np.asarray(x))
+    for x, y in app.dataset(dataclasses.replace(cfg, batch_size=500, augment=False), "test"):
+        x = np.asarray(export_inputs(app, model, cfg, x))
+        xs.append(x)
         ys.append(np.asarray(y))
         outputs.append(predict(x))
     x_all = np.concatenate(xs)
-    latency = _median_ms(lambda x: model(x, training=False), x_all[:1], 50)
+    latency = _median_ms(lambda x: exported(x, training=False), x_all[:1], 50)
     return {
         "x": x_all,
         "y_true": np.concatenate(ys),
@@ -181,8 +202,11 @@ def keras_reference(app, model, cfg) -> dict:
     }
 
 
-def verify(app, tflite_path: Path, reference: dict) -> dict:
-    """Runs the .tflite on the whole test split; compares it with the Keras outputs."""
+def verify(app, tflite_path: Path, reference: dict, cfg=None) -> dict:
+    """Runs the .tflite on the whole test split; compares it with the Keras outputs.
+
+    ``cfg`` (the model's Config) is passed to a generator's ``export_quality``.
+    """
     from apps.litert import LiteRTModel
 
     x_all = reference["x"]
@@ -199,6 +223,7 @@ def verify(app, tflite_path: Path, reference: dict) -> dict:
         pred, keras_pred = outputs.argmax(-1), keras_out.argmax(-1)
         row["accuracy"] = float((pred == reference["y_true"]).mean())
         row["agreement"] = float((pred == keras_pred).mean())
+    row.update(export_quality(app, cfg, outputs, reference))
     single = LiteRTModel(tflite_path, num_threads=1)
     row["latency_ms"] = _median_ms(single, x_all[:1], LATENCY_RUNS)
     row["input"] = _describe(single.input_details)
@@ -241,7 +266,7 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
             print(
                 f"[{i}/{len(modes)}] {mode}: verifying on {len(reference['x'])} test examples ...", flush=True
             )
-            row = verify(app, tmp, reference)
+            row = verify(app, tmp, reference, cfg)
             os.replace(tmp, target)
             row["file"] = f"{artifacts.TFLITE_DIR}/{target.name}"
         except GlasswingError as err:
@@ -258,6 +283,7 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
         if base and "size_bytes" in row:
             row["size_ratio_vs_float32"] = round(row["size_bytes"] / base, 4)
     keras_row = {"latency_ms": reference["latency_ms"], "call": "model(x, training=False)"}
+    keras_row.update(export_quality(app, cfg, reference["outputs"], reference))
     if app.task == "classify":
         keras_row["accuracy"] = float((reference["outputs"].argmax(-1) == reference["y_true"]).mean())
         for row in rows.values():
@@ -277,10 +303,14 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
     return {mode: rows[mode] for mode in modes}
 
 
+_QUALITY_KEYS = ("mse_vs_float", "classifier_agreement", "perplexity", "cross_entropy")
+
+
 def _summary(row: dict) -> str:
     parts = [f"{row['size_bytes'] / 1024:.0f} KB"]
     if "accuracy" in row:
         parts.append(f"accuracy {row['accuracy']:.4f}, agreement {row['agreement']:.4f}")
+    parts += [f"{k} {v:.4g}" for k, v in row.items() if k in _QUALITY_KEYS]
     parts.append(f"max |diff| {row['max_abs_diff']:.2g}, {row['latency_ms']:.3f} ms/example")
     return ", ".join(parts)
 

@@ -133,6 +133,11 @@ def _model_card(app: App, cfg, metrics: dict, model) -> str:
         for k in ("accuracy", "macro_f1", "macro_precision", "macro_recall")
         if isinstance(metrics.get(k), float)
     )
+    if not headline and app.generative is not None:
+        # Generators: their top-level numbers (nested tables stay in metrics.json).
+        headline = ", ".join(
+            f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "wall_time_s"
+        )
     return f"""# Model card: {app.name}
 
 {app.description}
@@ -149,7 +154,14 @@ def _model_card(app: App, cfg, metrics: dict, model) -> str:
 
 Limitations: trained only on the data above; inputs must look like it (see
 `preprocess` in `apps/{app.name}/data.py`). Metrics are from the held-out test split.
-"""
+{_generative_card(app, cfg, metrics)}"""
+
+
+def _generative_card(app: App, cfg, metrics: dict) -> str:
+    """A generator's own explanation of its metrics, as a card section."""
+    if app.generative is None or app.generative.card is None:
+        return ""
+    return "\n" + app.generative.card(cfg, metrics)
 
 
 def _count(ds) -> int:
@@ -221,7 +233,8 @@ def train(
         split_sizes={
             # Counted without augmentation: same examples, no wasted augment work.
             "train": _count(app.dataset(dataclasses.replace(cfg, augment=False), "train")),
-            "validation": _count(val_ds),
+            # A fresh pipeline: the one fit() iterated may hold a partly filled cache.
+            "validation": _count(app.dataset(cfg, "validation")),
             "test": metrics["n_examples"] if "n_examples" in metrics else _count(app.dataset(cfg, "test")),
         },
         seed=cfg.seed,

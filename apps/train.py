@@ -142,7 +142,7 @@ def _model_card(app: App, cfg, metrics: dict, model) -> str:
 
 {app.description}
 
-- **Task:** {app.task} ({app.modality}); labels: {", ".join(app.labels(cfg))}
+- **Task:** {app.task} ({app.modality}); labels: {", ".join(app.labels(cfg)) or "none"}
 - **Architecture:** `{model.name}`, {model.count_params():,} parameters
 - **Test metrics:** {headline or metrics}
 - **Data:** split sizes {metrics.get("split_sizes")}; seed {cfg.seed}
@@ -153,7 +153,7 @@ def _model_card(app: App, cfg, metrics: dict, model) -> str:
   `glasswing export {app.name} --quant all` (see `export.json`).
 
 Limitations: trained only on the data above; inputs must look like it (see
-`preprocess` in `apps/{app.name}/data.py`). Metrics are from the held-out test split.
+`preprocess` in `{app.preprocess.__module__.replace(".", "/")}.py`). Metrics are from the held-out test split.
 {_generative_card(app, cfg, metrics)}"""
 
 

@@ -34,10 +34,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
 
+    import numpy as np
     import tensorflow as tf
 
     from apps import artifacts, get_app
-    from apps.export import QUANT_MODES
+    from apps.export import QUANT_MODES, export_inputs
     from apps.litert import LiteRTModel
     from apps.train import cpu_name
 
@@ -48,7 +49,12 @@ def main() -> None:
     files = {m: p for m, p in files.items() if p.is_file()}
     if "float32" not in files:
         raise SystemExit(f"No {folder}/tflite/float32.tflite: run `glasswing export {app.name} --quant all`.")
-    x, _ = app.fake_batch(app.Config(), 1)
+    cfg = artifacts.load_config(app, folder)
+    x, _ = app.fake_batch(cfg, 1)
+    # Time what export converts (e.g. a VAE's decoder on latent vectors), on its inputs.
+    if app.export_variant is not None:
+        model, x = app.export_variant(model, cfg, "float32"), export_inputs(app, model, cfg, x)
+    x = np.asarray(x)
     compiled = tf.function(lambda t: model(t, training=False))
     runners = {"keras direct": lambda t: model(t, training=False), "keras tf.function": compiled}
     runners |= {f"tflite {m}": LiteRTModel(p, num_threads=1) for m, p in files.items()}

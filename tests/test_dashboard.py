@@ -388,7 +388,7 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
             expect(page.locator("[data-testid=stAlertContentError]")).to_contain_text("Cannot read the image")
             page.locator("input[type=file]").set_input_files(str(good))
             captions = page.get_by_test_id("stImageCaption")
-            expect(captions.filter(has_text="shirt.png")).to_be_visible()
+            expect(captions.filter(has_text="shirt.png").first).to_be_visible()
             expect(page.get_by_text("Keras model")).to_be_visible()
             expect(page.locator("[data-testid=stAlertContentError]")).to_have_count(0)
             expect(page.locator("[data-testid=stMetricValue]").first).not_to_be_empty()
@@ -396,7 +396,8 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
             page.screenshot(path=ARTIFACTS / "playground.png")
             nav.get_by_text("Explain", exact=True).click()
             expect(page.get_by_text("deletion AUC").first).to_be_visible()
-            expect(captions.filter(has_text="shirt.png")).to_be_visible()  # the upload is what is explained
+            # The upload, not a test example, is what is explained.
+            expect(captions.filter(has_text="shirt.png").first).to_be_visible()
             _settle(page, "Explain", 60)
             page.screenshot(path=ARTIFACTS / "explain.png")
             browser.close()

@@ -98,7 +98,8 @@ def show(app) -> None:
     with left:
         st.subheader("Test metrics")
         values = {k.replace("_", " "): round(v, 4) for k, v in _headline(app, metrics).items()}
-        st.dataframe(pd.DataFrame([values]), hide_index=True)
+        frame = pd.DataFrame({"metric": list(values), "value": list(values.values())})
+        st.dataframe(frame, hide_index=True)
         st.caption(
             f"{metrics.get('n_examples', '?')} test examples · {metrics.get('epochs_run', '?')} epochs in "
             f"{metrics.get('wall_time_s', '?')} s on {metrics.get('device', '?')}"
@@ -122,6 +123,9 @@ def show(app) -> None:
 
 st.title("Glasswing models")
 trained = core.trained_apps()
+# The app chosen in the sidebar comes first; the others follow for comparison.
+chosen = st.session_state.get(core.APP_KEY)
+trained = sorted(trained, key=lambda name: name != chosen)
 if not trained:
     core.how_to_train()
 for name in trained:

@@ -375,9 +375,10 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            # Bounded waits: the first page load imports TensorFlow and loads the model.
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=60_000)
+            # Bounded waits: the first page load imports TensorFlow and loads the model
+            # (generous, because CI machines are slower than a warm developer machine).
+            page.set_default_timeout(120_000)
+            expect.set_options(timeout=120_000)
             page.goto(f"http://127.0.0.1:{port}/")
             expect(page.get_by_text("image · image classify").first).to_be_visible()
             page.screenshot(path=ARTIFACTS / "overview.png")
@@ -392,13 +393,13 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
             expect(page.get_by_text("Keras model")).to_be_visible()
             expect(page.locator("[data-testid=stAlertContentError]")).to_have_count(0)
             expect(page.locator("[data-testid=stMetricValue]").first).not_to_be_empty()
-            _settle(page, "Playground", 60)
+            _settle(page, "Playground", 120)
             page.screenshot(path=ARTIFACTS / "playground.png")
             nav.get_by_text("Explain", exact=True).click()
             expect(page.get_by_text("deletion AUC").first).to_be_visible()
             # The upload, not a test example, is what is explained.
             expect(captions.filter(has_text="shirt.png").first).to_be_visible()
-            _settle(page, "Explain", 60)
+            _settle(page, "Explain", 120)
             page.screenshot(path=ARTIFACTS / "explain.png")
             browser.close()
     finally:

@@ -217,10 +217,16 @@ def _load_for_input(args):
 def _cmd_predict(args) -> int:
     import numpy as np
 
+    from apps import get_app
     from apps.litert import LiteRTModel
 
     if args.top_k < 1:
         raise GlasswingError(f"--top-k must be >= 1, got {args.top_k}.")
+    if get_app(args.app).task != "classify":
+        raise GlasswingError(
+            f"`predict` shows class probabilities; {args.app!r} is a generator: "
+            f"use `glasswing generate {args.app}`."
+        )
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
     columns = {"keras": np.asarray(model(x[None], training=False))[0]}

@@ -184,6 +184,8 @@ def test_cli_generate_writes_a_grid_and_rejects_bad_n(trained_vae, tmp_path, cap
     assert "--out" in capsys.readouterr().err
 
 
-def test_cli_generate_refuses_a_classifier(capsys, tmp_path):
+def test_cli_generate_refuses_a_classifier_and_predict_refuses_a_generator(capsys, tmp_path):
     assert main(["generate", "image", "--out", str(tmp_path / "x.png")]) == 2
     assert "does not generate" in capsys.readouterr().err
+    assert main(["predict", "vae", "--text", "x"]) == 2
+    assert "glasswing generate vae" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import hashlib
 import json
 import typing
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from apps.errors import GlasswingError
 
@@ -46,10 +46,18 @@ class TrainConfig:
     # Augment the training split (each app decides how); off for calibration data.
     augment: bool = True
 
+    # An app's small-model settings for tiny(): a class attribute, not a field.
+    TINY: ClassVar[dict] = {}
+
     @classmethod
-    def tiny(cls):
-        """Settings that train in seconds, for tests."""
-        return cls(epochs=1, batch_size=16, patience=1, max_train_examples=64)
+    def tiny(cls, **overrides):
+        """Settings that train in seconds, for tests.
+
+        Shared seconds-long training values, then the app's ``TINY`` model
+        settings, then ``overrides``.
+        """
+        values = {"epochs": 1, "batch_size": 16, "patience": 1, "max_train_examples": 64}
+        return cls(**{**values, **cls.TINY, **overrides})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Sentiment app configuration: defaults are the real movie-review run."""
 
 import dataclasses
+from typing import ClassVar
 
 from apps.app import TrainConfig
 from apps.errors import GlasswingError
@@ -11,6 +12,16 @@ ARCHS = ("bilstm", "transformer")
 @dataclasses.dataclass
 class Config(TrainConfig):
     """Binary sentiment of movie-review sentences. ``Config()`` is the committed run."""
+
+    # tiny(): a few-thousand-parameter model on 64 examples.
+    TINY: ClassVar[dict] = {
+        "max_tokens": 200,
+        "seq_len": 12,
+        "embed_dim": 8,
+        "lstm_units": 4,
+        "num_heads": 2,
+        "ff_dim": 8,
+    }
 
     epochs: int = 20
     batch_size: int = 64
@@ -48,21 +59,3 @@ class Config(TrainConfig):
             raise GlasswingError(
                 f"embed_dim={self.embed_dim} must be divisible by num_heads={self.num_heads}."
             )
-
-    @classmethod
-    def tiny(cls, **overrides):
-        """A few-thousand-parameter model on 64 examples: trains in seconds."""
-        values = dict(
-            epochs=1,
-            batch_size=16,
-            patience=1,
-            max_train_examples=64,
-            max_tokens=200,
-            seq_len=12,
-            embed_dim=8,
-            lstm_units=4,
-            num_heads=2,
-            ff_dim=8,
-        )
-        values.update(overrides)
-        return cls(**values)

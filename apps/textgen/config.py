@@ -1,6 +1,7 @@
 """Textgen app configuration: defaults are the committed Shakespeare run."""
 
 import dataclasses
+from typing import ClassVar
 
 from apps.app import TrainConfig
 from apps.errors import GlasswingError
@@ -14,6 +15,15 @@ class Config(TrainConfig):
 
     The defaults are sized for minutes on 2 CPU cores (~0.2 s per batch of 64 windows).
     """
+
+    # tiny(): a few-thousand-parameter model on 64 short windows.
+    TINY: ClassVar[dict] = {
+        "seq_len": 16,
+        "embed_dim": 8,
+        "units": 16,
+        "num_heads": 2,
+        "ff_dim": 16,
+    }
 
     epochs: int = 3
     batch_size: int = 64
@@ -50,20 +60,3 @@ class Config(TrainConfig):
             raise GlasswingError(
                 f"embed_dim={self.embed_dim} must be divisible by num_heads={self.num_heads}."
             )
-
-    @classmethod
-    def tiny(cls, **overrides):
-        """A few-thousand-parameter model on 64 short windows: trains in seconds."""
-        values = dict(
-            epochs=1,
-            batch_size=16,
-            patience=1,
-            max_train_examples=64,
-            seq_len=16,
-            embed_dim=8,
-            units=16,
-            num_heads=2,
-            ff_dim=16,
-        )
-        values.update(overrides)
-        return cls(**values)

@@ -1,6 +1,7 @@
 """VAE app configuration: defaults are the committed Fashion-MNIST run."""
 
 import dataclasses
+from typing import ClassVar
 
 from apps.app import TrainConfig
 from apps.errors import GlasswingError
@@ -9,6 +10,14 @@ from apps.errors import GlasswingError
 @dataclasses.dataclass
 class Config(TrainConfig):
     """Convolutional VAE on Fashion-MNIST. ``Config()`` is the committed model's run."""
+
+    # tiny(): a few-thousand-parameter VAE on 64 examples.
+    TINY: ClassVar[dict] = {
+        "latent_dim": 2,
+        "filters": 4,
+        "dense_units": 8,
+        "score_samples": 64,
+    }
 
     epochs: int = 10
     batch_size: int = 128
@@ -39,19 +48,3 @@ class Config(TrainConfig):
             )
         if self.beta < 0:
             raise GlasswingError(f"beta must be >= 0, got {self.beta}.")
-
-    @classmethod
-    def tiny(cls, **overrides):
-        """A few-thousand-parameter VAE on 64 examples: trains in seconds."""
-        values = dict(
-            epochs=1,
-            batch_size=16,
-            patience=1,
-            max_train_examples=64,
-            latent_dim=2,
-            filters=4,
-            dense_units=8,
-            score_samples=64,
-        )
-        values.update(overrides)
-        return cls(**values)

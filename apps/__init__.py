@@ -1,4 +1,9 @@
-"""Glasswing apps: the registry of every app behind the App protocol."""
+"""Glasswing apps: the registry of every app behind the App protocol.
+
+``APPS`` is a plain dict ``{name: App}``. It is built on first access (a PEP 562
+module ``__getattr__``) because building it imports every app and so TensorFlow
+(seconds); ``import apps.artifacts`` or ``glasswing --help`` should not pay that.
+"""
 
 import os
 
@@ -6,12 +11,23 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from apps.errors import GlasswingError  # noqa: E402
-from apps.image import APP as _image  # noqa: E402
-from apps.sentiment import APP as _sentiment  # noqa: E402
-from apps.textgen import APP as _textgen  # noqa: E402
-from apps.vae import APP as _vae  # noqa: E402
 
-APPS = {app.name: app for app in (_image, _sentiment, _vae, _textgen)}
+
+def _build_registry() -> dict:
+    """Imports the apps; a new app is one import and one tuple entry here."""
+    from apps.image import APP as image
+    from apps.sentiment import APP as sentiment
+    from apps.textgen import APP as textgen
+    from apps.vae import APP as vae
+
+    return {app.name: app for app in (image, sentiment, vae, textgen)}
+
+
+def __getattr__(name: str):
+    if name == "APPS":
+        registry = globals()["APPS"] = _build_registry()
+        return registry
+    raise AttributeError(f"module 'apps' has no attribute {name!r}")
 
 
 def get_app(name: str):
@@ -20,7 +36,8 @@ def get_app(name: str):
     Raises:
         GlasswingError: Unknown name; the message lists the valid ones.
     """
+    registry = globals().get("APPS") or __getattr__("APPS")
     try:
-        return APPS[name]
+        return registry[name]
     except KeyError:
-        raise GlasswingError(f"Unknown app={name!r}. Expected one of {sorted(APPS)}.") from None
+        raise GlasswingError(f"Unknown app={name!r}. Expected one of {sorted(registry)}.") from None

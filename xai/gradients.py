@@ -122,6 +122,14 @@ def _prepare(explainer, app, model, x, target):
     return differentiable(model, x), x, _model.resolve_target(probs, target)
 
 
+def _gradient_at(explainer, app, model, x, target):
+    """(f, x, target, point, gradient of the target score at the point): one gradient."""
+    f, x, target = _prepare(explainer, app, model, x, target)
+    point = f.point(x)
+    _, grads = f.gradients(point[None], x, target)
+    return f, x, target, point, grads[0]
+
+
 def _classify(app) -> bool:
     return app.task == "classify"
 
@@ -136,10 +144,8 @@ class Saliency:
         return _classify(app)
 
     def explain(self, app, model, x, target=None, **options) -> Attribution:
-        f, x, target = _prepare(self, app, model, x, target)
-        point = f.point(x)
-        _, grads = f.gradients(point[None], x, target)
-        return Attribution(f.magnitude(grads[0], x), target, self.name, tokens=options.get("tokens"))
+        f, x, target, _, grad = _gradient_at(self, app, model, x, target)
+        return Attribution(f.magnitude(grad, x), target, self.name, tokens=options.get("tokens"))
 
 
 @dataclasses.dataclass
@@ -152,10 +158,8 @@ class GradientInput:
         return _classify(app)
 
     def explain(self, app, model, x, target=None, **options) -> Attribution:
-        f, x, target = _prepare(self, app, model, x, target)
-        point = f.point(x)
-        _, grads = f.gradients(point[None], x, target)
-        return Attribution(f.reduce(grads[0] * point, x), target, self.name, tokens=options.get("tokens"))
+        f, x, target, point, grad = _gradient_at(self, app, model, x, target)
+        return Attribution(f.reduce(grad * point, x), target, self.name, tokens=options.get("tokens"))
 
 
 @dataclasses.dataclass

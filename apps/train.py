@@ -175,6 +175,12 @@ def train(
     tensorboard: bool = False,
     command: str | None = None,
     verbose: int | str = "auto",
+    *,
+    build=None,
+    callbacks: list | None = None,
+    save=None,
+    name: str | None = None,
+    keep_best: bool = True,
 ) -> Path:
     """Trains ``app`` with ``cfg`` and publishes ``<models_dir>/<app>/`` atomically.
 
@@ -187,6 +193,16 @@ def train(
         command: The command line recorded in ``metrics.json``.
         verbose: Keras verbosity; ``"auto"`` = a progress bar on a terminal,
             one line per epoch otherwise.
+        build: ``cfg -> compiled keras.Model`` used instead of ``app.build``
+            (e.g. a fine-tuning start or a distillation wrapper).
+        callbacks: Extra Keras callbacks, after the shared ones.
+        save: ``model -> keras.Model``: what is evaluated and saved (e.g. a
+            distiller's student); default the trained model itself.
+        name: Artifact folder under ``models_dir`` (may contain ``/``);
+            default the app's name.
+        keep_best: Publish the best-validation checkpoint (default); ``False``
+            publishes the last epoch (e.g. pruning, whose earlier epochs are
+            less sparse).
 
     Returns:
         The published artifact folder.
@@ -194,7 +210,8 @@ def train(
     validate_config(cfg)
     models_dir = Path(models_dir)
     artifacts.ensure_writable(models_dir)
-    work = models_dir / artifacts.PARTIAL_DIR / f"{app.name}-{config_hash(cfg)}"
+    name = name or app.name
+    work = models_dir / artifacts.PARTIAL_DIR / f"{name.replace('/', '-')}-{config_hash(cfg)}"
     work.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     if switch_on(cfg.mixed_precision):
@@ -204,7 +221,7 @@ def train(
     train_ds, val_ds = app.dataset(cfg, "train"), app.dataset(cfg, "validation")
     strategy = choose_strategy(cfg)
     with strategy.scope():
-        model = app.build(cfg)
+        model = (build or app.build)(cfg)
         if switch_on(cfg.jit_compile):
             model.jit_compile = True
     if verbose == "auto":
@@ -219,11 +236,13 @@ def train(
         validation_data=val_ds,
         epochs=cfg.epochs,
         shuffle=False,  # the tf.data pipeline shuffles the training split itself
-        callbacks=_callbacks(cfg, work, tensorboard),
+        callbacks=_callbacks(cfg, work, tensorboard) + list(callbacks or []),
         verbose=verbose,
     )
-    if (work / "best.keras").is_file():
+    if keep_best and (work / "best.keras").is_file():
         model = artifacts.load_model(work / "best.keras")
+    if save is not None:
+        model = save(model)
     history = _read_history(work / "history.csv")
     wall = time.time() - start
 
@@ -259,7 +278,7 @@ def train(
     artifacts.write_text_atomic(staged / artifacts.CARD_FILE, _model_card(app, cfg, metrics, model))
     if tensorboard and (work / "tensorboard").exists():
         shutil.move(work / "tensorboard", staged / "tensorboard")
-    final = artifacts.app_dir(models_dir, app.name)
+    final = artifacts.app_dir(models_dir, name)
     artifacts.publish_dir(staged, final)
     shutil.rmtree(work, ignore_errors=True)
     headline = metrics.get("accuracy")

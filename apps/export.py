@@ -47,12 +47,24 @@ def calibration_cfg(cfg):
     return dataclasses.replace(cfg, augment=False, batch_size=1)
 
 
-def converter_options(quant: str, input_dtype, representative=None) -> dict:
+def converter_options(quant: str, input_dtype, representative=None, *, sparsity: bool = False) -> dict:
     """Keyword arguments for ``model.export(format="litert")`` for one mode.
 
     Builtin ops only, set explicitly (Keras enables SELECT_TF_OPS by default,
     and no interpreter here runs Flex ops), so an unsupported op fails loudly.
+    ``sparsity=True`` adds ``tf.lite.Optimize.EXPERIMENTAL_SPARSITY``: the
+    converter stores pruned (mostly-zero) weights of the ops that have sparse
+    kernels in a sparse format.
     """
+    import tensorflow as tf
+
+    options = _mode_options(quant, input_dtype, representative)
+    if sparsity:
+        options["optimizations"] = [*options.get("optimizations", []), tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    return options
+
+
+def _mode_options(quant: str, input_dtype, representative) -> dict:
     import tensorflow as tf
 
     builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -79,7 +91,7 @@ def converter_options(quant: str, input_dtype, representative=None) -> dict:
     raise GlasswingError(f"Unknown quant={quant!r}. Expected one of {sorted(QUANT_MODES)}.")
 
 
-def export_model(model, out_path, quant: str, representative=None) -> None:
+def export_model(model, out_path, quant: str, representative=None, *, sparsity: bool = False) -> None:
     """Converts a Keras model to one .tflite file with a fixed batch of 1.
 
     A fixed batch keeps LSTM/GRU and STFT graphs on builtin ops (with a dynamic
@@ -91,6 +103,7 @@ def export_model(model, out_path, quant: str, representative=None) -> None:
         quant: One of ``QUANT_MODES``.
         representative: For ``int8``, a generator function yielding ``[x]``
             calibration batches of one example.
+        sparsity: Also store pruned weights sparsely (see :func:`converter_options`).
     """
     import tensorflow as tf
 
@@ -98,7 +111,7 @@ def export_model(model, out_path, quant: str, representative=None) -> None:
     signature = [tf.TensorSpec((1, *spec.shape[1:]), spec.dtype, name=spec.name.split(":")[0])]
     if quant == "int8" and representative is None:
         raise GlasswingError("int8 export needs a representative dataset.")
-    options = converter_options(quant, spec.dtype, representative)
+    options = converter_options(quant, spec.dtype, representative, sparsity=sparsity)
     model.export(str(out_path), format="litert", input_signature=signature, verbose=False, **options)
 
 

@@ -1,0 +1,241 @@
+"""What pruning, distillation and the int8 debugger share: conversion, measuring, tables.
+
+Conversions run in a child process (``python -m apps.optimize.common ...``), as
+in :mod:`apps.export`: the TF Lite converter can kill its process (e.g. int8 of
+a looped BiLSTM), and a crash must become a clear error, not a lost session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from apps import artifacts
+from apps.errors import GlasswingError
+
+CONVERT_TIMEOUT_S = 900
+
+
+def gzip_size(path) -> int:
+    """Bytes of ``path`` after gzip -9: what a download or an app bundle costs."""
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))
+
+
+def file_sizes(path) -> dict:
+    """``{"size_bytes", "gzip_bytes"}`` of one file."""
+    return {"size_bytes": Path(path).stat().st_size, "gzip_bytes": gzip_size(path)}
+
+
+def convert_folder(app, folder, quant: str, out_path, sparsity: bool = False) -> None:
+    """Converts ``folder/model.keras`` (any artifact folder) to one .tflite file.
+
+    The same path as ``glasswing export``: the app's ``export_variant`` for the
+    mode (e.g. the sentiment app's unrolled BiLSTM for int8), int8 calibrated on
+    unaugmented training examples, :func:`apps.export.export_model` options.
+    """
+    import tensorflow as tf
+
+    from apps.export import CALIBRATION_EXAMPLES, calibration_cfg, export_inputs, export_model
+
+    folder = Path(folder)
+    cfg = artifacts.load_config(app, folder)
+    trained = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    model = app.export_variant(trained, cfg, quant) if app.export_variant is not None else trained
+    dtype = model.inputs[0].dtype
+
+    def representative():
+        for x, _ in app.dataset(calibration_cfg(cfg), "train").take(CALIBRATION_EXAMPLES):
+            yield [tf.cast(export_inputs(app, trained, cfg, x), dtype)]
+
+    export_model(model, out_path, quant, representative, sparsity=sparsity)
+
+
+def run_child(module: str, args: list[str], what: str) -> None:
+    """Runs ``python -m module args``; a crash or failure becomes a GlasswingError."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            timeout=CONVERT_TIMEOUT_S,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        raise GlasswingError(f"{what}: took over {CONVERT_TIMEOUT_S} s and was stopped.") from None
+    if done.returncode == 0:
+        return
+    tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+    if done.returncode < 0:
+        raise GlasswingError(f"{what}: the process crashed ({signal.Signals(-done.returncode).name}). {tail}")
+    raise GlasswingError(f"{what}: failed (exit {done.returncode}). {tail}")
+
+
+def convert_in_subprocess(app, folder, quant: str, out_path, sparsity: bool = False) -> Path:
+    """:func:`convert_folder` in a child process; returns ``out_path``."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    args = ["convert", app.name, str(folder), quant, str(out_path)] + (["--sparsity"] if sparsity else [])
+    run_child("apps.optimize.common", args, f"{quant} conversion of {folder}")
+    if not out_path.is_file():
+        raise GlasswingError(f"{quant} conversion of {folder} wrote no file.")
+    return out_path
+
+
+def test_reference(app, model, cfg) -> dict:
+    """:func:`apps.export.keras_reference` plus the Keras test accuracy."""
+    from apps.export import keras_reference
+
+    reference = keras_reference(app, model, cfg)
+    reference["accuracy"] = float((reference["outputs"].argmax(-1) == reference["y_true"]).mean())
+    return reference
+
+
+def verify_file(app, path, reference: dict, cfg) -> dict:
+    """Test-split accuracy/agreement of a .tflite in LiteRT (:func:`apps.export.verify`) and its sizes."""
+    from apps.export import verify
+
+    row = verify(app, Path(path), reference, cfg)
+    row["gzip_bytes"] = gzip_size(path)
+    row["file"] = str(path)
+    return row
+
+
+def interleaved_latency(runners: dict, x, runs: int = 200) -> dict:
+    """Median single-example milliseconds per runner, runs interleaved.
+
+    Interleaving spreads the noise of a shared machine over every runner alike,
+    so the ratios between them are fair even when the absolute numbers wobble.
+    """
+    for fn in runners.values():  # warm up: tracing, allocation
+        for _ in range(5):
+            fn(x)
+    times = {name: [] for name in runners}
+    for _ in range(runs):
+        for name, fn in runners.items():
+            start = time.perf_counter()
+            fn(x)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(v) * 1000 for name, v in times.items()}
+
+
+def tflite_runner(path):
+    """A one-thread LiteRT runner (how export.json measures latency)."""
+    from apps.litert import LiteRTModel
+
+    return LiteRTModel(path, num_threads=1)
+
+
+def keras_runner(model):
+    """The Keras model as a compiled ``tf.function`` (its fastest plain-TF call)."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda t: model(t, training=False))
+    return fn
+
+
+def one_test_input(app, cfg, model) -> np.ndarray:
+    """One test example as the exported model takes it, batch of 1 (for latency)."""
+    from apps.export import export_inputs
+
+    x, _ = next(iter(app.dataset(dataclasses.replace(cfg, batch_size=1, augment=False), "test")))
+    return np.asarray(export_inputs(app, model, cfg, x))
+
+
+@dataclasses.dataclass
+class Table:
+    """A measured table, printed on the console and writable as Markdown."""
+
+    title: str
+    columns: list[str]
+    rows: list[list]
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def _cells(self) -> list[list[str]]:
+        return [[_fmt(v) for v in row] for row in self.rows]
+
+    def text(self) -> str:
+        """Fixed-width text for the console."""
+        cells = self._cells()
+        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(self.columns)]
+        lines = [
+            self.title,
+            "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(self.columns, widths))),
+        ]
+        for row in cells:
+            lines.append(
+                "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths)))
+            )
+        lines += [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """A Markdown section: title, table, notes."""
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |"]
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(self.columns) - 1)) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in self._cells()]
+        if self.notes:
+            lines.append("")
+            lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def kb(n_bytes) -> str:
+    """Bytes as KB with one decimal."""
+    return "–" if n_bytes is None else f"{n_bytes / 1024:.1f}"
+
+
+def ratio(value, base) -> str:
+    """``value / base`` as ``0.42x``."""
+    if value is None or not base:
+        return "–"
+    return f"{value / base:.2f}x"
+
+
+def machine() -> str:
+    """Where the numbers were measured."""
+    from apps.train import cpu_name
+
+    return f"{cpu_name()}, {os.cpu_count()} cores"
+
+
+def _child_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m apps.optimize.common")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    p = sub.add_parser("convert")
+    p.add_argument("app")
+    p.add_argument("folder")
+    p.add_argument("quant")
+    p.add_argument("out")
+    p.add_argument("--sparsity", action="store_true")
+    args = parser.parse_args(argv)
+    from apps import get_app
+
+    try:
+        convert_folder(get_app(args.app), args.folder, args.quant, Path(args.out), sparsity=args.sparsity)
+    except GlasswingError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps import artifacts
+from apps import artifacts, distribute
 from apps.app import App, config_hash, config_to_dict, validate_config
 from apps.evaluate import evaluate
 
@@ -37,7 +37,13 @@ def gpus_present() -> list:
 
 
 def choose_strategy(cfg) -> tf.distribute.Strategy:
-    """``OneDeviceStrategy`` on one device, ``MirroredStrategy`` over several GPUs."""
+    """``OneDeviceStrategy`` on one device, ``MirroredStrategy`` over several GPUs.
+
+    ``multiworker`` builds ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``
+    (see :mod:`apps.distribute`); call this before any other TensorFlow op.
+    """
+    if cfg.strategy == "multiworker":
+        return distribute.multiworker_strategy()[0]
     gpus = gpus_present()
     if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
@@ -106,11 +112,14 @@ class _ResumeNotice(keras.callbacks.Callback):
                 print(f"Resuming interrupted run at epoch {epoch + 1}.", flush=True)
 
 
-def _callbacks(cfg, work: Path, tensorboard: bool) -> list:
+def _callbacks(cfg, work: Path, tensorboard: bool, restore_dir: Path | None = None, strategy=None) -> list:
     best = _best_val_loss(work / "history.csv")
     callbacks = [
         # First, so an epoch's backup is written before anything else of it.
-        keras.callbacks.BackupAndRestore(str(work / "backup"), delete_checkpoint=False),
+        # Multi-worker: every worker backs up into its own ``work`` but restores the chief's.
+        distribute.SharedBackupAndRestore(
+            work / "backup", restore_dir=restore_dir, strategy=strategy, delete_checkpoint=False
+        ),
         _ResumeNotice(),
         keras.callbacks.ModelCheckpoint(
             str(work / "best.keras"),
@@ -124,6 +133,8 @@ def _callbacks(cfg, work: Path, tensorboard: bool) -> list:
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(work / "tensorboard")))
+    if strategy is not None:  # multi-worker: same BatchNorm statistics everywhere, before the backup
+        callbacks.insert(0, distribute.SyncNonTrainable(strategy))
     return callbacks
 
 
@@ -205,13 +216,19 @@ def train(
             less sparse).
 
     Returns:
-        The published artifact folder.
+        The published artifact folder (with ``strategy=multiworker``, non-chief
+        workers return the folder the chief publishes).
     """
     validate_config(cfg)
+    # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
+    worker = distribute.read_tf_config() if cfg.strategy == "multiworker" else None
+    strategy = choose_strategy(cfg)
     models_dir = Path(models_dir)
     artifacts.ensure_writable(models_dir)
     name = name or app.name
-    work = models_dir / artifacts.PARTIAL_DIR / f"{name.replace('/', '-')}-{config_hash(cfg)}"
+    shared_work = models_dir / artifacts.PARTIAL_DIR / f"{name.replace('/', '-')}-{config_hash(cfg)}"
+    # Only the chief writes the shared work folder; other workers keep their own.
+    work = distribute.worker_dir(shared_work, worker) if worker else shared_work
     work.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     if switch_on(cfg.mixed_precision):
@@ -219,7 +236,8 @@ def train(
     start = time.time()
 
     train_ds, val_ds = app.dataset(cfg, "train"), app.dataset(cfg, "validation")
-    strategy = choose_strategy(cfg)
+    if worker:  # each worker keeps its share of every global batch of cfg.batch_size
+        train_ds, val_ds = distribute.shard_by_data(train_ds), distribute.shard_by_data(val_ds)
     with strategy.scope():
         model = (build or app.build)(cfg)
         if switch_on(cfg.jit_compile):
@@ -228,7 +246,7 @@ def train(
         verbose = 1 if sys.stdout.isatty() else 2
     print(
         f"Training {app.name}: {model.count_params():,} parameters, up to {cfg.epochs} epochs, "
-        f"strategy {type(strategy).__name__}, work folder {work}",
+        f"strategy {type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas), work folder {work}",
         flush=True,
     )
     fit = model.fit(
@@ -236,9 +254,27 @@ def train(
         validation_data=val_ds,
         epochs=cfg.epochs,
         shuffle=False,  # the tf.data pipeline shuffles the training split itself
-        callbacks=_callbacks(cfg, work, tensorboard) + list(callbacks or []),
+        callbacks=_callbacks(
+            cfg,
+            work,
+            tensorboard,
+            restore_dir=shared_work / "backup" if worker else None,
+            strategy=strategy if worker else None,
+        )
+        + list(callbacks or []),
         verbose=verbose,
     )
+    if worker:
+        _save_worker_weights(model, worker)
+        # Every worker saves (saving may run collective ops); the chief reloads its copy as a
+        # plain model, because evaluating the distributed one would wait on the other workers.
+        model.save(work / "last.keras")
+        if not worker.is_chief:
+            shutil.rmtree(work, ignore_errors=True)
+            final = artifacts.app_dir(models_dir, name)
+            print(f"Worker {worker.name} done; the chief publishes {final}.", flush=True)
+            return final
+        model = artifacts.load_model(work / "last.keras")
     if keep_best and (work / "best.keras").is_file():
         model = artifacts.load_model(work / "best.keras")
     if save is not None:
@@ -288,6 +324,14 @@ def train(
         flush=True,
     )
     return final
+
+
+def _save_worker_weights(model, worker) -> None:
+    """Saves this worker's final weights when ``GLASSWING_WORKER_WEIGHTS_DIR`` asks (tests compare them)."""
+    folder = os.environ.get("GLASSWING_WORKER_WEIGHTS_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        model.save_weights(Path(folder) / f"{worker.name}.weights.h5")
 
 
 def _device_name() -> str:

@@ -101,14 +101,29 @@ def test_reference(app, model, cfg) -> dict:
     return reference
 
 
-def verify_file(app, path, reference: dict, cfg) -> dict:
-    """Test-split accuracy/agreement of a .tflite in LiteRT (:func:`apps.export.verify`) and its sizes."""
-    from apps.export import verify
+def verify_file(app, path, reference: dict, cfg, delegates: bool = True, latency_runs: int = 200) -> dict:
+    """Test-split accuracy and agreement of a .tflite in LiteRT, its sizes and latency.
 
-    row = verify(app, Path(path), reference, cfg)
-    row["gzip_bytes"] = gzip_size(path)
-    row["file"] = str(path)
-    return row
+    The numbers :func:`apps.export.verify` records (accuracy, agreement with
+    Keras, max output difference, median single-example latency with one
+    thread), for classifiers. ``delegates=False`` runs LiteRT's builtin kernels
+    without its default XNNPack delegate (which refuses some sparse files).
+    """
+    path = Path(path)
+    x_all, keras_out = reference["x"], reference["outputs"]
+    runner = tflite_runner(path, threads=None, delegates=delegates)
+    outputs = np.concatenate([runner(x_all[i : i + 500]) for i in range(0, len(x_all), 500)])
+    pred = outputs.argmax(-1)
+    single = tflite_runner(path, delegates=delegates)
+    return {
+        "file": str(path),
+        **file_sizes(path),
+        "accuracy": float((pred == reference["y_true"]).mean()),
+        "agreement": float((pred == keras_out.argmax(-1)).mean()),
+        "max_abs_diff": float(np.max(np.abs(outputs - keras_out))),
+        "latency_ms": interleaved_latency({"file": single}, x_all[:1], latency_runs)["file"],
+        "delegates": "LiteRT default (XNNPack)" if delegates else "builtin kernels, no XNNPack",
+    }
 
 
 def interleaved_latency(runners: dict, x, runs: int = 200) -> dict:
@@ -129,11 +144,37 @@ def interleaved_latency(runners: dict, x, runs: int = 200) -> dict:
     return {name: statistics.median(v) * 1000 for name, v in times.items()}
 
 
-def tflite_runner(path):
-    """A one-thread LiteRT runner (how export.json measures latency)."""
+def _builtin_litert_model(path, num_threads=None):
+    """:class:`apps.litert.LiteRTModel` on LiteRT's builtin kernels only (no default delegate)."""
+    import ai_edge_litert.interpreter as litert_interpreter
+
     from apps.litert import LiteRTModel
 
-    return LiteRTModel(path, num_threads=1)
+    original = litert_interpreter.Interpreter
+    resolver = litert_interpreter.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+    class BuiltinOnly(original):
+        def __init__(self, model_path, num_threads=None):
+            super().__init__(
+                model_path=model_path, num_threads=num_threads, experimental_op_resolver_type=resolver
+            )
+
+    # LiteRTModel imports ai_edge_litert.interpreter.Interpreter when it is built (and
+    # re-creates it by type later), so swapping the name while constructing is enough.
+    litert_interpreter.Interpreter = BuiltinOnly
+    try:
+        return LiteRTModel(path, num_threads=num_threads)
+    finally:
+        litert_interpreter.Interpreter = original
+
+
+def tflite_runner(path, threads: int | None = 1, delegates: bool = True):
+    """A LiteRT runner, one thread by default (how export.json measures latency)."""
+    from apps.litert import LiteRTModel
+
+    if not delegates:
+        return _builtin_litert_model(path, num_threads=threads)
+    return LiteRTModel(path, num_threads=threads)
 
 
 def keras_runner(model):

@@ -257,14 +257,18 @@ def variant_name(sparsity: float) -> str:
 
 
 def measure_folder(app, folder: Path, cfg, quants, sparsity: bool, tflite_dir: Path) -> dict:
-    """Keras and .tflite numbers of the model in ``folder`` on the test split."""
+    """Keras and .tflite numbers of the model in ``folder`` on the test split.
+
+    With ``sparsity``, files are converted with ``EXPERIMENTAL_SPARSITY``. A
+    sparse file LiteRT's default XNNPack delegate refuses (seen for int8 sparse
+    fully-connected layers) is kept as ``<quant>-sparse.tflite`` and measured on
+    LiteRT's builtin kernels, and ``<quant>.tflite`` is converted again without
+    the flag (pruned weights, dense storage), so every row is a file that runs.
+    """
     model = artifacts.load_model(folder / artifacts.MODEL_FILE)
     reference = common.test_reference(app, model, cfg)
     row = {
-        "keras": {
-            "accuracy": reference["accuracy"],
-            **common.file_sizes(folder / artifacts.MODEL_FILE),
-        },
+        "keras": {"accuracy": reference["accuracy"], **common.file_sizes(folder / artifacts.MODEL_FILE)},
         "sparsity": sparsity_of(model),
         "tflite": {},
     }
@@ -273,7 +277,24 @@ def measure_folder(app, folder: Path, cfg, quants, sparsity: bool, tflite_dir: P
         print(f"  {folder.name}: converting {quant}{' (sparsity-aware)' if sparsity else ''} ...", flush=True)
         try:
             common.convert_in_subprocess(app, folder, quant, path, sparsity=sparsity)
-            row["tflite"][quant] = common.verify_file(app, path, reference, cfg)
+            try:
+                row["tflite"][quant] = common.verify_file(app, path, reference, cfg)
+            except GlasswingError as err:
+                if not sparsity:
+                    raise
+                sparse = path.with_name(f"{quant}-sparse.tflite")
+                path.replace(sparse)
+                print(
+                    f"  {quant}: the sparse file does not load with XNNPack ({err}); measuring it on "
+                    "builtin kernels and converting a dense-storage copy",
+                    flush=True,
+                )
+                item = common.verify_file(app, sparse, reference, cfg, delegates=False)
+                item["note"] = f"XNNPack refused it: {str(err)[-160:]}"
+                common.convert_in_subprocess(app, folder, quant, path, sparsity=False)
+                row["tflite"][quant] = common.verify_file(app, path, reference, cfg)
+                row["tflite"][quant]["note"] = "converted without EXPERIMENTAL_SPARSITY (see the -sparse row)"
+                row["tflite"][f"{quant}-sparse"] = item
         except GlasswingError as err:
             print(f"  {quant}: FAILED: {err}", flush=True)
             row["tflite"][quant] = {"error": str(err)}
@@ -329,16 +350,17 @@ def prune(
         shutil.rmtree(out_root / artifacts.PARTIAL_DIR, ignore_errors=True)
         row = measure_folder(app, staged, base_cfg, quants, True, staged / artifacts.TFLITE_DIR)
         row["target_sparsity"] = sparsity
-        for quant, item in row["tflite"].items():
-            if "file" in item:
-                item["file"] = f"{artifacts.TFLITE_DIR}/{quant}.tflite"
         artifacts.write_json_atomic(staged / "report.json", {"baseline": baseline, name: row})
         final = out_root / name
         artifacts.publish_dir(staged, final)
+        for item in row["tflite"].values():
+            if "file" in item:  # the published path
+                item["file"] = str(final / artifacts.TFLITE_DIR / Path(item["file"]).name)
         variants[name], folders[name] = row, final
 
-    print(f"Timing {len(quants)} files per variant, {latency_runs} interleaved runs ...", flush=True)
-    latency = _latencies(app, base_folder, base_cfg, baseline_tflite, folders, quants, latency_runs)
+    print(f"Timing every model and file, {latency_runs} interleaved runs ...", flush=True)
+    rows = {"baseline": (base_folder, baseline)} | {n: (folders[n], variants[n]) for n in variants}
+    latency = _latencies(app, base_folder, base_cfg, rows, latency_runs)
     shutil.rmtree(baseline_tflite, ignore_errors=True)
     result = {
         "app": app.name,
@@ -356,28 +378,26 @@ def prune(
             "wall_time_s": round(time.time() - start, 1),
         },
     }
-    for folder in folders.values():
-        report = artifacts.read_json(folder / "report.json")
-        report["latency_ms"] = latency
-        report["settings"] = result["settings"]
+    for name, folder in folders.items():
+        report = {"baseline": baseline, name: variants[name], "latency_ms": latency, **result["settings"]}
         artifacts.write_json_atomic(folder / "report.json", report)
     return result
 
 
-def _latencies(app, base_folder, cfg, baseline_tflite, folders, quants, runs) -> dict:
-    """Median single-example ms of every Keras model and file, interleaved in one loop."""
+def _latencies(app, base_folder, cfg, rows: dict, runs) -> dict:
+    """Median single-example ms of every Keras model and file, interleaved in one loop.
+
+    ``rows`` maps a variant name to ``(model folder, measured row)``.
+    """
     model = artifacts.load_model(base_folder / artifacts.MODEL_FILE)
     x = common.one_test_input(app, cfg, model)
-    runners = {"baseline keras": common.keras_runner(model)}
-    for quant in quants:
-        if (baseline_tflite / f"{quant}.tflite").is_file():
-            runners[f"baseline {quant}"] = common.tflite_runner(baseline_tflite / f"{quant}.tflite")
-    for name, folder in folders.items():
+    runners = {}
+    for name, (folder, row) in rows.items():
         runners[f"{name} keras"] = common.keras_runner(artifacts.load_model(folder / artifacts.MODEL_FILE))
-        for quant in quants:
-            path = folder / artifacts.TFLITE_DIR / f"{quant}.tflite"
-            if path.is_file():
-                runners[f"{name} {quant}"] = common.tflite_runner(path)
+        for fmt, item in row["tflite"].items():
+            if "file" in item:
+                delegates = "no XNNPack" not in item.get("delegates", "")
+                runners[f"{name} {fmt}"] = common.tflite_runner(item["file"], delegates=delegates)
     return common.interleaved_latency(runners, x, runs)
 
 
@@ -392,11 +412,12 @@ def table(result: dict) -> common.Table:
     for name, row in variants.items():
         for fmt in ("keras", *row["tflite"]):
             item = row["keras"] if fmt == "keras" else row["tflite"][fmt]
-            ref = base["keras"] if fmt == "keras" else base["tflite"].get(fmt, {})
+            base_fmt = fmt.removesuffix("-sparse")
+            ref = base["keras"] if fmt == "keras" else base["tflite"].get(base_fmt, {})
             if "error" in item:
                 rows.append([name, fmt, None, "failed", None, None, None, None, None, None, None])
                 continue
-            ms, base_ms = latency.get(f"{name} {fmt}"), latency.get(f"baseline {fmt}")
+            ms, base_ms = latency.get(f"{name} {fmt}"), latency.get(f"baseline {base_fmt}")
             accuracy, base_accuracy = item.get("accuracy"), ref.get("accuracy")
             rows.append(
                 [

@@ -225,8 +225,9 @@ def train(
     strategy = choose_strategy(cfg)
     models_dir = Path(models_dir)
     artifacts.ensure_writable(models_dir)
-    name = name or app.name
-    shared_work = models_dir / artifacts.PARTIAL_DIR / f"{name.replace('/', '-')}-{config_hash(cfg)}"
+    # Not `name` below: the artifact_files loop reuses that word.
+    out_name = name or app.name
+    shared_work = models_dir / artifacts.PARTIAL_DIR / f"{out_name.replace('/', '-')}-{config_hash(cfg)}"
     # Only the chief writes the shared work folder; other workers keep their own.
     work = distribute.worker_dir(shared_work, worker) if worker else shared_work
     work.mkdir(parents=True, exist_ok=True)
@@ -271,7 +272,7 @@ def train(
         model.save(work / "last.keras")
         if not worker.is_chief:
             shutil.rmtree(work, ignore_errors=True)
-            final = artifacts.app_dir(models_dir, name)
+            final = artifacts.app_dir(models_dir, out_name)
             print(f"Worker {worker.name} done; the chief publishes {final}.", flush=True)
             return final
         model = artifacts.load_model(work / "last.keras")
@@ -314,7 +315,8 @@ def train(
     artifacts.write_text_atomic(staged / artifacts.CARD_FILE, _model_card(app, cfg, metrics, model))
     if tensorboard and (work / "tensorboard").exists():
         shutil.move(work / "tensorboard", staged / "tensorboard")
-    final = artifacts.app_dir(models_dir, name)
+    final = artifacts.app_dir(models_dir, out_name)
+    final.parent.mkdir(parents=True, exist_ok=True)  # a nested name, e.g. "image/optimized/x"
     artifacts.publish_dir(staged, final)
     shutil.rmtree(work, ignore_errors=True)
     headline = metrics.get("accuracy")

@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Debian packages the apps read data from (shared/DATA.md).
-DEB_PACKAGES := dataset-fashion-mnist chromium
+# Debian packages the apps read data from (shared/DATA.md); espeak-ng synthesizes the speech data.
+DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng
 PORT ?= 8501
 ADDRESS ?= localhost
 

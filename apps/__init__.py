@@ -17,10 +17,11 @@ def _build_registry() -> dict:
     """Imports the apps; a new app is one import and one tuple entry here."""
     from apps.image import APP as image
     from apps.sentiment import APP as sentiment
+    from apps.speech import APP as speech
     from apps.textgen import APP as textgen
     from apps.vae import APP as vae
 
-    return {app.name: app for app in (image, sentiment, vae, textgen)}
+    return {app.name: app for app in (image, sentiment, speech, vae, textgen)}
 
 
 def __getattr__(name: str):

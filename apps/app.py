@@ -34,7 +34,8 @@ class TrainConfig:
     warmup_fraction: float = 0.05
     patience: int = 5
     seed: int = 42
-    # "auto" picks from the devices present; "one" / "mirrored" force a strategy.
+    # "auto" picks from the devices present; "one" / "mirrored" force a strategy;
+    # "multiworker" trains over the processes named in TF_CONFIG.
     strategy: str = "auto"
     # "auto" = on only when a GPU is present (mixed_float16 on CPU is ~9x slower).
     mixed_precision: str = "auto"
@@ -95,8 +96,39 @@ class Generative:
     card: Callable | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class RawInput:
+    """Hooks of an app whose exported .tflite takes the raw signal, not the model input.
+
+    The speech model classifies log-mel features (what the explainers and the
+    dashboard show), but its .tflite takes the 16 kHz waveform: export wraps
+    ``frontend`` (waveform -> log-mel, builtin TF Lite ops) in front of the
+    trained model. These hooks let export, the CLI and the dashboard feed that
+    file without knowing which app it is.
+
+    Attributes:
+        frontend: ``cfg -> keras layer``: a batch of raw signals -> a batch of model inputs.
+        shape: ``cfg -> tuple``: one raw signal's shape (e.g. ``(16000,)``).
+        dataset: ``(cfg, split) -> tf.data.Dataset`` of batched ``(raw signal, y)``,
+            unaugmented, in the same order as ``App.dataset`` (calibration, verification).
+        load: ``(raw user input, cfg) -> (signal, note)``: the signal ``preprocess``
+            computes features from, and a one-line note on what was done to it
+            (resampled, mixed down, which window of a long file).
+        fake: ``(cfg, n) -> array``: synthetic raw signals, for tests.
+        metadata: ``cfg -> dict``: recorded in ``tflite/metadata.json`` (e.g. sample
+            rate and clip length).
+    """
+
+    frontend: Callable
+    shape: Callable
+    dataset: Callable
+    load: Callable
+    fake: Callable
+    metadata: Callable
+
+
 SWITCH_VALUES = ("auto", "on", "off")
-STRATEGIES = ("auto", "one", "mirrored")
+STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +164,8 @@ class App:
         generative: Optional :class:`Generative` hooks of a ``task="generate"``
             app (its generation functions, metrics and export checks). Use
             :meth:`generator` to get the functions for a trained model.
+        raw: Optional :class:`RawInput` hooks of an app whose exported file
+            takes the raw signal and computes the model input in-graph.
     """
 
     name: str
@@ -150,6 +184,7 @@ class App:
     export_variant: Callable | None = None
     example_text: Callable | None = None
     generative: Generative | None = None
+    raw: RawInput | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:

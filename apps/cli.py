@@ -59,10 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("list", help="list the apps and whether each has a trained model")
 
+    from apps.app import STRATEGIES  # no TensorFlow import: --help stays fast
+
     p = verbs.add_parser("train", help="train an app and write models/APP/ atomically")
     _add_app(p)
     _add_overrides(p)
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    p.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=None,
+        help="distribution strategy (same as --set strategy=...): auto, one device, mirrored over "
+        "local GPUs, or multiworker over the hosts in TF_CONFIG",
+    )
 
     p = verbs.add_parser("evaluate", help="evaluate the trained model on the test split")
     _add_app(p)
@@ -81,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=QUANT_CHOICES,
         help="quantization mode; `all` exports the four modes (default: all)",
     )
+
+    from apps.optimize.cli import add_parser as add_optimize_parser
+
+    add_optimize_parser(verbs)
 
     p = verbs.add_parser("predict", help="classify one input with the trained model (and a .tflite)")
     _add_app(p)
@@ -154,10 +167,13 @@ def _cmd_list(args) -> int:
 
 def _cmd_train(args) -> int:
     from apps import get_app
+    from apps.app import apply_overrides
     from apps.train import train
 
     app = get_app(args.app)
     cfg = _config(app, args)
+    if args.strategy:
+        cfg = apply_overrides(cfg, [f"strategy={args.strategy}"])
     command = shlex.join(["glasswing", *sys.argv[1:]]) if sys.argv else None
     train(app, cfg, args.models_dir, tensorboard=args.tensorboard, command=command)
     return 0
@@ -229,6 +245,13 @@ def _cmd_predict(args) -> int:
         )
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
+    signal = None
+    if app.raw is not None:
+        # Raw-input apps (speech): say what was heard (resampled? which window?); the
+        # .tflite takes that signal and computes the features itself.
+        signal, note = app.raw.load(_raw_input(app, args), cfg)
+        if note:
+            print(f"input: {note}")
     columns = {"keras": np.asarray(model(x[None], training=False))[0]}
     if args.tflite:
         path = folder / "tflite" / f"{args.tflite}.tflite"
@@ -236,7 +259,8 @@ def _cmd_predict(args) -> int:
             raise GlasswingError(
                 f"No {path}. Export it with `glasswing export {app.name} --quant {args.tflite}`."
             )
-        columns[f"tflite {args.tflite}"] = LiteRTModel(path)(x[None])[0]
+        lite_input = x if signal is None else signal
+        columns[f"tflite {args.tflite}"] = LiteRTModel(path)(lite_input[None])[0]
     order = np.argsort(-columns["keras"])[: args.top_k]
     print(f"{'class':20s}" + "".join(f"{name:>16s}" for name in columns))
     for k in order:
@@ -292,6 +316,12 @@ def _cmd_explain(args) -> int:
         save_attribution_png(attribution, x, args.out, title=f"{args.method}: {labels[target]}")
         print(f"Wrote {args.out}")
     return 0
+
+
+def _cmd_optimize(args) -> int:
+    from apps.optimize.cli import cmd_optimize
+
+    return cmd_optimize(args)
 
 
 def _cmd_generate(args) -> int:
@@ -359,6 +389,7 @@ COMMANDS = {
     "predict": _cmd_predict,
     "explain": _cmd_explain,
     "generate": _cmd_generate,
+    "optimize": _cmd_optimize,
     "data": _cmd_data,
     "dashboard": _cmd_dashboard,
 }

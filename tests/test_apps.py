@@ -8,7 +8,7 @@ import pytest
 
 from apps import APPS
 from apps.artifacts import load_model
-from apps.export import export_inputs, export_model
+from apps.export import export_inputs, export_model, exported_model
 from apps.litert import LiteRTModel
 
 
@@ -76,11 +76,25 @@ def test_keras_file_round_trip(trained, tmp_path):
 
 def test_float32_tflite_matches_keras(trained, tmp_path):
     app, cfg, model, x, _, _ = trained
-    # What `glasswing export` converts: the export variant (e.g. a VAE's decoder) on its inputs.
-    exported = app.export_variant(model, cfg, "float32") if app.export_variant else model
-    inputs = np.asarray(export_inputs(app, model, cfg, x[:8]))
+    # What `glasswing export` converts: the export variant (e.g. a VAE's decoder) on its
+    # inputs; for raw-input apps (speech) with the front-end folded in, on raw signals.
+    exported = exported_model(app, model, cfg, "float32")
+    inputs = app.raw.fake(cfg, 8) if app.raw else np.asarray(export_inputs(app, model, cfg, x[:8]))
     path = tmp_path / "float32.tflite"
     export_model(exported, path, "float32")
     runner = LiteRTModel(path)
     assert list(runner.input_details["shape"]) == [1, *inputs.shape[1:]]
     np.testing.assert_allclose(runner(inputs), np.asarray(exported(inputs, training=False)), atol=1e-4)
+
+
+def test_raw_input_frontend_gives_the_model_input(trained):
+    app, cfg, model, x, _, _ = trained
+    if app.raw is None:
+        pytest.skip("the exported file takes the model input itself")
+    signals = app.raw.fake(cfg, 3)
+    assert signals.shape == (3, *app.raw.shape(cfg))
+    features = np.asarray(app.raw.frontend(cfg)(signals))
+    assert features.shape == (3, *x.shape[1:]) and np.isfinite(features).all()
+    # preprocess is the same front-end applied to one loaded signal.
+    clip, _ = app.raw.load(signals[0], cfg)
+    np.testing.assert_allclose(app.preprocess(clip), features[0], rtol=1e-5, atol=1e-4)

@@ -1,0 +1,27 @@
+"""Spoken keyword recognition on log-mel features of synthesized 1-s clips."""
+
+from apps.app import App, RawInput
+from apps.speech import config, data, inference, model
+
+APP = App(
+    name="speech",
+    modality="audio",
+    task="classify",
+    Config=config.Config,
+    dataset=data.dataset,
+    preprocess=inference.preprocess,
+    build=model.build,
+    labels=data.labels,
+    fake_batch=data.fake_batch,
+    prepare=data.prepare,
+    description="Spoken keyword spotter (DS-CNN on log-mel, 20 words + unknown + silence)",
+    load_preprocess=inference.load_preprocess,
+    raw=RawInput(
+        frontend=data.frontend,
+        shape=lambda cfg: (cfg.clip_samples,),
+        dataset=data.raw_dataset,
+        load=inference.load,
+        fake=data.fake_waveforms,
+        metadata=inference.metadata,
+    ),
+)

@@ -1,0 +1,131 @@
+"""Reading a user's audio file into the 1-s, 16 kHz mono clip the model expects.
+
+WAV, FLAC and OGG of any sample rate, bit depth, length and channel count are
+decoded with libsndfile (``soundfile``), mixed down to mono, resampled with a
+polyphase filter, then padded (short clips, centred) or searched with a sliding
+1-s window (long files: the loudest window wins, and the note says which).
+Anything unreadable becomes one :class:`GlasswingError` naming the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from apps.errors import GlasswingError
+
+MAX_SECONDS = 15 * 60
+FORMATS = "WAV, FLAC or OGG"
+
+
+def _read_bytes(raw) -> tuple[bytes, str]:
+    """The bytes of a path, bytes-like or file-like input, and a name for messages."""
+    if isinstance(raw, (str, Path)):
+        path = Path(raw)
+        if not path.is_file():
+            raise GlasswingError(f"Audio file {path} does not exist.")
+        return path.read_bytes(), path.name
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return bytes(raw), "the audio"
+    if hasattr(raw, "getvalue"):
+        return bytes(raw.getvalue()), getattr(raw, "name", "the upload")
+    if hasattr(raw, "read"):
+        return raw.read(), getattr(raw, "name", "the file")
+    raise GlasswingError(f"Cannot read audio from a {type(raw).__name__}; give a file path or bytes.")
+
+
+def decode(raw) -> tuple[np.ndarray, int]:
+    """Decodes audio to ``(frames, channels)`` float32 in [-1, 1] and its sample rate.
+
+    Raises:
+        GlasswingError: Empty, not audio, corrupt, no samples, non-finite, or longer than 15 min.
+    """
+    import soundfile
+
+    data, name = _read_bytes(raw)
+    if not data:
+        raise GlasswingError(f"{name} is empty (0 bytes); expected a {FORMATS} file.")
+    try:
+        info = soundfile.info(io.BytesIO(data))
+        if info.duration > MAX_SECONDS:
+            raise GlasswingError(
+                f"{name} is {info.duration / 60:.1f} min long; the limit is {MAX_SECONDS // 60} min."
+            )
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except GlasswingError:
+        raise
+    except Exception as err:  # libsndfile raises several types for unreadable data
+        raise GlasswingError(
+            f"{name} is not a readable {FORMATS} file (corrupt, truncated or another format): "
+            f"{str(err).strip() or type(err).__name__}."
+        ) from None
+    if samples.size == 0:
+        raise GlasswingError(f"{name} holds no audio samples (a header without data, or truncated).")
+    if not np.isfinite(samples).all():
+        raise GlasswingError(f"{name} contains NaN or infinite samples.")
+    return np.clip(samples, -1.0, 1.0), int(rate)
+
+
+def to_mono(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Mixes ``(frames, channels)`` down to mono and resamples to ``target_rate``."""
+    from scipy.signal import resample_poly
+
+    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+    if rate != target_rate:
+        g = math.gcd(rate, target_rate)
+        mono = resample_poly(mono, target_rate // g, rate // g)
+    return np.clip(mono, -1.0, 1.0).astype(np.float32)
+
+
+def best_window(wave: np.ndarray, n: int, rate: int) -> tuple[np.ndarray, str]:
+    """The clip of exactly ``n`` samples to classify, and where it came from.
+
+    Shorter input is centred in silence; longer input is searched with a 1-s
+    window in quarter-second steps and the loudest window is kept.
+    """
+    if len(wave) <= n:
+        left = (n - len(wave)) // 2
+        clip = np.zeros(n, np.float32)
+        clip[left : left + len(wave)] = wave
+        note = "" if len(wave) == n else f"padded {len(wave) / rate:.2f} s to {n / rate:.2f} s"
+        return clip, note
+    hop = max(1, n // 4)
+    starts = np.arange(0, len(wave) - n + 1, hop)
+    if starts[-1] != len(wave) - n:
+        starts = np.append(starts, len(wave) - n)
+    power = np.concatenate([[0.0], np.cumsum(wave.astype(np.float64) ** 2)])
+    energy = power[starts + n] - power[starts]
+    start = int(starts[int(np.argmax(energy))])
+    note = (
+        f"loudest {n / rate:.0f}-s window of {len(wave) / rate:.2f} s: "
+        f"{start / rate:.2f}-{(start + n) / rate:.2f} s"
+    )
+    return wave[start : start + n].copy(), note
+
+
+def load_clip(raw, sample_rate: int, clip_samples: int) -> tuple[np.ndarray, str]:
+    """Any supported audio input -> ``(clip_samples,)`` float32 at ``sample_rate``, plus a note.
+
+    ``raw`` may be a path, bytes, a file-like upload, or a 1-D float array that is
+    already mono at ``sample_rate`` (e.g. a clip from the dataset).
+    """
+    if isinstance(raw, np.ndarray):
+        if raw.ndim != 1 or raw.size == 0:
+            raise GlasswingError(f"A waveform array must be 1-D and non-empty, got shape {raw.shape}.")
+        wave, steps = raw.astype(np.float32), []
+    else:
+        samples, rate = decode(raw)
+        wave = to_mono(samples, rate, sample_rate)
+        steps = [f"{rate} Hz, {samples.shape[1]} channel{'s' if samples.shape[1] > 1 else ''}"]
+        if rate != sample_rate or samples.shape[1] > 1:
+            steps.append(f"converted to {sample_rate // 1000} kHz mono")
+    clip, where = best_window(wave, clip_samples, sample_rate)
+    peak = float(np.abs(clip).max())
+    if peak == 0.0:
+        steps.append("digital silence")
+    elif peak >= 0.999:
+        steps.append("clipped (peak at full scale)")
+    return clip, "; ".join(s for s in [*steps, where] if s)

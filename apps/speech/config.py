@@ -1,0 +1,47 @@
+"""Speech app configuration: defaults are the committed keyword-spotter run."""
+
+import dataclasses
+from typing import ClassVar
+
+from apps.app import TrainConfig
+
+
+@dataclasses.dataclass
+class Config(TrainConfig):
+    """DS-CNN keyword spotter on log-mel features of 1-s, 16 kHz clips."""
+
+    # tiny(): a narrow two-block model; fake_batch never touches the dataset.
+    TINY: ClassVar[dict] = {"filters": 8, "blocks": 1}
+
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    patience: int = 5
+    # --- dataset (glasswing data prepare speech): clips per class and its own seed ---
+    clips_per_word: int = 1000
+    unknown_clips: int = 2000
+    silence_clips: int = 1000
+    data_seed: int = 42
+    # --- features: log-mel spectrogram (25 ms window, 10 ms hop, 40 mel bins) ---
+    sample_rate: int = 16_000
+    clip_samples: int = 16_000
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    fft_length: int = 512
+    mel_bins: int = 40
+    # --- model: DS-CNN (a strided conv, then depthwise-separable blocks) ---
+    filters: int = 64
+    blocks: int = 4
+    dropout: float = 0.2
+    weight_decay: float = 1e-4
+    # --- augmentation (training split only, on the fly) ---
+    shift_ms: float = 100.0  # random time shift up to +-shift_ms
+    noise_probability: float = 0.8  # share of clips that get background noise
+    min_snr_db: float = 0.0
+    max_snr_db: float = 30.0
+    min_gain: float = 0.3  # random gain, then clipped to [-1, 1]
+    max_gain: float = 1.5
+    time_masks: int = 2  # SpecAugment stripes
+    time_mask_frames: int = 10
+    freq_masks: int = 2
+    freq_mask_bins: int = 5

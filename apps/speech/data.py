@@ -1,0 +1,253 @@
+"""Speech data: synthesized clips -> tfds builder -> augmented log-mel batches; and preprocess.
+
+``prepare`` synthesizes the dataset (:mod:`apps.speech.synth`) into
+``<data_dir>/speech/`` and serves it through the ``glasswing_speech`` tfds
+builder (int16 waveforms, splits by voice). The pipeline caches int16
+waveforms, augments whole training batches in the waveform domain (time shift,
+background noise at a random SNR, gain), then computes log-mel features with
+the same :class:`~apps.speech.features.LogMel` layer the exported .tflite folds
+in, and finally applies SpecAugment masks to training batches.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from apps import datasets
+from apps.errors import GlasswingError
+from apps.speech import synth
+from apps.speech.features import LogMel, logmel_layer
+
+LABELS = list(synth.LABELS)
+STAMP = "manifest_digest.txt"
+
+
+def labels(cfg=None) -> list[str]:
+    """The 20 keywords, then ``_unknown_`` and ``_silence_``."""
+    return list(LABELS)
+
+
+def clips_dir(cfg) -> Path:
+    """Where the synthesized WAVs and ``manifest.csv`` live."""
+    return Path(cfg.data_dir) / "speech"
+
+
+class GlasswingSpeech(tfds.core.GeneratorBasedBuilder):
+    """Synthesized keyword clips (16 kHz int16), split by voice variant."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "Run `glasswing data prepare speech` (synthesizes the clips)."
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "audio": tfds.features.Tensor(shape=(synth.CLIP_SAMPLES,), dtype=np.int16),
+                    "label": tfds.features.ClassLabel(names=LABELS),
+                    "voice": tfds.features.Text(),
+                }
+            ),
+            supervised_keys=("audio", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        root = Path(dl_manager.manual_dir)
+        rows = synth.read_manifest(root)
+        return {
+            split: self._generate_examples([r for r in rows if r["split"] == split], root)
+            for split in datasets.SPLITS
+        }
+
+    def _generate_examples(self, rows, root):
+        import soundfile
+
+        for row in rows:
+            audio, rate = soundfile.read(root / row["path"], dtype="int16")
+            if rate != synth.SAMPLE_RATE or audio.shape != (synth.CLIP_SAMPLES,):
+                raise GlasswingError(
+                    f"{row['path']}: expected 1 s at 16 kHz mono, got {audio.shape} at {rate} Hz."
+                )
+            yield row["id"], {"audio": audio, "label": row["label"], "voice": row["voice"]}
+
+
+def prepare(cfg, progress=None) -> str:
+    """Synthesizes the clips (resumable) and builds the tfds dataset; returns a summary."""
+    root = clips_dir(cfg)
+
+    def report(i, n):
+        if progress is not None:
+            progress(i, n)
+        elif i == n or i % 1000 == 0:
+            print(f"  synthesized {i}/{n} clips", flush=True)
+
+    print(f"Synthesizing speech clips into {root} (espeak-ng, {synth.SAMPLE_RATE} Hz) ...", flush=True)
+    counts = synth.generate(
+        root, cfg.clips_per_word, cfg.unknown_clips, cfg.silence_clips, cfg.data_seed, progress=report
+    )
+    builder = _builder(cfg)
+    sizes = {s: builder.info.splits[s].num_examples for s in datasets.SPLITS}
+    voices = {
+        s: len({r["voice"] for r in synth.read_manifest(root) if r["split"] == s}) for s in datasets.SPLITS
+    }
+    return (
+        f"speech: {counts['clips']} clips ({counts['written']} synthesized in {counts['seconds']} s on "
+        f"{counts['workers']} workers, {counts['skipped']} already there); splits {sizes}; voices {voices}"
+    )
+
+
+def _builder(cfg):
+    """The prepared builder; rebuilt when the manifest (the dataset plan) changed."""
+    root = clips_dir(cfg)
+    if not (root / synth.MANIFEST).is_file():
+        raise GlasswingError(f"No speech dataset in {root}: run `glasswing data prepare speech` (~2-5 min).")
+    digest = synth.manifest_digest(root)
+    builder = GlasswingSpeech(data_dir=str(datasets.tfds_dir(cfg)))
+    stamp = Path(builder.data_dir) / STAMP
+    if builder.is_prepared() and (not stamp.is_file() or stamp.read_text() != digest):
+        shutil.rmtree(builder.data_dir)
+        builder = GlasswingSpeech(data_dir=str(datasets.tfds_dir(cfg)))
+    missing = [r["path"] for r in synth.read_manifest(root) if not (root / r["path"]).is_file()]
+    if missing and not builder.is_prepared():
+        raise GlasswingError(
+            f"{len(missing)} clips of {root} are missing (e.g. {missing[0]}): "
+            "run `glasswing data prepare speech` to finish them."
+        )
+    builder = datasets.prepare_builder(GlasswingSpeech, cfg, root)
+    stamp.write_text(digest)
+    return builder
+
+
+def waveforms(cfg, split: str) -> tf.data.Dataset:
+    """Unbatched ``(int16 waveform, label)`` pairs of one split."""
+    return datasets.load_split(_builder(cfg), split)
+
+
+def _to_float(audio):
+    return tf.cast(audio, tf.float32) / 32768.0
+
+
+@functools.lru_cache(maxsize=8)
+def _noise_bank(seed: int) -> np.ndarray:
+    """Two seconds each of white, pink, brown noise and hum (several draws), unit peak."""
+    rng = np.random.default_rng(seed)
+    kinds = [k for k in synth.NOISES if k != "zero"] * 4
+    return np.stack([synth.noise(k, 2 * synth.CLIP_SAMPLES, rng) for k in kinds])
+
+
+def wave_augment(cfg):
+    """Batch-level waveform augmentation: time shift, gain, background noise at a random SNR."""
+    bank = tf.constant(_noise_bank(cfg.data_seed + 7))
+    shift = int(cfg.shift_ms * cfg.sample_rate / 1000)
+    n = cfg.clip_samples
+
+    def augment(audio, y):
+        x = _to_float(audio)
+        b = tf.shape(x)[0]
+        # Time shift: crop a window of the zero-padded clip at a random offset.
+        padded = tf.pad(x, [[0, 0], [shift, shift]])
+        offset = tf.random.uniform([b, 1], 0, 2 * shift + 1, dtype=tf.int32)
+        x = tf.gather(padded, offset + tf.range(n)[None], batch_dims=1)
+        x = x * tf.random.uniform([b, 1], cfg.min_gain, cfg.max_gain)
+        # Background noise: a random slice of a random noise, scaled to a random SNR.
+        which = tf.random.uniform([b], 0, bank.shape[0], dtype=tf.int32)
+        start = tf.random.uniform([b, 1], 0, bank.shape[1] - n + 1, dtype=tf.int32)
+        noise = tf.gather(tf.gather(bank, which), start + tf.range(n)[None], batch_dims=1)
+        snr = tf.random.uniform([b, 1], cfg.min_snr_db, cfg.max_snr_db)
+        rms = lambda v: tf.sqrt(tf.reduce_mean(tf.square(v), axis=1, keepdims=True) + 1e-12)  # noqa: E731
+        scale = rms(x) / rms(noise) / tf.pow(10.0, snr / 20.0)
+        on = tf.cast(tf.random.uniform([b, 1]) < cfg.noise_probability, tf.float32)
+        x = tf.clip_by_value(x + on * scale * noise, -1.0, 1.0)
+        return x, y
+
+    return augment
+
+
+def spec_augment(x, cfg):
+    """SpecAugment on a log-mel batch ``(B, T, M, 1)``: time and mel stripes set to each example's minimum."""
+    b, frames, bins = tf.shape(x)[0], x.shape[1], x.shape[2]
+    keep = tf.ones([b, frames, bins])
+
+    def stripes(keep, count, width, size, axis):
+        pos = tf.range(size, dtype=tf.float32)[None]
+        for _ in range(count):
+            w = tf.floor(tf.random.uniform([b, 1], 0, width + 1))
+            start = tf.random.uniform([b, 1]) * (size - w)
+            inside = tf.cast((pos >= start) & (pos < start + w), tf.float32)
+            keep = keep * (1.0 - (inside[:, :, None] if axis == 1 else inside[:, None, :]))
+        return keep
+
+    keep = stripes(keep, cfg.time_masks, cfg.time_mask_frames, frames, 1)
+    keep = stripes(keep, cfg.freq_masks, cfg.freq_mask_bins, bins, 2)[..., None]
+    floor = tf.reduce_min(x, axis=[1, 2, 3], keepdims=True)
+    return x * keep + floor * (1.0 - keep)
+
+
+@functools.lru_cache(maxsize=8)
+def _frontend(sample_rate, window_ms, hop_ms, fft_length, mel_bins) -> LogMel:
+    class _Cfg:
+        pass
+
+    c = _Cfg()
+    c.sample_rate, c.window_ms, c.hop_ms, c.fft_length, c.mel_bins = (
+        sample_rate,
+        window_ms,
+        hop_ms,
+        fft_length,
+        mel_bins,
+    )
+    return logmel_layer(c)
+
+
+def frontend(cfg) -> LogMel:
+    """The log-mel layer of ``cfg`` (one instance per feature setting)."""
+    return _frontend(cfg.sample_rate, cfg.window_ms, cfg.hop_ms, cfg.fft_length, cfg.mel_bins)
+
+
+def feature_shape(cfg) -> tuple[int, int, int]:
+    """The model input: ``(frames, mel_bins, 1)``."""
+    return (frontend(cfg).frames(cfg.clip_samples), cfg.mel_bins, 1)
+
+
+def dataset(cfg, split: str) -> tf.data.Dataset:
+    """Batched ``(log-mel, label)``; the training split augmented when ``cfg.augment``."""
+    training = split == "train" and cfg.augment
+    ds = datasets.finish_pipeline(waveforms(cfg, split), cfg, split, wave_augment(cfg) if training else None)
+    layer = frontend(cfg)
+
+    def features(x, y):
+        x = layer(x if x.dtype == tf.float32 else _to_float(x))
+        return (spec_augment(x, cfg) if training else x), y
+
+    return ds.map(features, num_parallel_calls=datasets.AUTOTUNE).prefetch(datasets.AUTOTUNE)
+
+
+def raw_dataset(cfg, split: str) -> tf.data.Dataset:
+    """Batched ``(float32 waveform, label)``, unaugmented: what the exported .tflite takes."""
+    ds = datasets.finish_pipeline(waveforms(cfg, split), cfg, split)
+    return ds.map(lambda x, y: (_to_float(x), y), num_parallel_calls=datasets.AUTOTUNE)
+
+
+def fake_batch(cfg, n: int):
+    """Synthetic log-mel ``(x, y)``: class k is a loud band at mel bins around k (learnable)."""
+    rng = np.random.default_rng(cfg.seed)
+    y = rng.integers(0, len(LABELS), size=n)
+    frames, bins, _ = feature_shape(cfg)
+    x = rng.normal(-8.0, 1.0, size=(n, frames, bins, 1)).astype(np.float32)
+    for i, k in enumerate(y):
+        x[i, frames // 4 : 3 * frames // 4, k % bins] += 6.0
+    return x, y.astype(np.int32)
+
+
+def fake_waveforms(cfg, n: int) -> np.ndarray:
+    """Synthetic 1-s waveforms (tones at a few frequencies plus noise), for export tests."""
+    rng = np.random.default_rng(cfg.seed)
+    t = np.arange(cfg.clip_samples) / cfg.sample_rate
+    freqs = rng.uniform(200, 3000, size=(n, 1))
+    x = 0.5 * np.sin(2 * np.pi * freqs * t[None]) + 0.05 * rng.standard_normal((n, cfg.clip_samples))
+    return x.astype(np.float32)

@@ -1,0 +1,108 @@
+"""Log-mel features and SpecAugment, written with ``keras.ops`` only.
+
+The same :class:`LogMel` layer computes the features in the tf.data pipeline,
+in :func:`apps.speech.data.preprocess` and inside the exported .tflite (where
+``keras.ops.stft`` becomes builtin ``RFFT2D`` ops), so training, inference and
+the exported file cannot drift apart. ``keras.ops`` keeps it backend-neutral
+(``tf.signal`` layers fail under the JAX backend, see STACK.md).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def hz_to_mel(hz):
+    """HTK mel scale."""
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_matrix(num_mel_bins: int, fft_length: int, sample_rate: int, lower_hz: float, upper_hz: float):
+    """``(fft_length // 2 + 1, num_mel_bins)`` triangular filters (HTK mel scale)."""
+    if not 0 <= lower_hz < upper_hz <= sample_rate / 2:
+        raise ValueError(f"Need 0 <= lower_hz < upper_hz <= {sample_rate / 2}, got {lower_hz}, {upper_hz}.")
+    bins = np.linspace(0, sample_rate / 2, fft_length // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(lower_hz), hz_to_mel(upper_hz), num_mel_bins + 2))
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    up = (bins[:, None] - lower) / (center - lower)
+    down = (upper - bins[:, None]) / (upper - center)
+    return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="glasswing")
+class LogMel(keras.layers.Layer):
+    """Waveform batch ``(B, samples)`` -> log-mel ``(B, frames, num_mel_bins, 1)``.
+
+    A Hann-windowed STFT without centre padding, power spectrum, mel filters,
+    then ``log(mel + floor)``. ``keras.ops.stft`` zero-pads the window to
+    ``fft_length`` and frames at that length, so ``frames = 1 + (samples -
+    fft_length) // frame_step``. No weights: everything follows from the config.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16_000,
+        frame_length: int = 400,
+        frame_step: int = 160,
+        fft_length: int = 512,
+        num_mel_bins: int = 40,
+        lower_hz: float = 20.0,
+        upper_hz: float = 7_600.0,
+        floor: float = 1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.sample_rate, self.frame_length, self.frame_step = sample_rate, frame_length, frame_step
+        self.fft_length, self.num_mel_bins = fft_length, num_mel_bins
+        self.lower_hz, self.upper_hz, self.floor = lower_hz, upper_hz, floor
+        self._mel = mel_matrix(num_mel_bins, fft_length, sample_rate, lower_hz, upper_hz)
+
+    def frames(self, samples: int) -> int:
+        """How many frames a clip of ``samples`` samples gives."""
+        return 1 + (samples - max(self.fft_length, self.frame_length)) // self.frame_step
+
+    def call(self, waveform):
+        real, imag = keras.ops.stft(
+            waveform,
+            sequence_length=self.frame_length,
+            sequence_stride=self.frame_step,
+            fft_length=self.fft_length,
+            window="hann",
+            center=False,
+        )
+        power = real * real + imag * imag
+        mel = keras.ops.matmul(power, keras.ops.convert_to_tensor(self._mel, dtype=power.dtype))
+        return keras.ops.expand_dims(keras.ops.log(mel + self.floor), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.frames(input_shape[1]), self.num_mel_bins, 1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sample_rate": self.sample_rate,
+            "frame_length": self.frame_length,
+            "frame_step": self.frame_step,
+            "fft_length": self.fft_length,
+            "num_mel_bins": self.num_mel_bins,
+            "lower_hz": self.lower_hz,
+            "upper_hz": self.upper_hz,
+            "floor": self.floor,
+        }
+
+
+def logmel_layer(cfg) -> LogMel:
+    """The front-end of an app Config (its ``*_ms``, ``mel_bins`` and rate fields)."""
+    return LogMel(
+        sample_rate=cfg.sample_rate,
+        frame_length=round(cfg.window_ms * cfg.sample_rate / 1000),
+        frame_step=round(cfg.hop_ms * cfg.sample_rate / 1000),
+        fft_length=cfg.fft_length,
+        num_mel_bins=cfg.mel_bins,
+        name="logmel",
+    )

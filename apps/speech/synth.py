@@ -1,0 +1,293 @@
+"""Locally synthesized keyword dataset: espeak-ng voices x accents x speeds x pitches.
+
+No recorded keyword corpus is available offline, so ``glasswing data prepare
+speech`` generates one (see ``shared/DATA.md``):
+
+- a **plan** (one row per clip: label, word, voice variant, accent, speed,
+  pitch, gain, offset) is drawn from a fixed seed and written to
+  ``manifest.csv`` first, so the dataset is reproducible and a rerun resumes
+  exactly where an interrupted one stopped (existing clips are skipped);
+- clips are synthesized in parallel over the CPU cores, resampled to 16 kHz
+  mono and placed at a random offset in a 1-s window, each written to a temp
+  name and renamed (no half-written WAV survives an interruption);
+- splits are **by voice variant** (all of its accents together), so the test
+  split's speakers are never heard in training; ``_silence_`` clips are
+  generated noise (white, pink, brown, mains hum, or digital silence).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from apps.errors import GlasswingError
+
+SAMPLE_RATE = 16_000
+CLIP_SAMPLES = 16_000
+KEYWORDS = (
+    "yes no up down left right on off stop go zero one two three four five six seven eight nine"
+).split()
+UNKNOWN, SILENCE = "_unknown_", "_silence_"
+LABELS = (*KEYWORDS, UNKNOWN, SILENCE)
+# Other words for _unknown_: Speech Commands' auxiliary words plus near-misses of
+# the keywords (the hard negatives a spotter must learn to reject).
+UNKNOWN_WORDS = (
+    "bed bird cat dog happy house marvin sheila tree wow backward forward follow learn visual "
+    "yet know cup town lift bright own of top goat zebra won too tree for fix sick heaven eat "
+    "line yellow nothing upon download leftover light often shop ago hero wonder ten eleven"
+).split()
+ACCENTS = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
+NOISES = ("white", "pink", "brown", "hum", "zero")
+MANIFEST = "manifest.csv"
+COLUMNS = (
+    "id",
+    "path",
+    "label",
+    "word",
+    "split",
+    "voice",
+    "variant",
+    "accent",
+    "speed",
+    "pitch",
+    "gain",
+    "offset",
+)
+# Fraction of voice variants held out; every clip of a held-out variant is in that split.
+HELD_OUT = {"validation": 0.1, "test": 0.12}
+ESPEAK_RATE = 22_050
+
+
+def espeak_variants() -> list[str]:
+    """The voice variants of the installed espeak-ng (``en-us+<variant>``), sorted."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise GlasswingError(
+            "espeak-ng is not installed; the speech dataset is synthesized with it. "
+            "Install it with: sudo apt-get install -y espeak-ng (or `make install` as root)."
+        )
+    out = subprocess.run([exe, "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    names = [line.split()[4].split("/")[-1] for line in out.splitlines()[1:] if len(line.split()) >= 5]
+    return sorted(set(names), key=str.lower)
+
+
+def split_of_variants(variants: list[str], seed: int) -> dict[str, str]:
+    """Assigns whole voice variants to splits (seeded), so test voices are unseen."""
+    order = list(variants)
+    np.random.default_rng(seed).shuffle(order)
+    n_test = max(1, round(HELD_OUT["test"] * len(order)))
+    n_val = max(1, round(HELD_OUT["validation"] * len(order)))
+    split = {v: "test" for v in order[:n_test]}
+    split.update({v: "validation" for v in order[n_test : n_test + n_val]})
+    split.update({v: "train" for v in order[n_test + n_val :]})
+    return split
+
+
+def plan(
+    variants: list[str], clips_per_word: int, unknown_clips: int, silence_clips: int, seed: int
+) -> list[dict]:
+    """One row per clip to synthesize, drawn from ``seed`` (the manifest's content).
+
+    Silence clips get pseudo-voices ``noise-<k>`` spread over the splits in the
+    same proportions as the real voices.
+    """
+    rng = np.random.default_rng(seed)
+    split = split_of_variants(variants, seed)
+    rows = []
+    jobs = [(w, w) for w in KEYWORDS for _ in range(clips_per_word)]
+    jobs += [(UNKNOWN, w) for w in rng.choice(UNKNOWN_WORDS, size=unknown_clips)]
+    for label, word in jobs:
+        variant = variants[rng.integers(len(variants))]
+        accent = ACCENTS[rng.integers(len(ACCENTS))]
+        rows.append(
+            {
+                "label": label,
+                "word": word,
+                "split": split[variant],
+                "voice": f"{accent}+{variant}",
+                "variant": variant,
+                "accent": accent,
+                "speed": int(rng.integers(110, 211)),
+                "pitch": int(rng.integers(5, 96)),
+                "gain": round(float(rng.uniform(0.25, 0.95)), 3),
+                "offset": round(float(rng.uniform(0, 1)), 3),
+            }
+        )
+    noise_split = split_of_variants([f"noise-{k}" for k in range(50)], seed + 1)
+    for k in range(silence_clips):
+        voice = f"noise-{k % 50}"
+        rows.append(
+            {
+                "label": SILENCE,
+                "word": NOISES[rng.integers(len(NOISES))],
+                "split": noise_split[voice],
+                "voice": voice,
+                "variant": "",
+                "accent": "",
+                "speed": 0,
+                "pitch": 0,
+                # Log-uniform level: from barely audible to loud background.
+                "gain": round(float(10 ** rng.uniform(-4, -0.7)), 6),
+                "offset": 0.0,
+            }
+        )
+    for i, row in enumerate(rows):
+        row["id"] = f"{i:06d}"
+        row["path"] = f"clips/{row['label']}/{row['id']}.wav"
+    return rows
+
+
+def _parse_espeak_wav(data: bytes) -> np.ndarray:
+    """Samples of espeak-ng's ``--stdout`` WAV (its header sizes are placeholders)."""
+    start = data.find(b"data")
+    if start < 0:
+        raise RuntimeError("espeak-ng produced no WAV data")
+    return np.frombuffer(data[start + 8 :], dtype="<i2").astype(np.float32) / 32768.0
+
+
+def _speech(row: dict) -> np.ndarray:
+    """Synthesizes one word, trimmed and resampled to 16 kHz (faster if it is over 0.95 s)."""
+    from scipy.signal import resample_poly
+
+    speed = int(row["speed"])
+    for _ in range(6):
+        cmd = [
+            "espeak-ng",
+            "-v",
+            f"{row['accent']}+{row['variant']}",
+            "-s",
+            str(speed),
+            "-p",
+            str(row["pitch"]),
+        ]
+        done = subprocess.run([*cmd, "--stdout", row["word"]], capture_output=True, check=True)
+        audio = _parse_espeak_wav(done.stdout)
+        loud = np.flatnonzero(np.abs(audio) > 0.02 * max(np.abs(audio).max(), 1e-9))
+        if loud.size == 0:
+            raise RuntimeError(f"espeak-ng produced silence for {row['voice']} {row['word']!r}")
+        audio = audio[max(0, loud[0] - 200) : loud[-1] + 400]
+        audio = resample_poly(audio, SAMPLE_RATE, ESPEAK_RATE).astype(np.float32)
+        if len(audio) <= int(0.95 * CLIP_SAMPLES):
+            return audio
+        speed += 30
+    return audio[: int(0.95 * CLIP_SAMPLES)]
+
+
+def noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-peak noise of one kind: white, pink (1/f), brown (1/f^2), mains hum, or zeros."""
+    if kind == "zero":
+        return np.zeros(n, np.float32)
+    if kind == "hum":
+        t = np.arange(n) / SAMPLE_RATE
+        f0 = rng.choice([50.0, 60.0])
+        x = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3, 5))
+        x = x + 0.05 * rng.standard_normal(n)
+    else:
+        spectrum = np.fft.rfft(rng.standard_normal(n))
+        f = np.maximum(np.fft.rfftfreq(n), 1.0 / n)
+        power = {"white": 0.0, "pink": 0.5, "brown": 1.0}[kind]
+        x = np.fft.irfft(spectrum / f**power, n)
+    x = x - x.mean()
+    return (x / max(np.abs(x).max(), 1e-9)).astype(np.float32)
+
+
+def render(row: dict, seed: int) -> np.ndarray:
+    """The 1-s, 16 kHz clip of one manifest row, in [-1, 1]."""
+    rng = np.random.default_rng([seed, int(row["id"])])
+    if row["label"] == SILENCE:
+        return noise(row["word"], CLIP_SAMPLES, rng) * float(row["gain"])
+    audio = _speech(row)
+    audio = audio / max(np.abs(audio).max(), 1e-9) * float(row["gain"])
+    clip = np.zeros(CLIP_SAMPLES, np.float32)
+    start = int(float(row["offset"]) * (CLIP_SAMPLES - len(audio)))
+    clip[start : start + len(audio)] = audio
+    return clip
+
+
+def _write_clip(args) -> str:
+    """Renders one clip to its path atomically; skips it if it already exists (resume)."""
+    import soundfile
+
+    root, row, seed = args
+    path = Path(root) / row["path"]
+    if path.is_file():
+        return "skipped"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
+    soundfile.write(tmp, render(row, seed), SAMPLE_RATE, subtype="PCM_16")
+    os.replace(tmp, path)
+    return "written"
+
+
+def read_manifest(root: Path) -> list[dict]:
+    """The manifest rows of a generated dataset folder."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise GlasswingError(f"No speech dataset at {root}: run `glasswing data prepare speech`.")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def manifest_digest(root: Path) -> str:
+    """Short hash of the manifest: a changed plan must not reuse an old prepared dataset."""
+    return hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()[:10]
+
+
+def generate(
+    root: Path,
+    clips_per_word: int,
+    unknown_clips: int,
+    silence_clips: int,
+    seed: int,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Writes (or completes) the dataset in ``root``; returns counts and timing.
+
+    The manifest is written first from the seed; if one exists with a different
+    plan (other sizes or seed), it is an error rather than a silent mix.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = plan(espeak_variants(), clips_per_word, unknown_clips, silence_clips, seed)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    manifest = root / MANIFEST
+    if manifest.is_file() and manifest.read_text() != text.getvalue():
+        raise GlasswingError(
+            f"{manifest} was generated with other settings (sizes, seed or espeak-ng voices). "
+            f"Delete {root} to regenerate, or use the same settings."
+        )
+    from apps.artifacts import write_text_atomic
+
+    write_text_atomic(manifest, text.getvalue())
+    start, counts = time.time(), {"written": 0, "skipped": 0}
+    workers = workers or os.cpu_count() or 1
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        jobs = ((str(root), row, seed) for row in rows)
+        for i, outcome in enumerate(pool.map(_write_clip, jobs, chunksize=64), start=1):
+            counts[outcome] += 1
+            if progress is not None:
+                progress(i, len(rows))
+    return {**counts, "clips": len(rows), "seconds": round(time.time() - start, 1), "workers": workers}

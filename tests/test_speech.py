@@ -1,0 +1,295 @@
+"""Speech app: dataset synthesis, features, augmentation, audio decoding and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import shutil
+
+import numpy as np
+import pytest
+
+from apps.errors import GlasswingError
+from apps.speech import APP, audio, data, synth
+from apps.speech.features import LogMel, mel_matrix
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+RATE = 16_000
+
+
+def tone(freq: float, seconds: float, rate: int = RATE, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def wav_bytes(samples: np.ndarray, rate: int, subtype: str = "PCM_16", fmt: str = "WAV") -> bytes:
+    import soundfile
+
+    buf = io.BytesIO()
+    soundfile.write(buf, samples, rate, subtype=subtype, format=fmt)
+    return buf.getvalue()
+
+
+def dominant_hz(wave: np.ndarray, rate: int = RATE) -> float:
+    spectrum = np.abs(np.fft.rfft(wave))
+    return float(np.fft.rfftfreq(len(wave), 1 / rate)[spectrum.argmax()])
+
+
+# ----- dataset plan and synthesis -----
+
+
+def test_plan_is_reproducible_and_splits_by_voice():
+    variants = [f"v{i}" for i in range(40)]
+    a = synth.plan(variants, 5, 10, 10, seed=3)
+    assert a == synth.plan(variants, 5, 10, 10, seed=3)
+    assert a != synth.plan(variants, 5, 10, 10, seed=4)
+    assert len(a) == 20 * 5 + 10 + 10
+    by_split = {
+        s: {r["variant"] for r in a if r["split"] == s and r["variant"]} for s in data.datasets.SPLITS
+    }
+    assert not by_split["train"] & by_split["test"] and not by_split["train"] & by_split["validation"]
+    assert not by_split["validation"] & by_split["test"]
+    assert {r["label"] for r in a} == set(synth.LABELS)
+    assert all(r["word"] not in synth.KEYWORDS for r in a if r["label"] == synth.UNKNOWN)
+
+
+@pytest.mark.parametrize("kind", synth.NOISES)
+def test_noise_kinds_are_unit_peak_or_silent(kind):
+    x = synth.noise(kind, RATE, np.random.default_rng(0))
+    assert x.shape == (RATE,) and x.dtype == np.float32
+    assert np.abs(x).max() == pytest.approx(0.0 if kind == "zero" else 1.0, abs=1e-6)
+
+
+def test_brown_noise_is_darker_than_white():
+    rng = np.random.default_rng(1)
+    low = lambda x: (np.abs(np.fft.rfft(x))[:200] ** 2).sum() / (np.abs(np.fft.rfft(x)) ** 2).sum()  # noqa: E731
+    assert low(synth.noise("brown", RATE, rng)) > 10 * low(synth.noise("white", RATE, rng))
+
+
+@pytest.fixture(scope="module")
+def speech_data(tmp_path_factory):
+    """A tiny synthesized dataset (4 clips per word) prepared as a tfds dataset."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    root = tmp_path_factory.mktemp("speech_data")
+    cfg = APP.Config.tiny(
+        data_dir=str(root), clips_per_word=4, unknown_clips=8, silence_clips=8, batch_size=8
+    )
+    calls = []
+    summary = data.prepare(cfg, progress=lambda i, n: calls.append((i, n)))
+    return cfg, summary, calls
+
+
+def test_prepare_synthesizes_every_clip_with_progress(speech_data):
+    cfg, summary, calls = speech_data
+    rows = synth.read_manifest(data.clips_dir(cfg))
+    assert len(rows) == 20 * 4 + 8 + 8 and calls[-1] == (len(rows), len(rows))
+    assert "96 clips" in summary
+    import soundfile
+
+    for row in rows[::17]:
+        clip, rate = soundfile.read(data.clips_dir(cfg) / row["path"], dtype="float32")
+        assert rate == RATE and clip.shape == (RATE,)
+        peak = np.abs(clip).max()
+        if row["label"] == synth.SILENCE:
+            assert peak <= 0.25
+        else:
+            assert peak == pytest.approx(float(row["gain"]), abs=0.01)
+
+
+def test_prepare_resumes_and_refuses_a_different_plan(speech_data):
+    cfg, _, _ = speech_data
+    root = data.clips_dir(cfg)
+    victim = root / synth.read_manifest(root)[5]["path"]
+    victim.unlink()
+    again = synth.generate(root, 4, 8, 8, cfg.data_seed)
+    assert again["written"] == 1 and again["skipped"] == 95 and victim.is_file()
+    with pytest.raises(GlasswingError, match="other settings"):
+        synth.generate(root, 5, 8, 8, cfg.data_seed)
+
+
+def test_dataset_batches_are_log_mel_with_labels(speech_data):
+    cfg, _, _ = speech_data
+    for split in ("train", "test"):
+        x, y = next(iter(APP.dataset(cfg, split)))
+        assert tuple(x.shape[1:]) == data.feature_shape(cfg) and np.isfinite(x.numpy()).all()
+        assert set(y.numpy()) <= set(range(len(synth.LABELS)))
+
+
+def test_raw_dataset_is_the_test_split_in_the_same_order(speech_data):
+    cfg, _, _ = speech_data
+    x, y = next(iter(APP.dataset(cfg, "test")))
+    wave, y_raw = next(iter(APP.raw.dataset(cfg, "test")))
+    assert wave.shape[1:] == (cfg.clip_samples,)
+    np.testing.assert_array_equal(y, y_raw)
+    np.testing.assert_allclose(APP.raw.frontend(cfg)(wave), x, atol=1e-4)
+
+
+# ----- features and augmentation -----
+
+
+def test_logmel_peaks_at_the_mel_bin_of_a_tone():
+    layer = LogMel()
+    assert layer.frames(RATE) == 97
+    edges = mel_matrix(40, 512, RATE, 20.0, 7600.0)
+    for freq in (300.0, 1000.0, 4000.0):
+        x = np.asarray(layer(tone(freq, 1.0)[None]))[0, :, :, 0]
+        assert x.shape == (97, 40)
+        bin_of_freq = int(np.argmax(edges[int(round(freq / (RATE / 512)))]))
+        assert abs(int(x.mean(axis=0).argmax()) - bin_of_freq) <= 1
+
+
+def test_logmel_of_silence_is_the_floor():
+    x = np.asarray(LogMel()(np.zeros((1, RATE), np.float32)))
+    np.testing.assert_allclose(x, np.log(1e-6), rtol=1e-5)
+
+
+def test_wave_augment_shifts_scales_and_stays_in_range():
+    cfg = APP.Config.tiny(noise_probability=0.0, min_gain=2.0, max_gain=2.0)
+    clip = np.zeros((4, RATE), np.int16)
+    clip[:, 8000:8100] = 8000
+    x, _ = data.wave_augment(cfg)(clip, np.zeros(4))
+    x = x.numpy()
+    assert x.shape == (4, RATE) and np.abs(x).max() <= 1.0
+    starts = np.argmax(np.abs(x) > 0, axis=1)
+    assert np.all(np.abs(starts - 8000) <= cfg.shift_ms * RATE / 1000)
+    np.testing.assert_allclose(np.abs(x).max(axis=1), 2 * 8000 / 32768, rtol=1e-4)
+
+
+def test_wave_augment_noise_hits_the_requested_snr():
+    cfg = APP.Config.tiny(
+        noise_probability=1.0, min_snr_db=10.0, max_snr_db=10.0, min_gain=1.0, max_gain=1.0, shift_ms=0.0
+    )
+    clip = (tone(440, 1.0, amplitude=0.3) * 32768).astype(np.int16)[None].repeat(8, 0)
+    x, _ = data.wave_augment(cfg)(clip, np.zeros(8))
+    noise = x.numpy() - clip / 32768.0
+    power = lambda v: np.mean(np.square(v), axis=1)  # noqa: E731
+    snr = 10 * np.log10(power(clip / 32768.0) / power(noise))
+    np.testing.assert_allclose(snr, 10.0, atol=0.5)
+
+
+def test_spec_augment_masks_stripes_to_the_minimum():
+    cfg = APP.Config.tiny(time_masks=2, time_mask_frames=10, freq_masks=2, freq_mask_bins=5)
+    x = np.random.default_rng(0).normal(size=(16, 97, 40, 1)).astype(np.float32)
+    out = data.spec_augment(x, cfg).numpy()
+    changed = out != x
+    assert changed.mean() < 0.5
+    assert np.all(out[changed] == np.broadcast_to(x.min(axis=(1, 2, 3), keepdims=True), x.shape)[changed])
+    none = data.spec_augment(x, dataclasses.replace(cfg, time_masks=0, freq_masks=0)).numpy()
+    np.testing.assert_array_equal(none, x)
+
+
+# ----- reading a user's audio -----
+
+
+def test_48khz_stereo_float_file_is_mixed_down_and_resampled():
+    left = tone(1000, 0.5, 48_000)
+    stereo = np.stack([left, left], axis=1)
+    clip, note = audio.load_clip(wav_bytes(stereo, 48_000, "FLOAT"), RATE, RATE)
+    assert clip.shape == (RATE,)
+    assert dominant_hz(clip[clip != 0]) == pytest.approx(1000, abs=5)
+    assert "48000 Hz, 2 channels" in note and "16 kHz mono" in note and "padded 0.50 s" in note
+
+
+@pytest.mark.parametrize(("subtype", "fmt"), [("PCM_U8", "WAV"), ("PCM_24", "FLAC"), ("VORBIS", "OGG")])
+def test_other_encodings_decode(subtype, fmt):
+    clip, _ = audio.load_clip(wav_bytes(tone(500, 1.0, 22_050), 22_050, subtype, fmt), RATE, RATE)
+    assert clip.shape == (RATE,) and dominant_hz(clip) == pytest.approx(500, abs=5)
+    assert np.abs(clip).max() == pytest.approx(0.5, abs=0.05)
+
+
+def test_long_file_uses_the_loudest_window():
+    wave = np.zeros(10 * 60 * RATE, np.float32)  # 10 minutes of silence ...
+    burst = int(451.5 * RATE)  # ... and one word-like burst at 7:31.5
+    wave[burst : burst + 8000] = tone(700, 0.5)
+    clip, note = audio.load_clip(wav_bytes(wave, RATE), RATE, RATE)
+    assert np.abs(clip).max() > 0.4 and "of 600.00 s" in note
+    start = float(note.split(": ")[-1].split("-")[0])
+    assert start <= 451.5 and start + 1 >= 452.0
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", "empty"),
+        (b"this is not audio at all, just text renamed to .wav" * 10, "not a readable"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a readable"),
+    ],
+)
+def test_bad_files_give_one_clear_message(payload, message):
+    with pytest.raises(GlasswingError, match=message):
+        audio.load_clip(payload, RATE, RATE)
+
+
+def test_truncated_wav_keeps_what_is_there():
+    full = wav_bytes(tone(440, 1.0), RATE)
+    clip, _ = audio.load_clip(full[: len(full) // 2], RATE, RATE)
+    assert clip.shape == (RATE,) and np.abs(clip).max() > 0.4
+
+
+def test_header_only_wav_has_no_samples():
+    with pytest.raises(GlasswingError, match="no audio samples|not a readable"):
+        audio.load_clip(wav_bytes(np.zeros(0, np.float32), RATE), RATE, RATE)
+
+
+def test_over_long_file_is_refused():
+    rate = 1000  # a tiny rate keeps a 16-minute file small
+    with pytest.raises(GlasswingError, match="limit is 15 min"):
+        audio.load_clip(wav_bytes(np.zeros(16 * 60 * rate, np.float32), rate), RATE, RATE)
+
+
+def test_silence_and_clipping_are_noted_and_still_processed(tmp_path):
+    silent, note = audio.load_clip(wav_bytes(np.zeros(RATE, np.float32), RATE), RATE, RATE)
+    assert "digital silence" in note and not silent.any()
+    clipped, note = audio.load_clip(
+        wav_bytes(np.clip(tone(300, 1.0, amplitude=3.0), -1, 1), RATE), RATE, RATE
+    )
+    assert "clipped" in note
+    path = tmp_path / "silence.wav"
+    path.write_bytes(wav_bytes(np.zeros(RATE, np.float32), RATE))
+    x = APP.preprocess(path)
+    assert x.shape == data.feature_shape(APP.Config()) and np.isfinite(x).all()
+
+
+def test_missing_file_and_wrong_array_shape():
+    with pytest.raises(GlasswingError, match="does not exist"):
+        APP.preprocess("/no/such/file.wav")
+    with pytest.raises(GlasswingError, match="1-D"):
+        APP.preprocess(np.zeros((2, 100), np.float32))
+
+
+# ----- export of the waveform model -----
+
+
+def test_int8_waveform_tflite_agrees_with_keras(tmp_path):
+    import keras
+
+    from apps.export import export_model, exported_model, float_layers
+    from apps.litert import LiteRTModel
+
+    cfg = APP.Config.tiny(filters=16)
+    keras.utils.set_random_seed(0)
+    # Tones whose class is their pitch band: a decisive model, so agreement means something.
+    waves = APP.raw.fake(cfg, 128)
+    y = np.digitize([dominant_hz(w) for w in waves], [900, 1600, 2300])
+    model = APP.build(cfg)
+    model.fit(np.asarray(APP.raw.frontend(cfg)(waves)), y, epochs=40, batch_size=16, verbose=0)
+    wrapped = exported_model(APP, model, cfg, "int8")
+    waves = waves[:32]
+    path = tmp_path / "int8.tflite"
+    export_model(
+        wrapped, path, "int8", lambda: ([w[None]] for w in waves), float_layers=float_layers(APP, cfg)
+    )
+    lite = LiteRTModel(path)
+    assert list(lite.input_details["shape"]) == [1, cfg.clip_samples]
+    # The front-end stays float (so does the waveform input); the DS-CNN body and output are int8.
+    assert lite.input_details["dtype"] == np.float32 and lite.output_details["dtype"] == np.int8
+    kinds = {t["dtype"] for t in lite._interp.get_tensor_details() if "block1_pw" in t["name"]}
+    assert np.int8 in kinds
+    keras_probs = np.asarray(wrapped(waves, training=False))
+    lite_probs = lite(waves)
+    assert np.abs(lite_probs - keras_probs).max() < 0.1
+    top2 = np.sort(keras_probs, axis=1)[:, -2:]
+    confident = top2[:, 1] - top2[:, 0] > 0.2  # int8 noise cannot flip a clear decision
+    assert confident.sum() >= 8
+    np.testing.assert_array_equal(lite_probs[confident].argmax(1), keras_probs[confident].argmax(1))

@@ -46,12 +46,10 @@ models: install
 	  $(BIN)/glasswing train $$app && $(BIN)/glasswing export $$app --quant all || exit 1; \
 	done
 
+# Every benchmark (input pipeline, training switches, TF Lite, explainers, pruning/distillation),
+# each in its own process; writes bench/results.md with the machine description. Not part of `make test`.
 bench: install
-	$(BIN)/python bench/pipeline.py
-	@for app in $$($(BIN)/python -c "from apps import APPS; print(*APPS)"); do \
-	  $(BIN)/python bench/tflite.py $$app || echo "bench/tflite.py: $$app skipped (see its message)"; \
-	done
-	$(BIN)/python bench/xai.py
+	$(BIN)/python bench/run_all.py
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -4,7 +4,7 @@ Measures all files of one app in the same run, interleaved, single example,
 LiteRT interpreter with 1 thread (and the Keras model called directly and as a
 ``tf.function``), and prints ratios. Needs ``glasswing export APP --quant all``.
 
-    python bench/tflite.py [APP] [--models-dir models] [--runs 300]
+    python bench/tflite.py [APP] [--models-dir models] [--runs 300] [--markdown PATH]
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ def main() -> None:
     parser.add_argument("app", nargs="?", default="image")
     parser.add_argument("--models-dir", default="models")
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--markdown", default=None, help="append this app's table to this file")
     args = parser.parse_args()
 
     import numpy as np
     import tensorflow as tf
+    from report import append, table
 
     from apps import artifacts, get_app
     from apps.export import QUANT_MODES, export_inputs
@@ -70,6 +72,7 @@ def main() -> None:
     print(f"{app.name}: single-example latency, median of {args.runs} interleaved runs, {cpu_name()}")
     base_ms, base_size = medians["tflite float32"], files["float32"].stat().st_size
     print(f"{'runner':20s} {'ms':>9s} {'x float32':>10s} {'KB':>9s} {'gzip KB':>9s} {'size x f32':>11s}")
+    rows = []
     for name, ms in medians.items():
         mode = name.removeprefix("tflite ")
         size = files[mode].stat().st_size if mode in files else None
@@ -80,6 +83,15 @@ def main() -> None:
             else f"{'':9s} {'':9s} {'':11s}"
         )
         print(f"{name:20s} {ms:9.3f} {ms / base_ms:10.2f} {cols}")
+        sizes = ["", "", ""]
+        if size:
+            sizes = [f"{size / 1024:.1f}", f"{gz / 1024:.1f}", f"{size / base_size:.3f}"]
+        rows.append([app.name, name, f"{ms:.3f}", f"{ms / base_ms:.2f}", *sizes])
+    append(
+        args.markdown,
+        f"**{app.name}** (median of {args.runs} interleaved single-example runs, LiteRT with 1 thread)\n\n"
+        + table(["app", "runner", "ms", "× tflite float32", "KB", "gzip KB", "size × float32"], rows),
+    )
 
 
 if __name__ == "__main__":

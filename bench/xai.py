@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+sys.path.append(str(_HERE))  # last, for bench/report.py only
 
 
 def _examples(app, cfg, n):
@@ -43,8 +44,9 @@ def _examples(app, cfg, n):
         return x, y, f"fake_batch ({type(err).__name__})"
 
 
-def bench_app(app, folder, n: int) -> None:
+def bench_app(app, folder, n: int, markdown=None) -> None:
     import numpy as np
+    from report import append, table
 
     import xai
     from apps import artifacts
@@ -56,6 +58,7 @@ def bench_app(app, folder, n: int) -> None:
     xs, ys, source = _examples(app, cfg, n)
     print(f"\n== {app.name} ({app.modality}): {len(xs)} examples from {source}")
     print(f"{'method':22s} {'s/expl':>8s} {'del AUC':>8s} {'rand del':>8s} {'ins AUC':>8s} {'rand ins':>8s}")
+    rows, notes = [], []
     for name, explainer in xai.available(app).items():
         explainer.explain(app, model, xs[0], int(ys[0]))  # warm-up: traces graphs, JIT
         times, rows, extras = [], [], []
@@ -71,12 +74,16 @@ def bench_app(app, folder, n: int) -> None:
         if extras[0] is not None:
             note = f"  completeness error max {max(extras):.2e}"
         print(f"{name:22s} {statistics.median(times):8.3f} {d:8.3f} {rd:8.3f} {i:8.3f} {ri:8.3f}{note}")
+        figures = [f"{v:.3f}" for v in (statistics.median(times), d, rd, i, ri)]
+        rows.append([name, *figures, note.strip()])
 
     report = randomization_check(xai.EXPLAINERS["saliency"], app, model, xs[0], int(ys[0]))
-    print(
+    sanity = (
         f"sanity (saliency): rank corr trained vs output-layer randomized {report['cascade'][0][1]:.2f}, "
         f"vs fully randomized {report['fully_random']:.2f}"
     )
+    print(sanity)
+    notes.append(sanity)
     tflite_dir = folder / artifacts.TFLITE_DIR
     for quant in ("float32", "int8"):
         path = tflite_dir / f"{quant}.tflite"
@@ -88,10 +95,20 @@ def bench_app(app, folder, n: int) -> None:
             cmp = xai.compare(model, lite, x, app, method="occlusion")
             rhos.append(cmp["rank_correlation"])
             overlaps.append(cmp["top_overlap"])
-        print(
+        line = (
             f"float vs {quant}.tflite (occlusion): rank corr {np.nanmean(rhos):.3f}, "
             f"top-10% overlap {np.mean(overlaps):.2f}"
         )
+        print(line)
+        notes.append(line)
+    append(
+        markdown,
+        f"**{app.name}** ({len(xs)} examples from {source}; "
+        "deletion AUC: lower is better, insertion: higher)\n\n"
+        + table(["method", "s/expl", "del AUC", "rand del", "ins AUC", "rand ins", "note"], rows)
+        + "\n\n"
+        + "\n".join(f"- {line}" for line in notes),
+    )
 
 
 def main() -> None:
@@ -101,6 +118,7 @@ def main() -> None:
     parser.add_argument("app", nargs="?", default=None, help="one app (default: every trained classifier)")
     parser.add_argument("--models-dir", default="models")
     parser.add_argument("--examples", type=int, default=5)
+    parser.add_argument("--markdown", default=None, help="append the tables to this file")
     args = parser.parse_args()
 
     from apps import APPS, artifacts, get_app
@@ -112,7 +130,7 @@ def main() -> None:
         app = get_app(name) if args.app else APPS.get(name)
         if app is None or app.task != "classify":
             continue
-        bench_app(app, artifacts.require_model_dir(args.models_dir, app), args.examples)
+        bench_app(app, artifacts.require_model_dir(args.models_dir, app), args.examples, args.markdown)
 
 
 if __name__ == "__main__":

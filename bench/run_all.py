@@ -1,0 +1,205 @@
+"""Runs every benchmark and writes bench/results.md (``make bench``).
+
+Each bench runs in its own process (a fresh TensorFlow: the mixed-precision
+policy and XLA caches of one never leak into the next), prints its usual
+console output, and appends Markdown tables to a fragment file via
+``--markdown``; this runner adds the machine description and writes
+``bench/results.md`` atomically. Every figure is a ratio measured side by
+side within one run. A bench that fails or is missing is reported in its
+section, and the others still run.
+
+    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize] [--out bench/results.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize")
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def _registered_apps() -> list[str]:
+    out = subprocess.run(
+        _python("-c", "from apps import APPS; print(*APPS)"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    return out.stdout.split()
+
+
+def _trained_apps(models_dir: str) -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from apps.artifacts import list_trained  # no TensorFlow import
+
+    return list_trained(models_dir)
+
+
+def _run(command: list[str], fragment: Path, timeout: int) -> str:
+    """Runs one bench, echoing its output; returns a Markdown note if it failed."""
+    print(f"\n$ {' '.join(command[1:])}", flush=True)
+    start = time.time()
+    try:
+        proc = subprocess.run(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as err:
+        output = err.stdout or ""
+        print(output if isinstance(output, str) else output.decode(errors="replace"))
+        return f"\n`{' '.join(command[1:])}` timed out after {timeout} s.\n"
+    noise = ("W0000", "I0000", "WARNING: All")  # TensorFlow's C++ start-up lines
+    lines = [line for line in proc.stdout.splitlines() if not line.startswith(noise)]
+    print("\n".join(lines), flush=True)
+    print(f"({time.time() - start:.0f} s)", flush=True)
+    if proc.returncode != 0:
+        tail = "\n".join(lines[-8:])
+        return f"\n`{' '.join(command[1:])}` failed (exit {proc.returncode}):\n\n```text\n{tail}\n```\n"
+    if not fragment.exists() or not fragment.read_text().strip():
+        # A bench without --markdown support: its console output, verbatim.
+        return f"\n```text\n{chr(10).join(lines)}\n```\n"
+    return ""
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{mem_kb / 1024**2:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        memory = "RAM unknown"
+    gpu = "none"
+    if shutil.which("nvidia-smi"):
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+        gpu = out.stdout.strip().replace("\n", "; ") or "none"
+    versions = []
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert"):
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return (
+        f"- CPU: {cpu}, {os.cpu_count()} cores; {memory}; GPU: {gpu}\n"
+        f"- Python {platform.python_version()}, {', '.join(versions)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
+    parser.add_argument("--models-dir", default="models")
+    parser.add_argument("--out", default=str(HERE / "results.md"))
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per bench process")
+    args = parser.parse_args()
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"Unknown section(s) {unknown}. Expected some of {SECTIONS}.")
+
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = os.getloadavg()
+    apps, trained = _registered_apps(), _trained_apps(args.models_dir)
+    md = "--models-dir", args.models_dir
+    plan = {
+        "pipeline": (
+            "Input pipeline: stall ratio per app (real tf.data vs in-memory)",
+            "Training step time per epoch fed by the app's real pipeline (cache, shuffle, batch, "
+            "augmentation, prefetch) vs one in-memory batch repeated (no input work). "
+            "Ratio ~1 means the pipeline never stalls the step.",
+            [_python("bench/pipeline.py", app, "--steps", "30", "--rounds", "3") for app in apps],
+        ),
+        "train": (
+            "Training step time per GPU switch",
+            "",
+            [_python("bench/train.py", "--steps", "4", "--rounds", "3")],
+        ),
+        "tflite": (
+            "TF Lite: size and latency per quantization mode",
+            "Needs `glasswing export APP --quant all`; apps without exports are skipped.",
+            [_python("bench/tflite.py", app, *md, "--runs", "200") for app in trained],
+        ),
+        "xai": (
+            "Explanations: time per method and faithfulness",
+            "",
+            [_python("bench/xai.py", *md, "--examples", "3")],
+        ),
+        "optimize": (
+            "Pruning and distillation",
+            "",
+            [_python("bench/optimize.py")] if (HERE / "optimize.py").is_file() else [],
+        ),
+    }
+    body = []
+    with tempfile.TemporaryDirectory(prefix="glasswing-bench-") as tmp:
+        for key in only:
+            title, intro, commands = plan[key]
+            section = [f"## {title}", intro] if intro else [f"## {title}"]
+            if not commands:
+                section.append(f"Not run: bench/{key}.py is missing or nothing is trained.")
+            for i, command in enumerate(commands):
+                fragment = Path(tmp) / f"{key}-{i}.md"
+                script = ROOT / command[1]
+                help_text = subprocess.run(
+                    _python(str(script), "--help"), cwd=ROOT, capture_output=True, text=True
+                ).stdout
+                if "--markdown" in help_text:
+                    command = [*command, "--markdown", str(fragment)]
+                note = _run(command, fragment, args.timeout)
+                if fragment.exists():
+                    section.append(fragment.read_text().strip())
+                if note:
+                    section.append(note.strip())
+            body.append("\n\n".join(section))
+    finished = datetime.datetime.now(datetime.UTC)
+    load_after = os.getloadavg()
+    header = (
+        "# Benchmark results\n\n"
+        f"Written by `make bench` (bench/run_all.py), {started:%Y-%m-%d %H:%M} to {finished:%H:%M} UTC "
+        f"({(finished - started).total_seconds() / 60:.0f} min). Every figure is measured side by side "
+        "within this one run; compare ratios, not absolute times, across machines.\n\n"
+        f"{_machine()}\n"
+        f"- Load average (1/5/15 min) at start {' / '.join(f'{v:.2f}' for v in load_before)}, "
+        f"at end {' / '.join(f'{v:.2f}' for v in load_after)}"
+        + (
+            ": the machine was shared with other work during the run, so absolute times are noisy"
+            if max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1)
+            else ""
+        )
+        + "\n"
+    )
+    text = header + "\n" + "\n\n".join(body) + "\n"
+    out = Path(args.out)
+    tmp_out = out.with_name(f".{out.name}.tmp")
+    tmp_out.write_text(text, encoding="utf-8")
+    os.replace(tmp_out, out)
+    print(f"\nWrote {out}")
+
+
+if __name__ == "__main__":
+    main()

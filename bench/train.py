@@ -1,0 +1,164 @@
+"""Training step time per GPU switch, measured side by side on the device present.
+
+For every registered app (or the ones named), builds the real model (``Config()``)
+four ways and times its training step on one in-memory batch (no input work):
+
+* ``baseline``       float32, no XLA;
+* ``mixed_float16``  ``keras.mixed_precision`` policy (outputs stay float32);
+* ``jit_compile``    XLA (``model.jit_compile = True``);
+* ``mixed+jit``      both.
+
+Variants run interleaved round by round so machine noise hits all alike; each
+reports the median ms/step over the rounds (a warm-up call that traces and
+compiles is excluded) and the ratio to ``baseline``. Training's ``auto`` turns
+the switches on only with a GPU: this prints the numbers behind that choice.
+
+    python bench/train.py [APP ...] [--steps 4] [--rounds 3] [--markdown PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+VARIANTS = {  # name: (mixed precision, XLA)
+    "baseline": (False, False),
+    "mixed_float16": (True, False),
+    "jit_compile": (False, True),
+    "mixed+jit": (True, True),
+}
+
+
+def device_name() -> str:
+    """The GPUs if there are any, else the CPU model and core count."""
+    from apps.train import _device_name
+
+    return _device_name()
+
+
+def _build(app, cfg, mixed: bool, jit: bool):
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    try:
+        keras.utils.set_random_seed(cfg.seed)
+        model = app.build(cfg)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model.jit_compile = jit
+    return model
+
+
+def _check_float32_outputs(model, x) -> None:
+    """Under mixed precision the output layer must stay float32 (stable softmax/loss)."""
+    import keras
+
+    outputs = keras.tree.flatten(model(x[:1], training=False))
+    bad = [str(o.dtype) for o in outputs if str(o.dtype) != "float32"]
+    if bad:
+        raise ValueError(f"output dtype {bad[0]} under mixed precision, expected float32")
+
+
+def bench_app(app, steps: int, rounds: int, budget_s: float) -> dict[str, dict]:
+    """Median seconds per step and notes per variant; a variant that fails records why.
+
+    A variant whose single step is so slow that ``steps x rounds`` would pass
+    ``budget_s`` (mixed_float16 without XLA on a CPU) is timed one step per round,
+    over as many rounds as fit the budget (at least one); its note says so.
+    """
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # one retracing warning per variant says nothing new
+    cfg = app.Config()
+    x, y = app.fake_batch(cfg, cfg.batch_size)
+    batch = tf.data.Dataset.from_tensors((x, y))
+    results, models = {}, {}
+    for name, (mixed, jit) in VARIANTS.items():
+        try:
+            model = _build(app, cfg, mixed, jit)
+            if mixed:
+                _check_float32_outputs(model, x)
+            start = time.perf_counter()
+            model.fit(
+                batch, epochs=1, verbose=0, shuffle=False
+            )  # warm-up: traces (and XLA-compiles) the step
+            warmup = time.perf_counter() - start
+            start = time.perf_counter()
+            model.fit(batch, epochs=1, verbose=0, shuffle=False)  # probe: one step, sizes the timed calls
+            probe = time.perf_counter() - start
+        except Exception as err:  # noqa: BLE001 - a switch that does not apply is reported, not fatal
+            results[name] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"}
+            continue
+        n_steps, n_rounds, note = steps, rounds, ""
+        if probe * steps * rounds > budget_s:
+            n_steps, n_rounds = 1, max(1, min(rounds, int(budget_s // probe)))
+            note = f"slow: {n_rounds} round(s) of 1 step"
+        results[name] = {"times": [], "warmup_s": warmup, "note": note, "rounds": n_rounds}
+        models[name] = (model, batch.repeat(n_steps), n_steps)
+    for round_index in range(rounds):  # interleaved: noise hits every variant alike
+        for name, (model, ds, n_steps) in models.items():
+            if round_index >= results[name]["rounds"]:
+                continue
+            start = time.perf_counter()
+            model.fit(ds, epochs=1, verbose=0, shuffle=False)
+            results[name]["times"].append((time.perf_counter() - start) / n_steps)
+    for row in results.values():
+        if "times" in row:
+            row["median_s"] = statistics.median(row["times"])
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("apps", nargs="*", help="apps to measure (default: every registered app)")
+    parser.add_argument("--steps", type=int, default=4, help="training steps per timed call")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median is reported)")
+    parser.add_argument(
+        "--budget", type=float, default=30.0, help="seconds of timed steps per variant and app, at most"
+    )
+    parser.add_argument("--markdown", default=None, help="append a Markdown table to this file")
+    args = parser.parse_args()
+
+    from report import append, table
+
+    from apps import APPS, get_app
+
+    names = args.apps or list(APPS)
+    device = device_name()
+    print(f"Training step time per switch on {device}: {args.steps} steps x {args.rounds} rounds, median")
+    print(f"{'app':10s} {'variant':14s} {'ms/step':>9s} {'x baseline':>11s} {'warm-up s':>10s}  note")
+    rows = []
+    for name in names:
+        app = get_app(name)
+        results = bench_app(app, args.steps, args.rounds, args.budget)
+        base = results["baseline"].get("median_s")
+        for variant, row in results.items():
+            if "median_s" not in row:
+                print(f"{name:10s} {variant:14s} skipped: {row['error']}")
+                rows.append([name, variant, "—", "—", "—", f"skipped: {row['error']}"])
+                continue
+            ratio = f"{row['median_s'] / base:.2f}" if base else "—"
+            print(
+                f"{name:10s} {variant:14s} {row['median_s'] * 1000:9.1f} {ratio:>11s} "
+                f"{row['warmup_s']:10.1f}  {row['note']}"
+            )
+            rows.append(
+                [name, variant, f"{row['median_s'] * 1000:.1f}", ratio, f"{row['warmup_s']:.1f}", row["note"]]
+            )
+    append(
+        args.markdown,
+        f"### Training step time per switch\n\nDevice: {device}. Real `Config()` model and batch size, "
+        f"one in-memory batch; median of {args.rounds} interleaved rounds of {args.steps} steps; the "
+        "warm-up call (tracing, XLA compilation) is reported separately and excluded.\n\n"
+        + table(["app", "variant", "ms/step", "× baseline", "warm-up s", "note"], rows),
+    )
+
+
+if __name__ == "__main__":
+    main()

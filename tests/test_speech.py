@@ -293,3 +293,34 @@ def test_int8_waveform_tflite_agrees_with_keras(tmp_path):
     confident = top2[:, 1] - top2[:, 0] > 0.2  # int8 noise cannot flip a clear decision
     assert confident.sum() >= 8
     np.testing.assert_array_equal(lite_probs[confident].argmax(1), keras_probs[confident].argmax(1))
+
+
+# ----- end to end: train, export, predict a user's file -----
+
+
+def test_train_export_and_predict_a_stereo_48khz_file(speech_data, tmp_path, capsys):
+    from apps.cli import main
+    from apps.train import train
+
+    cfg, _, _ = speech_data
+    models = tmp_path / "models"
+    train(APP, dataclasses.replace(cfg, epochs=1), models, verbose=0)
+    assert main(["export", "speech", "--quant", "float32", "--models-dir", str(models)]) == 0
+    meta = __import__("json").loads((models / "speech" / "tflite" / "metadata.json").read_text())
+    assert meta["raw_input"]["sample_rate"] == RATE and meta["raw_input"]["clip_samples"] == RATE
+    assert meta["files"]["float32"]["input"]["shape"] == [1, RATE]
+    left = tone(800, 1.5, 48_000)
+    wav = tmp_path / "mine.wav"
+    wav.write_bytes(wav_bytes(np.stack([left, 0.5 * left], axis=1), 48_000))
+    capsys.readouterr()
+    assert (
+        main(["predict", "speech", "--input", str(wav), "--tflite", "float32", "--models-dir", str(models)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "input: 48000 Hz, 2 channels; converted to 16 kHz mono; loudest 1-s window of 1.50 s" in out
+    assert "tflite float32" in out and "top-1 agreement: yes" in out
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    assert main(["predict", "speech", "--input", str(empty), "--models-dir", str(models)]) == 2
+    assert "empty (0 bytes)" in capsys.readouterr().err

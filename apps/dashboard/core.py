@@ -111,6 +111,8 @@ class TestSplit:
     y: np.ndarray
     probs: np.ndarray
     texts: list | None
+    # Raw signals (e.g. waveforms) of apps whose .tflite takes them (``App.raw``).
+    signals: np.ndarray | None = None
 
 
 @st.cache_resource(show_spinner="Reading the test split and predicting it ...", max_entries=8)
@@ -131,7 +133,11 @@ def _load_test_split(name: str, folder: str, stamp: float) -> TestSplit:
     if b.app.example_text is not None:
         texts = b.app.example_text(cfg, "test")
         texts = texts if len(texts) == len(y) else None
-    return TestSplit(np.concatenate(xs), np.asarray(y, int), probs, texts)
+    signals = None
+    if b.app.raw is not None:
+        signals = np.concatenate([np.asarray(s) for s, _ in b.app.raw.dataset(cfg, "test")])
+        signals = signals if len(signals) == len(y) else None
+    return TestSplit(np.concatenate(xs), np.asarray(y, int), probs, texts, signals)
 
 
 def test_split(app) -> TestSplit:
@@ -242,8 +248,10 @@ def set_test_example(app, index: int) -> Current:
     """Makes test example ``index`` the current input."""
     split = test_split(app)
     index = int(index) % len(split.y)
-    text = split.texts[index] if split.texts else None
-    current = Current(split.x[index], f"test example #{index}", int(split.y[index]), text, index)
+    raw = split.texts[index] if split.texts else None
+    if split.signals is not None:
+        raw = split.signals[index]
+    current = Current(split.x[index], f"test example #{index}", int(split.y[index]), raw, index)
     st.session_state[_input_key(app)] = current
     return current
 
@@ -253,6 +261,24 @@ def set_user_input(app, x, source: str, raw=None) -> Current:
     current = Current(np.asarray(x), source, None, raw, None)
     st.session_state[_input_key(app)] = current
     return current
+
+
+def tflite_input(app, current: Current) -> np.ndarray:
+    """What the app's .tflite files take for the current input.
+
+    The model input itself, or for raw-input apps (speech: the file takes the
+    waveform and computes log-mel in-graph) the raw signal behind it.
+
+    Raises:
+        GlasswingError: A raw-input app's current input has no raw signal.
+    """
+    if app.raw is None:
+        return current.x
+    if current.raw is None:
+        raise GlasswingError(f"The .tflite of {app.name} takes the raw signal; this input has none.")
+    if isinstance(current.raw, np.ndarray):
+        return current.raw
+    return app.raw.load(current.raw, bundle(app).cfg)[0]
 
 
 def current_input(app) -> Current:

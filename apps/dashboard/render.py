@@ -120,6 +120,12 @@ def show_input(app, current, width: int = 200) -> None:
     else:
         if isinstance(current.raw, (bytes, bytearray)):
             st.audio(bytes(current.raw))
+            if app.raw is not None:
+                note = core.guarded(lambda: app.raw.load(current.raw, core.bundle(app).cfg)[1])
+                if note:
+                    st.caption(f"Heard: {note}")
+        elif isinstance(current.raw, np.ndarray) and app.raw is not None:
+            st.audio(current.raw, sample_rate=getattr(core.bundle(app).cfg, "sample_rate", 16_000))
         st.image(_spectrogram_png(current.x), caption=current.source, width=2 * width)
 
 

@@ -78,6 +78,19 @@ class GlasswingSpeech(tfds.core.GeneratorBasedBuilder):
 
 def prepare(cfg, progress=None) -> str:
     """Synthesizes the clips (resumable) and builds the tfds dataset; returns a summary."""
+    counts = _synthesize(cfg, progress)
+    builder = _builder(cfg)
+    rows = synth.read_manifest(clips_dir(cfg))
+    sizes = {s: builder.info.splits[s].num_examples for s in datasets.SPLITS}
+    voices = {s: len({r["voice"] for r in rows if r["split"] == s}) for s in datasets.SPLITS}
+    return (
+        f"speech: {counts['clips']} clips ({counts['written']} synthesized in {counts['seconds']} s on "
+        f"{counts['workers']} workers, {counts['skipped']} already there); splits {sizes}; voices {voices}"
+    )
+
+
+def _synthesize(cfg, progress=None) -> dict:
+    """Writes the clips that are missing (all of them the first time); prints progress by default."""
     root = clips_dir(cfg)
 
     def report(i, n):
@@ -87,39 +100,28 @@ def prepare(cfg, progress=None) -> str:
             print(f"  synthesized {i}/{n} clips", flush=True)
 
     print(f"Synthesizing speech clips into {root} (espeak-ng, {synth.SAMPLE_RATE} Hz) ...", flush=True)
-    counts = synth.generate(
+    return synth.generate(
         root, cfg.clips_per_word, cfg.unknown_clips, cfg.silence_clips, cfg.data_seed, progress=report
-    )
-    builder = _builder(cfg)
-    sizes = {s: builder.info.splits[s].num_examples for s in datasets.SPLITS}
-    voices = {
-        s: len({r["voice"] for r in synth.read_manifest(root) if r["split"] == s}) for s in datasets.SPLITS
-    }
-    return (
-        f"speech: {counts['clips']} clips ({counts['written']} synthesized in {counts['seconds']} s on "
-        f"{counts['workers']} workers, {counts['skipped']} already there); splits {sizes}; voices {voices}"
     )
 
 
 def _builder(cfg):
-    """The prepared builder; rebuilt when the manifest (the dataset plan) changed."""
+    """The prepared builder, synthesizing the clips on first use (~2-5 min on 2 cores).
+
+    Rebuilt when the manifest (the dataset plan) changed since it was prepared.
+    """
     root = clips_dir(cfg)
-    if not (root / synth.MANIFEST).is_file():
-        raise GlasswingError(f"No speech dataset in {root}: run `glasswing data prepare speech` (~2-5 min).")
-    digest = synth.manifest_digest(root)
     builder = GlasswingSpeech(data_dir=str(datasets.tfds_dir(cfg)))
     stamp = Path(builder.data_dir) / STAMP
-    if builder.is_prepared() and (not stamp.is_file() or stamp.read_text() != digest):
+    manifest = root / synth.MANIFEST
+    if builder.is_prepared() and stamp.is_file() and manifest.is_file():
+        if stamp.read_text() == synth.manifest_digest(root):
+            return builder
+    if builder.is_prepared():
         shutil.rmtree(builder.data_dir)
-        builder = GlasswingSpeech(data_dir=str(datasets.tfds_dir(cfg)))
-    missing = [r["path"] for r in synth.read_manifest(root) if not (root / r["path"]).is_file()]
-    if missing and not builder.is_prepared():
-        raise GlasswingError(
-            f"{len(missing)} clips of {root} are missing (e.g. {missing[0]}): "
-            "run `glasswing data prepare speech` to finish them."
-        )
+    _synthesize(cfg)
     builder = datasets.prepare_builder(GlasswingSpeech, cfg, root)
-    stamp.write_text(digest)
+    Path(builder.data_dir, STAMP).write_text(synth.manifest_digest(root))
     return builder
 
 

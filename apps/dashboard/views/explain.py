@@ -60,6 +60,14 @@ def float_vs_tflite(app, current, target) -> None:
     st.subheader("Float vs TF Lite explanation")
     modes = core.tflite_modes(app)
     methods = [m for m in xai.available(app) if m in xai.PREDICTION_ONLY]
+    if app.raw is not None:
+        # Perturbations switch off parts of the model input (log-mel patches); this
+        # app's .tflite takes the raw signal, so it cannot be fed the perturbed inputs.
+        st.info(
+            f"The {app.name} .tflite files take the raw signal and compute the features in-graph, "
+            "so perturbation maps of them are not comparable; the Playground compares their predictions."
+        )
+        return
     if not modes or not methods:
         st.info(f"Needs a .tflite file: `glasswing export {app.name} --quant all` or the Export page.")
         return

@@ -64,7 +64,10 @@ def predictions(app, b, current) -> None:
         lite = core.guarded(core.tflite_model, app, mode)
         if lite is None:
             return
-        lite_probs = np.asarray(lite(current.x[None]))[0]
+        lite_x = core.guarded(core.tflite_input, app, current)
+        if lite_x is None:
+            return
+        lite_probs = np.asarray(lite(lite_x[None]))[0]
         st.metric(
             "Prediction", b.labels[int(lite_probs.argmax())], f"{lite_probs.max():.1%}", delta_color="off"
         )

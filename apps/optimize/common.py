@@ -39,25 +39,34 @@ def file_sizes(path) -> dict:
 def convert_folder(app, folder, quant: str, out_path, sparsity: bool = False) -> None:
     """Converts ``folder/model.keras`` (any artifact folder) to one .tflite file.
 
-    The same path as ``glasswing export``: the app's ``export_variant`` for the
-    mode (e.g. the sentiment app's unrolled BiLSTM for int8), int8 calibrated on
-    unaugmented training examples, :func:`apps.export.export_model` options.
+    The same path as :func:`apps.export.convert`: the model the mode exports
+    (``exported_model``: e.g. the sentiment app's unrolled BiLSTM for int8, a
+    raw-input app's front-end folded in), int8 calibrated on unaugmented
+    training examples, the same converter options and float layers.
     """
     import tensorflow as tf
 
-    from apps.export import CALIBRATION_EXAMPLES, calibration_cfg, export_inputs, export_model
+    from apps import export
 
     folder = Path(folder)
     cfg = artifacts.load_config(app, folder)
     trained = artifacts.load_model(folder / artifacts.MODEL_FILE)
-    model = app.export_variant(trained, cfg, quant) if app.export_variant is not None else trained
+    model = export.exported_model(app, trained, cfg, quant)
     dtype = model.inputs[0].dtype
 
     def representative():
-        for x, _ in app.dataset(calibration_cfg(cfg), "train").take(CALIBRATION_EXAMPLES):
-            yield [tf.cast(export_inputs(app, trained, cfg, x), dtype)]
+        calibration = export.export_dataset(app, export.calibration_cfg(cfg), "train")
+        for x, _ in calibration.take(export.CALIBRATION_EXAMPLES):
+            yield [tf.cast(export.export_inputs(app, trained, cfg, x), dtype)]
 
-    export_model(model, out_path, quant, representative, sparsity=sparsity)
+    export.export_model(
+        model,
+        out_path,
+        quant,
+        representative,
+        sparsity=sparsity,
+        float_layers=export.float_layers(app, cfg),
+    )
 
 
 def run_child(module: str, args: list[str], what: str) -> None:
@@ -177,19 +186,21 @@ def tflite_runner(path, threads: int | None = 1, delegates: bool = True):
     return LiteRTModel(path, num_threads=threads)
 
 
-def keras_runner(model):
-    """The Keras model as a compiled ``tf.function`` (its fastest plain-TF call)."""
+def keras_runner(app, model, cfg):
+    """What the float32 file exports (e.g. with a raw-input front-end) as a compiled ``tf.function``."""
     import tensorflow as tf
 
-    fn = tf.function(lambda t: model(t, training=False))
-    return fn
+    from apps.export import exported_model
+
+    exported = exported_model(app, model, cfg, "float32")
+    return tf.function(lambda t: exported(t, training=False))
 
 
 def one_test_input(app, cfg, model) -> np.ndarray:
     """One test example as the exported model takes it, batch of 1 (for latency)."""
-    from apps.export import export_inputs
+    from apps.export import export_dataset, export_inputs
 
-    x, _ = next(iter(app.dataset(dataclasses.replace(cfg, batch_size=1, augment=False), "test")))
+    x, _ = next(iter(export_dataset(app, dataclasses.replace(cfg, batch_size=1, augment=False), "test")))
     return np.asarray(export_inputs(app, model, cfg, x))
 
 

@@ -182,22 +182,22 @@ def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> d
     """The child-process half: runs the debugger, writes the .tflite files and ``layers.json``."""
     import tensorflow as tf
 
-    from apps.export import CALIBRATION_EXAMPLES, calibration_cfg, converter_options, export_inputs
+    from apps import export
 
     folder, out_dir = Path(folder), Path(out_dir)
     cfg = artifacts.load_config(app, folder)
     trained = artifacts.load_model(folder / artifacts.MODEL_FILE)
-    model = app.export_variant(trained, cfg, "int8") if app.export_variant is not None else trained
+    model = export.exported_model(app, trained, cfg, "int8")
     dtype = model.inputs[0].dtype
 
     def batches(split, n):
         def gen():
-            for x, _ in app.dataset(calibration_cfg(cfg), split).take(n):
-                yield [tf.cast(export_inputs(app, trained, cfg, x), dtype).numpy()]
+            for x, _ in export.export_dataset(app, export.calibration_cfg(cfg), split).take(n):
+                yield [tf.cast(export.export_inputs(app, trained, cfg, x), dtype).numpy()]
 
         return gen
 
-    options = converter_options("int8", dtype, batches("train", CALIBRATION_EXAMPLES))
+    options = export.converter_options("int8", dtype, batches("train", export.CALIBRATION_EXAMPLES))
     converter = _converter(model, options)
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=batches("validation", debug_examples)
@@ -216,15 +216,31 @@ def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> d
     rows = layer_rows(dump.getvalue(), order, owner, output_tensor, _output_layer(model))
     layers = by_layer(rows)
 
-    debugger.options = tf.lite.experimental.QuantizationDebugOptions(fully_quantize=True)
+    # Layers the app's own int8 export keeps in float (a raw-input front-end) stay
+    # float here too, with a float input, so "int8" is the file `glasswing export` makes.
+    always_float = export.float_layers(app, cfg)
+    required = [
+        t for g in layers if set(g["keras_layer"].split(" + ")) & set(always_float) for t in g["tensors"]
+    ]
+    fully = not always_float
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(
+        fully_quantize=fully, denylisted_nodes=required or None
+    )
     full = debugger.get_nondebug_quantized_model()
     (tflite / "int8.tflite").write_bytes(full)
-    result = {"rows": rows, "layers": layers, "keep_float": [], "float_ops": {"int8": _float_ops(full)}}
+    result = {
+        "rows": rows,
+        "layers": layers,
+        "keep_float": [],
+        "always_float": list(always_float),
+        "float_ops": {"int8": _float_ops(full)},
+    }
     if keep_float > 0:
-        keep = layers[:keep_float]
-        denylist = sorted({t for group in keep for t in group["tensors"]})
+        keep = [g for g in layers if not set(g["keras_layer"].split(" + ")) & set(always_float)]
+        keep = keep[:keep_float]
+        denylist = sorted({t for group in keep for t in group["tensors"]} | set(required))
         debugger.options = tf.lite.experimental.QuantizationDebugOptions(
-            fully_quantize=True, denylisted_nodes=denylist
+            fully_quantize=fully, denylisted_nodes=denylist
         )
         selective = debugger.get_nondebug_quantized_model()
         name = f"int8-keep-float-{keep_float}"
@@ -296,6 +312,7 @@ def int8_debug(
         ],
         "tensors": result["rows"],
         "keep_float": result["keep_float"],
+        "always_float": result.get("always_float", []),
         "denylisted_nodes": result.get("denylisted_nodes", []),
         "files": files,
         "settings": {
@@ -367,7 +384,13 @@ def tradeoff_table(report: dict) -> common.Table:
     notes = [
         "accuracy/agreement with Keras on the whole test split in LiteRT "
         f"(Keras: {report['keras_accuracy']:.4f}); int8 files have int8 input and output",
-        f"kept in float: {', '.join(report['keep_float']) or 'none'}; float ops = ops computing in float32 "
+        f"kept in float: {', '.join(report['keep_float']) or 'none'}"
+        + (
+            f" (and in every int8 file, as `glasswing export` does: {', '.join(report['always_float'])})"
+            if report.get("always_float")
+            else ""
+        )
+        + "; float ops = ops computing in float32 "
         f"(quantize/dequantize not counted); ms = median single-example latency, "
         f"{report['settings']['latency_runs']} interleaved runs, 1 thread, {report['settings']['machine']}",
     ]

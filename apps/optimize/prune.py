@@ -393,7 +393,8 @@ def _latencies(app, base_folder, cfg, rows: dict, runs) -> dict:
     x = common.one_test_input(app, cfg, model)
     runners = {}
     for name, (folder, row) in rows.items():
-        runners[f"{name} keras"] = common.keras_runner(artifacts.load_model(folder / artifacts.MODEL_FILE))
+        trained = artifacts.load_model(folder / artifacts.MODEL_FILE)
+        runners[f"{name} keras"] = common.keras_runner(app, trained, cfg)
         for fmt, item in row["tflite"].items():
             if "file" in item:
                 delegates = "no XNNPack" not in item.get("delegates", "")

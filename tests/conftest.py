@@ -65,3 +65,24 @@ def image_cfg(image_data_dir):
     from apps.image import APP
 
     return dataclasses.replace(APP.Config.tiny(), data_dir=str(image_data_dir))
+
+
+# A tiny synthesized speech dataset: 4 clips per keyword, 8 unknown, 8 silence (96 clips).
+TINY_SPEECH_DATA = {"clips_per_word": 4, "unknown_clips": 8, "silence_clips": 8}
+
+
+@pytest.fixture(scope="session")
+def speech_data_dir(tmp_path_factory):
+    """``(data_dir, summary, progress calls)``: the tiny speech dataset, synthesized and prepared."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
+    from apps.speech import APP
+    from apps.speech.data import prepare
+
+    data_dir = tmp_path_factory.mktemp("speech_data")
+    calls = []
+    cfg = APP.Config.tiny(data_dir=str(data_dir), **TINY_SPEECH_DATA)
+    summary = prepare(cfg, progress=lambda i, n: calls.append((i, n)))
+    return data_dir, summary, calls

@@ -12,6 +12,7 @@ import pytest
 from apps.errors import GlasswingError
 from apps.speech import APP, audio, data, synth
 from apps.speech.features import LogMel, mel_matrix
+from tests.conftest import TINY_SPEECH_DATA as TINY_DATA
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 RATE = 16_000
@@ -67,16 +68,10 @@ def test_brown_noise_is_darker_than_white():
 
 
 @pytest.fixture(scope="module")
-def speech_data(tmp_path_factory):
-    """A tiny synthesized dataset (4 clips per word) prepared as a tfds dataset."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed")
-    root = tmp_path_factory.mktemp("speech_data")
-    cfg = APP.Config.tiny(
-        data_dir=str(root), clips_per_word=4, unknown_clips=8, silence_clips=8, batch_size=8
-    )
-    calls = []
-    summary = data.prepare(cfg, progress=lambda i, n: calls.append((i, n)))
+def speech_data(speech_data_dir):
+    """(cfg, prepare summary, progress calls) of the tiny synthesized dataset."""
+    data_dir, summary, calls = speech_data_dir
+    cfg = APP.Config.tiny(data_dir=str(data_dir), **TINY_DATA, batch_size=8)
     return cfg, summary, calls
 
 

@@ -478,3 +478,38 @@ def test_browser_screenshots_of_every_page_with_the_committed_models():
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
+
+
+# ----- speech: log-mel model, waveform .tflite -----
+
+
+@pytest.fixture(scope="module")
+def speech_models(tmp_path_factory, speech_data_dir):
+    """The committed speech model reading the tiny synthesized dataset."""
+    if not (COMMITTED / "speech" / "model.keras").is_file():
+        pytest.skip("no committed speech model")
+    root = tmp_path_factory.mktemp("speech_models")
+    _copy_app("speech", root, speech_data_dir[0])
+    config = json.loads((root / "speech" / "config.json").read_text())
+    from tests.conftest import TINY_SPEECH_DATA
+
+    config.update(TINY_SPEECH_DATA)  # the tiny dataset's plan, so it is not regenerated
+    (root / "speech" / "config.json").write_text(json.dumps(config))
+    return root
+
+
+def test_speech_playground_feeds_the_waveform_tflite(speech_models, monkeypatch):
+    at = _open(speech_models, monkeypatch, "speech", "playground")
+    current = at.session_state["glasswing_input:speech"]
+    assert current.x.shape == (97, 40, 1) and current.raw.shape == (16_000,)
+    keras_pred, lite_pred = (m.value for m in at.metric)
+    assert keras_pred == lite_pred
+    at.selectbox(key="playground:mode").set_value("int8").run()
+    _assert_ok(at)
+    assert "int8.tflite" in (at.success or at.warning)[0].value
+
+
+def test_speech_explain_maps_the_log_mel_and_says_why_no_tflite_maps(speech_models, monkeypatch):
+    at = _open(speech_models, monkeypatch, "speech", "explain")
+    assert "deletion AUC" in _captions(at)
+    assert any("take the raw signal" in i.value for i in at.info)

@@ -258,14 +258,6 @@ def _png(size=(40, 30)) -> bytes:
     return buffer.getvalue()
 
 
-def _audio_preprocess(data):
-    from apps.errors import GlasswingError
-
-    if not data.startswith(b"RIFF"):
-        raise GlasswingError("Cannot read the audio: not a WAV file.")
-    return np.zeros((10, 4), np.float32)
-
-
 def _text_preprocess():
     from apps import APPS
 
@@ -282,7 +274,7 @@ def _text_preprocess():
         ("text", "review.txt", b"   \n", "empty"),
         ("text", "review.png", b"great film", "not accepted"),
         ("text", "review.txt", b"x" * (6 * 2**20), "limit is 5 MB"),
-        ("audio", "clip.wav", b"not a riff header", "Cannot read the audio"),
+        ("audio", "clip.wav", b"not a riff header", "not a readable WAV, FLAC or OGG"),
         ("audio", "clip.wav", b"", "empty"),
         ("audio", "clip.exe", b"RIFF....", "not accepted"),
     ],
@@ -296,7 +288,7 @@ def test_bad_uploads_raise_one_readable_error(kind, name, data, message):
     preprocess = {
         "image": lambda: APPS["image"].preprocess,
         "text": _text_preprocess,
-        "audio": lambda: _audio_preprocess,
+        "audio": lambda: APPS["speech"].preprocess,
     }[kind]()
     with pytest.raises(GlasswingError, match=message):
         core.read_upload(APPS["image"], _Upload(name, data), preprocess, render.UPLOAD_TYPES[kind])
@@ -314,6 +306,16 @@ def test_good_uploads_are_preprocessed_by_the_app():
         APPS["sentiment"], _Upload("r.txt", b"a fine film"), _text_preprocess(), render.TEXT_TYPES
     )
     assert ids.dtype == np.int32 and (ids > 0).sum() == 3
+    import io
+
+    import soundfile
+
+    wav = io.BytesIO()
+    soundfile.write(wav, np.zeros((8000, 2), np.float32), 44_100, format="WAV")
+    mel = core.read_upload(
+        APPS["speech"], _Upload("me.wav", wav.getvalue()), APPS["speech"].preprocess, render.AUDIO_TYPES
+    )
+    assert mel.shape == (97, 40, 1) and np.isfinite(mel).all()
 
 
 # ----- the served dashboard in a real browser -----

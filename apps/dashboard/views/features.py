@@ -65,9 +65,11 @@ def filters_section(app, b) -> None:
         else:
             # The deepest convolution by default: first-layer filters see 3x3 pixels and look flat.
             layer = st.selectbox("Convolution layer", convs, index=len(convs) - 1, key="features:conv")
-            with st.spinner(f"Optimizing inputs for {FILTERS_SHOWN} filters of {layer} ..."):
+            # Narrow layers (e.g. a tiny model's 8 filters) show all they have.
+            count = min(FILTERS_SHOWN, int(_model.find_layer(b.model, layer).output.shape[-1]))
+            with st.spinner(f"Optimizing inputs for {count} filters of {layer} ..."):
                 try:
-                    images = _filters(app.name, core._stamp(app), layer, FILTERS_SHOWN, b.model)
+                    images = _filters(app.name, core._stamp(app), layer, count, b.model)
                 except GlasswingError as err:
                     st.info(str(err))
                     images = None

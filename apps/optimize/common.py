@@ -233,9 +233,13 @@ class Table:
 
     def markdown(self) -> str:
         """A Markdown section: title, table, notes."""
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |"]
+
+        def cells(values):  # a "|" inside a cell would end it
+            return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+
+        lines = [f"### {self.title}", "", cells(self.columns)]
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(self.columns) - 1)) + "|")
-        lines += ["| " + " | ".join(row) + " |" for row in self._cells()]
+        lines += [cells(row) for row in self._cells()]
         if self.notes:
             lines.append("")
             lines += [f"- {note}" for note in self.notes]

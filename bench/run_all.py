@@ -116,6 +116,9 @@ def main() -> None:
     parser.add_argument("--models-dir", default="models")
     parser.add_argument("--out", default=str(HERE / "results.md"))
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per bench process")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace only the --only sections of an existing --out file"
+    )
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
@@ -193,8 +196,23 @@ def main() -> None:
         )
         + "\n"
     )
-    text = header + "\n" + "\n\n".join(body) + "\n"
     out = Path(args.out)
+    if args.merge and out.is_file():
+        # Re-run sections replace their namesakes in the existing file; the header says when.
+        old_header, *old_sections = out.read_text(encoding="utf-8").split("\n## ")
+        new = {section.split("\n", 1)[0].removeprefix("## "): section for section in body}
+        kept = [
+            "## " + s.strip() if s.split("\n", 1)[0] not in new else new.pop(s.split("\n", 1)[0])
+            for s in old_sections
+        ]
+        body = kept + list(new.values())
+        header = (
+            old_header.rstrip()
+            + f"\n- Re-run on {started:%Y-%m-%d %H:%M} UTC, measured again in one run: "
+            + ", ".join(f"{plan[k][0]!r}" for k in only)
+            + f" (load average then {' / '.join(f'{v:.2f}' for v in load_before)})\n"
+        )
+    text = header + "\n" + "\n\n".join(body) + "\n"
     tmp_out = out.with_name(f".{out.name}.tmp")
     tmp_out.write_text(text, encoding="utf-8")
     os.replace(tmp_out, out)

@@ -58,7 +58,8 @@ def _check_float32_outputs(model, x) -> None:
     import keras
 
     outputs = keras.tree.flatten(model(x[:1], training=False))
-    bad = [str(o.dtype) for o in outputs if str(o.dtype) != "float32"]
+    dtypes = [keras.backend.standardize_dtype(o.dtype) for o in outputs]
+    bad = [d for d in dtypes if d != "float32"]
     if bad:
         raise ValueError(f"output dtype {bad[0]} under mixed precision, expected float32")
 
@@ -153,7 +154,7 @@ def main() -> None:
             )
     append(
         args.markdown,
-        f"### Training step time per switch\n\nDevice: {device}. Real `Config()` model and batch size, "
+        f"Device: {device}. Real `Config()` model and batch size, "
         f"one in-memory batch; median of {args.rounds} interleaved rounds of {args.steps} steps; the "
         "warm-up call (tracing, XLA compilation) is reported separately and excluded.\n\n"
         + table(["app", "variant", "ms/step", "× baseline", "warm-up s", "note"], rows),

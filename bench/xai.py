@@ -58,7 +58,7 @@ def bench_app(app, folder, n: int, markdown=None) -> None:
     xs, ys, source = _examples(app, cfg, n)
     print(f"\n== {app.name} ({app.modality}): {len(xs)} examples from {source}")
     print(f"{'method':22s} {'s/expl':>8s} {'del AUC':>8s} {'rand del':>8s} {'ins AUC':>8s} {'rand ins':>8s}")
-    rows, notes = [], []
+    table_rows, notes = [], []
     for name, explainer in xai.available(app).items():
         explainer.explain(app, model, xs[0], int(ys[0]))  # warm-up: traces graphs, JIT
         times, rows, extras = [], [], []
@@ -75,7 +75,7 @@ def bench_app(app, folder, n: int, markdown=None) -> None:
             note = f"  completeness error max {max(extras):.2e}"
         print(f"{name:22s} {statistics.median(times):8.3f} {d:8.3f} {rd:8.3f} {i:8.3f} {ri:8.3f}{note}")
         figures = [f"{v:.3f}" for v in (statistics.median(times), d, rd, i, ri)]
-        rows.append([name, *figures, note.strip()])
+        table_rows.append([name, *figures, note.strip()])
 
     report = randomization_check(xai.EXPLAINERS["saliency"], app, model, xs[0], int(ys[0]))
     sanity = (
@@ -105,7 +105,7 @@ def bench_app(app, folder, n: int, markdown=None) -> None:
         markdown,
         f"**{app.name}** ({len(xs)} examples from {source}; "
         "deletion AUC: lower is better, insertion: higher)\n\n"
-        + table(["method", "s/expl", "del AUC", "rand del", "ins AUC", "rand ins", "note"], rows)
+        + table(["method", "s/expl", "del AUC", "rand del", "ins AUC", "rand ins", "note"], table_rows)
         + "\n\n"
         + "\n".join(f"- {line}" for line in notes),
     )

@@ -85,7 +85,14 @@ def bench_app(app, folder, n: int, markdown=None) -> None:
     print(sanity)
     notes.append(sanity)
     tflite_dir = folder / artifacts.TFLITE_DIR
-    for quant in ("float32", "int8"):
+    if app.raw is not None:
+        # Occlusion perturbs the model input (log-mel patches); this app's .tflite takes the raw signal.
+        line = (
+            "float vs .tflite: not comparable (the .tflite takes the raw signal, occlusion perturbs log-mel)"
+        )
+        print(line)
+        notes.append(line)
+    for quant in ("float32", "int8") if app.raw is None else ():
         path = tflite_dir / f"{quant}.tflite"
         if not path.is_file():
             continue

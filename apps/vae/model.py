@@ -96,9 +96,13 @@ class VAE(keras.Model):
     def losses_of(self, x, training: bool = False):
         """Per-example ``(reconstruction NLL, KL)`` with one reparameterized sample of z."""
         z_mean, z_log_var = self.encoder(x, training=training)
-        eps = keras.random.normal(ops.shape(z_mean), seed=self.noise)
+        # Under mixed_float16 the sub-models compute in float16: noise in their dtype,
+        # the losses in float32 (log/exp of float16 probabilities under/overflow).
+        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.noise)
         z = z_mean + ops.exp(0.5 * z_log_var) * eps
-        return reconstruction_nll(x, self.decoder(z, training=training)), kl_divergence(z_mean, z_log_var)
+        probs = ops.cast(self.decoder(z, training=training), "float32")
+        z_mean, z_log_var = ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
+        return reconstruction_nll(ops.cast(x, "float32"), probs), kl_divergence(z_mean, z_log_var)
 
     def _update(self, reconstruction, kl):
         loss = reconstruction + self.beta * kl
@@ -112,7 +116,9 @@ class VAE(keras.Model):
         with tf.GradientTape() as tape:
             reconstruction, kl = self.losses_of(x, training=True)
             loss = ops.mean(reconstruction + self.beta * kl)
-        grads = tape.gradient(loss, self.trainable_weights)
+            # A LossScaleOptimizer (mixed precision) scales; any other optimizer returns loss as is.
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update(reconstruction, kl)
 

@@ -52,6 +52,7 @@ def test_plan_is_reproducible_and_splits_by_voice():
     assert not by_split["validation"] & by_split["test"]
     assert {r["label"] for r in a} == set(synth.LABELS)
     assert all(r["word"] not in synth.KEYWORDS for r in a if r["label"] == synth.UNKNOWN)
+    assert not set(synth.UNKNOWN_WORDS) & (set(synth.KEYWORDS) | synth.HOMOPHONES)
 
 
 @pytest.mark.parametrize("kind", synth.NOISES)

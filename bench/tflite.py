@@ -40,7 +40,7 @@ def main() -> None:
     from report import append, table
 
     from apps import artifacts, get_app
-    from apps.export import QUANT_MODES, export_inputs
+    from apps.export import QUANT_MODES, export_inputs, exported_model
     from apps.litert import LiteRTModel
     from apps.train import cpu_name
 
@@ -53,9 +53,10 @@ def main() -> None:
         raise SystemExit(f"No {folder}/tflite/float32.tflite: run `glasswing export {app.name} --quant all`.")
     cfg = artifacts.load_config(app, folder)
     x, _ = app.fake_batch(cfg, 1)
-    # Time what export converts (e.g. a VAE's decoder on latent vectors), on its inputs.
-    if app.export_variant is not None:
-        model, x = app.export_variant(model, cfg, "float32"), export_inputs(app, model, cfg, x)
+    # Time what export converts, on its inputs: e.g. a VAE's decoder on latent vectors,
+    # the speech model with its log-mel front-end folded in on a raw waveform.
+    x = app.raw.fake(cfg, 1) if app.raw is not None else export_inputs(app, model, cfg, x)
+    model = exported_model(app, model, cfg, "float32")
     x = np.asarray(x)
     compiled = tf.function(lambda t: model(t, training=False))
     runners = {"keras direct": lambda t: model(t, training=False), "keras tf.function": compiled}

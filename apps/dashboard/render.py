@@ -126,7 +126,9 @@ def show_input(app, current, width: int = 200) -> None:
                     st.caption(f"Heard: {note}")
         elif isinstance(current.raw, np.ndarray) and app.raw is not None:
             st.audio(current.raw, sample_rate=getattr(core.bundle(app).cfg, "sample_rate", 16_000))
-        st.image(_spectrogram_png(current.x), caption=current.source, width=2 * width)
+        st.image(
+            _spectrogram_png(current.x), caption=current.source, width="stretch"
+        )  # fits its column (a fixed 2x width overlapped the next one)
 
 
 def _image_png(x, size: int = 4) -> bytes:

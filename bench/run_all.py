@@ -34,9 +34,11 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def _registered_apps() -> list[str]:
+def _registered_apps(task: str | None = None) -> list[str]:
+    """Registered app names (those of one ``task`` when given), read in a subprocess."""
+    select = "" if task is None else f" if a.task == {task!r}"
     out = subprocess.run(
-        _python("-c", "from apps import APPS; print(*APPS)"),
+        _python("-c", f"from apps import APPS; print(*[n for n, a in APPS.items(){select}])"),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -128,6 +130,7 @@ def main() -> None:
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()
     apps, trained = _registered_apps(), _trained_apps(args.models_dir)
+    classifiers = [app for app in _registered_apps("classify") if app in trained]
     md = "--models-dir", args.models_dir
     plan = {
         "pipeline": (
@@ -155,7 +158,8 @@ def main() -> None:
         "optimize": (
             "Pruning and distillation",
             "",
-            [_python("bench/optimize.py")] if (HERE / "optimize.py").is_file() else [],
+            # Every trained classifier: pruning and distillation do not transfer between models.
+            [_python("bench/optimize.py", app) for app in classifiers] if (HERE / "optimize.py").is_file() else [],
         ),
     }
     body = []

@@ -159,7 +159,9 @@ def main() -> None:
             "Pruning and distillation",
             "",
             # Every trained classifier: pruning and distillation do not transfer between models.
-            [_python("bench/optimize.py", app) for app in classifiers] if (HERE / "optimize.py").is_file() else [],
+            [_python("bench/optimize.py", app) for app in classifiers]
+            if (HERE / "optimize.py").is_file()
+            else [],
         ),
     }
     body = []

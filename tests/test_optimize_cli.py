@@ -27,7 +27,12 @@ def trained(image_data_dir, tmp_path_factory):
     from apps.train import train
 
     cfg = dataclasses.replace(
-        APP.Config.tiny(), data_dir=str(image_data_dir), filters=8, dense_units=16, epochs=3, max_train_examples=0
+        APP.Config.tiny(),
+        data_dir=str(image_data_dir),
+        filters=8,
+        dense_units=16,
+        epochs=3,
+        max_train_examples=0,
     )
     models = tmp_path_factory.mktemp("models")
     folder = train(APP, cfg, models, verbose=0)

@@ -117,6 +117,10 @@ class RawInput:
         fake: ``(cfg, n) -> array``: synthetic raw signals, for tests.
         metadata: ``cfg -> dict``: recorded in ``tflite/metadata.json`` (e.g. sample
             rate and clip length).
+        windows: Optional ``(raw user input, cfg) -> (signals, spans, note)``:
+            every window of a long recording (``(k, *shape)`` signals and their
+            ``(k, 2)`` start and end times in seconds), for scanning it
+            (``glasswing predict --scan``).
     """
 
     frontend: Callable
@@ -125,6 +129,7 @@ class RawInput:
     load: Callable
     fake: Callable
     metadata: Callable
+    windows: Callable | None = None
 
 
 SWITCH_VALUES = ("auto", "on", "off")

@@ -105,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also run tflite/MODE.tflite in the LiteRT interpreter and show both",
     )
+    p.add_argument(
+        "--scan",
+        action="store_true",
+        help="audio: classify every 1-s window of a long recording (quarter-second hops) and list "
+        "where each keyword was heard, instead of classifying the loudest second",
+    )
+    p.add_argument(
+        "--min-prob",
+        type=float,
+        default=0.5,
+        help="--scan: lowest top-1 probability that counts as a detection (default: 0.5)",
+    )
 
     p = verbs.add_parser("explain", help="explain one prediction of the trained model")
     _add_app(p)
@@ -243,6 +255,8 @@ def _cmd_predict(args) -> int:
             f"`predict` shows class probabilities; {args.app!r} is a generator: "
             f"use `glasswing generate {args.app}`."
         )
+    if args.scan:
+        return _scan(args)
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
     signal = None
@@ -268,6 +282,31 @@ def _cmd_predict(args) -> int:
     if args.tflite:
         same = int(np.argmax(columns["keras"])) == int(np.argmax(columns[f"tflite {args.tflite}"]))
         print(f"top-1 agreement: {'yes' if same else 'NO'}")
+    return 0
+
+
+def _scan(args) -> int:
+    """``predict --scan``: every window of a recording, merged into keyword detections."""
+    from apps import artifacts, get_app, scan
+
+    if args.tflite:
+        raise GlasswingError("--scan runs the Keras model over every window; drop --tflite.")
+    if not 0.0 < args.min_prob <= 1.0:
+        raise GlasswingError(f"--min-prob must be in (0, 1], got {args.min_prob}.")
+    app = get_app(args.app)
+    scan.require_scannable(app)
+    folder = artifacts.require_model_dir(args.models_dir, app)
+    cfg = artifacts.load_config(app, folder)
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    probs, spans, note = scan.scan(app, model, cfg, _raw_input(app, args))
+    print(f"input: {note}")
+    found = scan.detections(probs, spans, app.labels(cfg), args.min_prob)
+    if not found:
+        print(f"no keyword heard with probability >= {args.min_prob:g} in any window")
+        return 0
+    print(f"{'from s':>8s}{'to s':>8s}  {'keyword':20s}{'prob':>8s}{'windows':>9s}")
+    for d in found:
+        print(f"{d.start_s:8.2f}{d.end_s:8.2f}  {d.label:20s}{d.prob:8.4f}{d.windows:9d}")
     return 0
 
 

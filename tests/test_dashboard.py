@@ -515,3 +515,45 @@ def test_speech_explain_maps_the_log_mel_and_says_why_no_tflite_maps(speech_mode
     at = _open(speech_models, monkeypatch, "speech", "explain")
     assert "deletion AUC" in _captions(at)
     assert any("take the raw signal" in i.value for i in at.info)
+
+
+def test_speech_playground_scans_an_uploaded_recording(speech_models, monkeypatch):
+    import io
+
+    import soundfile
+
+    from apps import APPS, artifacts
+    from apps.dashboard.core import Current
+    from apps.scan import is_background
+
+    app = APPS["speech"]
+    cfg = artifacts.load_config(app, speech_models / "speech")
+    model = artifacts.load_model(speech_models / "speech" / "model.keras")
+    signals, y = (np.asarray(t) for t in next(iter(app.raw.dataset(cfg, "test"))))
+    probs = np.asarray(model(app.raw.frontend(cfg)(signals), training=False))
+    labels = app.labels(cfg)
+    # A test clip the model hears confidently as a keyword, said 1 s into a 3-s recording.
+    i = next(
+        i
+        for i in range(len(y))
+        if not is_background(labels[y[i]]) and probs[i].argmax() == y[i] and probs[i].max() > 0.9
+    )
+    silence = np.zeros(16_000, np.float32)
+    buf = io.BytesIO()
+    soundfile.write(buf, np.concatenate([silence, signals[i], silence]), 16_000, format="WAV")
+    raw = buf.getvalue()
+
+    at = _open(speech_models, monkeypatch, "speech", "playground")
+    at.radio(key="playground:source").set_value("Your own")
+    # What an upload of that file sets (the uploader itself cannot be driven by AppTest).
+    at.session_state["glasswing_input:speech"] = Current(app.preprocess(raw, cfg), "talk.wav", None, raw)
+    at.run()
+    _assert_ok(at)
+    assert "scan to find every keyword" in _captions(at)
+    at.toggle(key="playground:scan").set_value(True).run()
+    _assert_ok(at)
+    assert "9 windows over 3.00 s" in _captions(at)
+    table = at.dataframe[-1].value
+    assert labels[y[i]] in set(table["keyword"]), table
+    row = table[table["keyword"] == labels[y[i]]].iloc[0]
+    assert row["from s"] <= 1.25 and row["to s"] >= 1.75

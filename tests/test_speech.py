@@ -204,6 +204,22 @@ def test_long_file_uses_the_loudest_window():
     assert start <= 451.5 and start + 1 >= 452.0
 
 
+def test_windows_of_a_long_recording_hop_a_quarter_second_to_the_end():
+    wave = np.arange(int(2.6 * RATE), dtype=np.float32) / (3 * RATE)
+    clips, spans, note = audio.load_windows(wav_bytes(wave, RATE, "FLOAT"), RATE, RATE)
+    # 0, 0.25, ..., 1.5 s, then one flush with the end at 1.6 s.
+    np.testing.assert_allclose(spans[:, 0], [0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.6])
+    np.testing.assert_allclose(spans[:, 1] - spans[:, 0], 1.0)
+    assert clips.shape == (8, RATE)
+    np.testing.assert_allclose(clips[3], wave[int(0.75 * RATE) : int(1.75 * RATE)], atol=1e-6)
+    assert "8 windows over 2.60 s" in note
+    # The loudest window load_clip picks is one of them (the ramp is loudest at the end).
+    loudest, _ = audio.load_clip(wave, RATE, RATE)
+    np.testing.assert_array_equal(loudest, clips[-1])
+    short, spans, note = audio.load_windows(tone(300, 0.4), RATE, RATE)
+    assert short.shape == (1, RATE) and spans.tolist() == [[0.0, 1.0]] and "1 window over 0.40 s" in note
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
@@ -316,6 +332,13 @@ def test_train_export_and_predict_a_stereo_48khz_file(speech_data, tmp_path, cap
     out = capsys.readouterr().out
     assert "input: 48000 Hz, 2 channels; converted to 16 kHz mono; loudest 1-s window of 1.50 s" in out
     assert "tflite float32" in out and "top-1 agreement: yes" in out
+    scan = ["predict", "speech", "--input", str(wav), "--scan", "--models-dir", str(models)]
+    assert main([*scan, "--min-prob", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "input: 48000 Hz, 2 channels; converted to 16 kHz mono; 3 windows over 1.50 s" in out
+    assert "from s" in out or "no keyword heard" in out
+    assert main([*scan, "--min-prob", "0"]) == 2 and "--min-prob must be in (0, 1]" in capsys.readouterr().err
+    assert main([*scan, "--tflite", "int8"]) == 2 and "drop --tflite" in capsys.readouterr().err
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     assert main(["predict", "speech", "--input", str(empty), "--models-dir", str(models)]) == 2

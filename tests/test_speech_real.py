@@ -91,3 +91,48 @@ def test_a_new_recording_of_an_unseen_voice_at_48khz_stereo(committed, tmp_path)
         hits += APP.labels(cfg)[int(probs.argmax())] == word
     assert hits >= 4
     assert main(["predict", "speech", "--input", str(tmp_path / "go.wav"), "--tflite", "int8"]) == 0
+
+
+def test_scan_finds_two_words_around_a_louder_noise_burst(committed, tmp_path, capsys):
+    """A 6-s recording: "yes", a noise burst louder than speech, "stop". The loudest
+    second is the noise; --scan reports both words, in order, where they were said."""
+    import soundfile
+
+    from apps import scan
+    from apps.cli import main
+
+    cfg, model, _, _ = committed
+    voice = next(
+        r for r in synth.read_manifest(ROOT / "data" / "speech") if r["split"] == "test" and r["variant"]
+    )
+
+    def word(w):
+        return synth.render(
+            {**voice, "word": w, "label": w, "speed": 150, "pitch": 50, "gain": 0.6, "offset": 0.5}, 0
+        )
+
+    rng = np.random.default_rng(0)
+    second = 16_000
+    recording = np.zeros(6 * second, np.float32)
+    recording[1 * second : 2 * second] = word("yes")
+    recording[3 * second : 4 * second] = np.clip(rng.normal(0, 0.5, second), -1, 1)  # louder than the words
+    recording[4 * second + 8_000 : 5 * second + 8_000] = word("stop")
+    path = tmp_path / "two-words.wav"
+    soundfile.write(path, recording, 16_000)
+
+    _, note = audio.load_clip(path, cfg.sample_rate, cfg.clip_samples)
+    start = float(note.split(": ")[-1].split("-")[0])
+    assert 2.0 < start < 4.0, note  # the loudest second overlaps the noise
+
+    probs, spans, _ = scan.scan(APP, model, cfg, path)
+    found = scan.detections(probs, spans, APP.labels(cfg))
+    labels = [d.label for d in found]
+    assert "yes" in labels and "stop" in labels and labels.index("yes") < labels.index("stop"), found
+    yes, stop = found[labels.index("yes")], found[labels.index("stop")]
+    assert yes.start_s < 2.0 and yes.end_s > 1.0 and yes.prob > 0.8
+    assert stop.start_s < 5.5 and stop.end_s > 4.5 and stop.prob > 0.8
+    assert len(found) <= 3, found  # at most one spurious detection in 6 s
+
+    assert main(["predict", "speech", "--input", str(path), "--scan"]) == 0
+    out = capsys.readouterr().out
+    assert "21 windows over 6.00 s" in out and "yes" in out and "stop" in out

@@ -349,6 +349,25 @@ def how_to_train() -> None:
     st.code(lines, language="bash")
 
 
+def can_scan(app, current) -> bool:
+    """Whether ``current`` is a user's recording the app can scan window by window."""
+    return app.raw is not None and app.raw.windows is not None and isinstance(current.raw, (bytes, bytearray))
+
+
+@st.cache_data(show_spinner="Classifying every window ...", max_entries=16)
+def _scan(name: str, folder: str, stamp: float, raw: bytes):
+    from apps import scan
+
+    b = _load_bundle(name, folder, stamp)
+    return scan.scan(b.app, b.model, b.cfg, raw)
+
+
+def scan_recording(app, raw: bytes):
+    """``(probs, spans, note)`` of every window of an uploaded recording (:func:`apps.scan.scan`), cached."""
+    folder = folder_of(app)
+    return _scan(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), bytes(raw))
+
+
 def guarded(fn, *args, **kwargs):
     """Runs ``fn``; a GlasswingError becomes one ``st.error`` and ``None`` (the page stays up)."""
     try:

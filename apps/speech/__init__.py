@@ -23,5 +23,6 @@ APP = App(
         load=inference.load,
         fake=data.fake_waveforms,
         metadata=inference.metadata,
+        windows=inference.windows,
     ),
 )

@@ -80,6 +80,24 @@ def to_mono(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     return np.clip(mono, -1.0, 1.0).astype(np.float32)
 
 
+def window_starts(length: int, n: int) -> np.ndarray:
+    """Start samples of the 1-s windows over ``length`` samples: quarter-window hops, the last flush."""
+    if length <= n:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, length - n + 1, max(1, n // 4))
+    if starts[-1] != length - n:
+        starts = np.append(starts, length - n)
+    return starts
+
+
+def _padded(wave: np.ndarray, n: int) -> np.ndarray:
+    """``wave`` (at most ``n`` samples) centred in ``n`` samples of silence."""
+    left = (n - len(wave)) // 2
+    clip = np.zeros(n, np.float32)
+    clip[left : left + len(wave)] = wave
+    return clip
+
+
 def best_window(wave: np.ndarray, n: int, rate: int) -> tuple[np.ndarray, str]:
     """The clip of exactly ``n`` samples to classify, and where it came from.
 
@@ -87,15 +105,9 @@ def best_window(wave: np.ndarray, n: int, rate: int) -> tuple[np.ndarray, str]:
     window in quarter-second steps and the loudest window is kept.
     """
     if len(wave) <= n:
-        left = (n - len(wave)) // 2
-        clip = np.zeros(n, np.float32)
-        clip[left : left + len(wave)] = wave
         note = "" if len(wave) == n else f"padded {len(wave) / rate:.2f} s to {n / rate:.2f} s"
-        return clip, note
-    hop = max(1, n // 4)
-    starts = np.arange(0, len(wave) - n + 1, hop)
-    if starts[-1] != len(wave) - n:
-        starts = np.append(starts, len(wave) - n)
+        return _padded(wave, n), note
+    starts = window_starts(len(wave), n)
     power = np.concatenate([[0.0], np.cumsum(wave.astype(np.float64) ** 2)])
     energy = power[starts + n] - power[starts]
     start = int(starts[int(np.argmax(energy))])
@@ -106,22 +118,27 @@ def best_window(wave: np.ndarray, n: int, rate: int) -> tuple[np.ndarray, str]:
     return wave[start : start + n].copy(), note
 
 
+def _mono_wave(raw, sample_rate: int) -> tuple[np.ndarray, list[str]]:
+    """Any supported audio input -> mono float32 at ``sample_rate``, and what was done to it."""
+    if isinstance(raw, np.ndarray):
+        if raw.ndim != 1 or raw.size == 0:
+            raise GlasswingError(f"A waveform array must be 1-D and non-empty, got shape {raw.shape}.")
+        return raw.astype(np.float32), []
+    samples, rate = decode(raw)
+    wave = to_mono(samples, rate, sample_rate)
+    steps = [f"{rate} Hz, {samples.shape[1]} channel{'s' if samples.shape[1] > 1 else ''}"]
+    if rate != sample_rate or samples.shape[1] > 1:
+        steps.append(f"converted to {sample_rate // 1000} kHz mono")
+    return wave, steps
+
+
 def load_clip(raw, sample_rate: int, clip_samples: int) -> tuple[np.ndarray, str]:
     """Any supported audio input -> ``(clip_samples,)`` float32 at ``sample_rate``, plus a note.
 
     ``raw`` may be a path, bytes, a file-like upload, or a 1-D float array that is
     already mono at ``sample_rate`` (e.g. a clip from the dataset).
     """
-    if isinstance(raw, np.ndarray):
-        if raw.ndim != 1 or raw.size == 0:
-            raise GlasswingError(f"A waveform array must be 1-D and non-empty, got shape {raw.shape}.")
-        wave, steps = raw.astype(np.float32), []
-    else:
-        samples, rate = decode(raw)
-        wave = to_mono(samples, rate, sample_rate)
-        steps = [f"{rate} Hz, {samples.shape[1]} channel{'s' if samples.shape[1] > 1 else ''}"]
-        if rate != sample_rate or samples.shape[1] > 1:
-            steps.append(f"converted to {sample_rate // 1000} kHz mono")
+    wave, steps = _mono_wave(raw, sample_rate)
     clip, where = best_window(wave, clip_samples, sample_rate)
     peak = float(np.abs(clip).max())
     if peak == 0.0:
@@ -129,3 +146,22 @@ def load_clip(raw, sample_rate: int, clip_samples: int) -> tuple[np.ndarray, str
     elif peak >= 0.999:
         steps.append("clipped (peak at full scale)")
     return clip, "; ".join(s for s in [*steps, where] if s)
+
+
+def load_windows(raw, sample_rate: int, clip_samples: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Every 1-s window of a recording, to scan it: ``(clips (k, clip_samples), spans (k, 2) in s, note)``.
+
+    The windows are the ones :func:`best_window` chooses among (quarter-second
+    hops, the last flush with the end); a recording of at most one clip is one
+    centred, padded window starting at 0.
+    """
+    wave, steps = _mono_wave(raw, sample_rate)
+    if len(wave) <= clip_samples:
+        clips = _padded(wave, clip_samples)[None]
+        starts = np.zeros(1, dtype=np.int64)
+    else:
+        starts = window_starts(len(wave), clip_samples)
+        clips = np.stack([wave[s : s + clip_samples] for s in starts])
+    steps.append(f"{len(clips)} window{'s' if len(clips) > 1 else ''} over {len(wave) / sample_rate:.2f} s")
+    spans = np.stack([starts, starts + clip_samples], axis=1) / sample_rate
+    return clips, spans, "; ".join(steps)

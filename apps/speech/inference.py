@@ -18,6 +18,12 @@ def load(raw, cfg=None) -> tuple[np.ndarray, str]:
     return audio.load_clip(raw, cfg.sample_rate, cfg.clip_samples)
 
 
+def windows(raw, cfg=None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Every 1-s window of a recording (quarter-second hops), their (start, end) in s, and a note."""
+    cfg = cfg or Config()
+    return audio.load_windows(raw, cfg.sample_rate, cfg.clip_samples)
+
+
 def features(clip: np.ndarray, cfg) -> np.ndarray:
     """Log-mel features ``(frames, mel_bins, 1)`` of one clip, by the model's own front-end."""
     return np.asarray(data.frontend(cfg)(clip[None].astype(np.float32)))[0]

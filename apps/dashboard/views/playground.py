@@ -78,6 +78,36 @@ def predictions(app, b, current) -> None:
     (st.success if agree else st.warning)(message)
 
 
+def scan_recording(app, b, current) -> None:
+    """A user's recording, every window classified: where each keyword was heard."""
+    from apps import scan
+
+    if not core.can_scan(app, current):
+        return
+    st.subheader("The whole recording")
+    if not st.toggle("Classify every 1-s window (quarter-second hops)", key="playground:scan"):
+        st.caption("The prediction above is of the loudest second; scan to find every keyword in the file.")
+        return
+    result = core.guarded(core.scan_recording, app, current.raw)
+    if result is None:
+        return
+    probs, spans, note = result
+    st.caption(note)
+    min_prob = st.slider("Lowest probability that counts", 0.05, 1.0, 0.5, 0.05, key="playground:min_prob")
+    found = scan.detections(probs, spans, b.labels, min_prob)
+    if found:
+        rows = [[d.label, d.start_s, d.end_s, round(d.prob, 4), d.windows] for d in found]
+        columns = ["keyword", "from s", "to s", "probability", "windows"]
+        st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True)
+    else:
+        st.info(f"No keyword heard with probability ≥ {min_prob:.2f} in any window.")
+    keywords = [i for i, label in enumerate(b.labels) if not scan.is_background(label)]
+    chart = pd.DataFrame(probs[:, keywords], columns=[b.labels[i] for i in keywords], index=spans[:, 0])
+    # The keywords that top some window, so the chart stays readable.
+    shown = sorted({b.labels[keywords[i]] for i in probs[:, keywords].argmax(1)})
+    st.line_chart(chart[shown], x_label="window start (s)", y_label="probability")
+
+
 st.title("Playground")
 app = core.require_app("classify")
 if app is not None:
@@ -93,5 +123,6 @@ if app is not None:
                 st.caption(f"True class: **{b.labels[current.label]}**")
         with col_pred:
             predictions(app, b, current)
+        scan_recording(app, b, current)
         if st.button("Explain this input →", key="playground:explain"):
             st.switch_page("views/explain.py")

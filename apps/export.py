@@ -308,6 +308,24 @@ def keras_reference(app, model, cfg) -> dict:
     }
 
 
+def run_on_split(runner, tflite_path: Path, reference: dict) -> np.ndarray:
+    """The file's outputs on the whole reference split, checked to have the Keras outputs' shape.
+
+    Raises:
+        GlasswingError: The file's output has another shape (a broken conversion; seen
+            with EXPERIMENTAL_SPARSITY on speech's int8 graph, whose only output came
+            out as its own quantized input).
+    """
+    x_all, keras_out = reference["x"], reference["outputs"]
+    outputs = np.concatenate([runner(x_all[i : i + 500]) for i in range(0, len(x_all), 500)])
+    if outputs.shape != keras_out.shape:
+        raise GlasswingError(
+            f"{Path(tflite_path).name} outputs shape {outputs.shape[1:]}, the Keras model "
+            f"{keras_out.shape[1:]}: the converter produced a broken file."
+        )
+    return outputs
+
+
 def verify(app, tflite_path: Path, reference: dict, cfg=None) -> dict:
     """Runs the .tflite on the whole test split; compares it with the Keras outputs.
 
@@ -316,8 +334,7 @@ def verify(app, tflite_path: Path, reference: dict, cfg=None) -> dict:
     from apps.litert import LiteRTModel
 
     x_all = reference["x"]
-    runner = LiteRTModel(tflite_path)
-    outputs = np.concatenate([runner(x_all[i : i + 500]) for i in range(0, len(x_all), 500)])
+    outputs = run_on_split(LiteRTModel(tflite_path), tflite_path, reference)
     keras_out = reference["outputs"]
     row = {
         "file": f"{artifacts.TFLITE_DIR}/{tflite_path.name}",

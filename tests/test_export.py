@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +107,19 @@ def test_corrupt_model_file_is_named(tmp_path):
     (tmp_path / "image" / artifacts.MODEL_FILE).write_bytes(b"PK\x03\x04 truncated zip")
     with pytest.raises(GlasswingError, match="corrupt or not a Keras model"):
         artifacts.load_model(tmp_path / "image" / artifacts.MODEL_FILE)
+
+
+def test_a_file_whose_output_is_not_the_models_is_refused():
+    """A broken conversion (seen: the only output was the file's own input) is an error, not a row."""
+    reference = {"x": np.zeros((700, 16), np.float32), "outputs": np.zeros((700, 3), np.float32)}
+    calls = []
+
+    def echo(batch):
+        calls.append(len(batch))
+        return batch  # outputs its input, like the broken file
+
+    with pytest.raises(GlasswingError, match=r"outputs shape \(16,\), the Keras model \(3,\)"):
+        export.run_on_split(echo, Path("int8.tflite"), reference)
+    assert calls == [500, 200]  # batched over the whole split
+    good = export.run_on_split(lambda b: np.ones((len(b), 3), np.float32), Path("f.tflite"), reference)
+    assert good.shape == (700, 3)

@@ -118,10 +118,11 @@ def verify_file(app, path, reference: dict, cfg, delegates: bool = True, latency
     thread), for classifiers. ``delegates=False`` runs LiteRT's builtin kernels
     without its default XNNPack delegate (which refuses some sparse files).
     """
+    from apps.export import run_on_split
+
     path = Path(path)
     x_all, keras_out = reference["x"], reference["outputs"]
-    runner = tflite_runner(path, threads=None, delegates=delegates)
-    outputs = np.concatenate([runner(x_all[i : i + 500]) for i in range(0, len(x_all), 500)])
+    outputs = run_on_split(tflite_runner(path, threads=None, delegates=delegates), path, reference)
     pred = outputs.argmax(-1)
     single = tflite_runner(path, delegates=delegates)
     return {

@@ -262,7 +262,9 @@ def measure_folder(app, folder: Path, cfg, quants, sparsity: bool, tflite_dir: P
     With ``sparsity``, files are converted with ``EXPERIMENTAL_SPARSITY``. A
     sparse file LiteRT's default XNNPack delegate refuses (seen for int8 sparse
     fully-connected layers) is kept as ``<quant>-sparse.tflite`` and measured on
-    LiteRT's builtin kernels, and ``<quant>.tflite`` is converted again without
+    LiteRT's builtin kernels; one that is wrong on any kernels (seen for speech's
+    int8 graph: its output came out as its own quantized input) is recorded as a
+    failure and deleted. Either way ``<quant>.tflite`` is converted again without
     the flag (pruned weights, dense storage), so every row is a file that runs.
     """
     model = artifacts.load_model(folder / artifacts.MODEL_FILE)
@@ -285,12 +287,18 @@ def measure_folder(app, folder: Path, cfg, quants, sparsity: bool, tflite_dir: P
                 sparse = path.with_name(f"{quant}-sparse.tflite")
                 path.replace(sparse)
                 print(
-                    f"  {quant}: the sparse file does not load with XNNPack ({err}); measuring it on "
+                    f"  {quant}: the sparse file failed with XNNPack ({err}); measuring it on "
                     "builtin kernels and converting a dense-storage copy",
                     flush=True,
                 )
-                item = common.verify_file(app, sparse, reference, cfg, delegates=False)
-                item["note"] = f"XNNPack refused it: {str(err)[-160:]}"
+                try:
+                    item = common.verify_file(app, sparse, reference, cfg, delegates=False)
+                    item["note"] = f"XNNPack refused it: {str(err)[-160:]}"
+                except GlasswingError as builtin_err:
+                    # Unusable on any kernels: recorded as a failure, not kept as a file.
+                    sparse.unlink()
+                    print(f"  {quant}-sparse: unusable: {builtin_err}", flush=True)
+                    item = {"error": str(builtin_err)}
                 common.convert_in_subprocess(app, folder, quant, path, sparsity=False)
                 row["tflite"][quant] = common.verify_file(app, path, reference, cfg)
                 row["tflite"][quant]["note"] = "converted without EXPERIMENTAL_SPARSITY (see the -sparse row)"
@@ -408,7 +416,7 @@ def table(result: dict) -> common.Table:
     columns += ["ms", "x base"]
     base = result["baseline"]
     latency = result["latency_ms"]
-    rows = []
+    rows, failures = [], []
     variants = {"baseline": base, **result["variants"]}
     for name, row in variants.items():
         for fmt in ("keras", *row["tflite"]):
@@ -417,6 +425,7 @@ def table(result: dict) -> common.Table:
             ref = base["keras"] if fmt == "keras" else base["tflite"].get(base_fmt, {})
             if "error" in item:
                 rows.append([name, fmt, None, "failed", None, None, None, None, None, None, None])
+                failures.append(f"{name} {fmt} failed: {item['error']}")
                 continue
             ms, base_ms = latency.get(f"{name} {fmt}"), latency.get(f"baseline {base_fmt}")
             accuracy, base_accuracy = item.get("accuracy"), ref.get("accuracy")
@@ -448,5 +457,6 @@ def table(result: dict) -> common.Table:
         f"batch {s['batch_size']}, max_train_examples {s['max_train_examples'] or 'all'}, sparsity ramp over "
         f"the first {s['ramp_fraction']:.0%} of steps (polynomial decay, power 3); wall time "
         f"{s['wall_time_s']:.0f} s",
+        *failures,
     ]
     return common.Table(f"Pruning: {result['app']}", columns, rows, notes)

@@ -85,7 +85,7 @@ def main() -> None:
     import tensorflow as tf
 
     header = (
-        f"## Optimization: `{app.name}` (bench/optimize.py)\n\n"
+        f"### Optimization: `{app.name}` (bench/optimize.py)\n\n"
         f"Measured in one run of `python bench/optimize.py {app.name} --sparsities {args.sparsities} "
         f"--prune-epochs {args.prune_epochs} --distill-epochs {args.distill_epochs} "
         f"--max-train-examples {args.max_train_examples}` on {common.machine()} (no GPU), "
@@ -93,7 +93,8 @@ def main() -> None:
         "Baseline = the committed `models/" + app.name + "/model.keras`.\n"
     )
     if args.markdown:
-        text = header + "\n" + "\n".join(t.markdown() for t in tables)
+        # One level below the app's heading: make bench nests this under its own section.
+        text = header + "\n" + "\n".join(t.markdown(level=4) for t in tables)
         Path(args.markdown).write_text(text, encoding="utf-8")
         print(f"Wrote {args.markdown}")
 

@@ -232,13 +232,13 @@ class Table:
         lines += [f"  {note}" for note in self.notes]
         return "\n".join(lines)
 
-    def markdown(self) -> str:
-        """A Markdown section: title, table, notes."""
+    def markdown(self, level: int = 3) -> str:
+        """A Markdown section: title (a heading of ``level``), table, notes."""
 
         def cells(values):  # a "|" inside a cell would end it
             return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
 
-        lines = [f"### {self.title}", "", cells(self.columns)]
+        lines = [f"{'#' * level} {self.title}", "", cells(self.columns)]
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(self.columns) - 1)) + "|")
         lines += [cells(row) for row in self._cells()]
         if self.notes:

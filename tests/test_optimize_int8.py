@@ -21,6 +21,22 @@ def test_tensor_names_map_to_top_level_keras_layers():
     assert int8_debug.map_tensor("StatefulPartitionedCall_1:0", order, owner) == []
 
 
+def test_a_wrapped_trained_model_is_indexed_by_its_own_layers():
+    """Export wraps speech's model behind its front-end; rows must still name conv_in, not ds_cnn."""
+    import keras
+
+    inner_in = keras.Input((4,), name="features")
+    inner = keras.Model(
+        inner_in, keras.layers.Dense(3, name="probs")(keras.layers.Dense(5, name="hidden")(inner_in))
+    )
+    signal = keras.Input((8,), name="signal")
+    wrapped = keras.Model(signal, inner(keras.layers.Dense(4, name="frontend")(signal)))
+    order, owner = int8_debug.keras_layer_index(wrapped)
+    assert order == ["frontend", "hidden", "probs"]
+    assert int8_debug.map_tensor("w_1/functional_1/hidden_1/MatMul", order, owner) == ["hidden"]
+    assert int8_debug._output_layer(wrapped) == "probs"
+
+
 def test_debugger_rows_are_keras_layers_and_keep_float_changes_the_file(image_cfg, tmp_path):
     from apps.train import train
 

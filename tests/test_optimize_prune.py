@@ -46,7 +46,8 @@ def test_magnitude_mask_prunes_exactly_the_smallest():
 
 def _tiny_model():
     inputs = keras.Input((12,))
-    x = keras.layers.Dense(32, activation="relu", name="hidden")(inputs)
+    # hidden/kernel: 12 x 96 = 1,152 entries (pruned); probs/kernel: 288 (< MIN_SIZE, stays dense).
+    x = keras.layers.Dense(96, activation="relu", name="hidden")(inputs)
     x = keras.layers.BatchNormalization(name="norm")(x)
     outputs = keras.layers.Dense(3, activation="softmax", name="probs")(x)
     model = keras.Model(inputs, outputs, name="tiny")
@@ -56,7 +57,8 @@ def _tiny_model():
 
 def test_prunable_weights_are_kernels_only():
     model = _tiny_model()
-    assert [w.path for w in prune.prunable_weights(model)] == ["hidden/kernel", "probs/kernel"]
+    assert [w.path for w in prune.prunable_weights(model)] == ["hidden/kernel"]
+    assert prune.MIN_SIZE == 1024  # probs/kernel (288 entries) is too small to prune
 
 
 def test_callback_reaches_target_and_pruned_weights_stay_zero(tmp_path):
@@ -77,7 +79,8 @@ def test_callback_reaches_target_and_pruned_weights_stay_zero(tmp_path):
         assert int((values == 0).sum()) == round(0.75 * values.size), w.path
         np.testing.assert_array_equal(values == 0, zeros_at_end[w.path])
     measured = prune.sparsity_of(model)
-    assert measured["prunable"] == pytest.approx(0.75, abs=1 / 96)
+    assert measured["prunable"] == pytest.approx(0.75, abs=1 / 1152)
+    assert not (keras.ops.convert_to_numpy(model.get_layer("probs").kernel) == 0).any()
     assert measured["per_weight"]["hidden/kernel"] == pytest.approx(0.75)
     # Biases and the norm stay dense, so the whole model is less sparse than its kernels.
     assert measured["all_weights"] < measured["prunable"]

@@ -229,16 +229,23 @@ def _raw_input(app, args):
     return path
 
 
-def _load_for_input(args):
-    """(app, folder, cfg, model, x): the trained model and the preprocessed input."""
+def _load_trained(args, check=None):
+    """(app, folder, cfg, model) of a trained classifier; ``check(app)`` runs before the model loads."""
     from apps import artifacts, get_app
 
     app = get_app(args.app)
     if app.task != "classify":
         raise GlasswingError(f"{args.verb} applies to classifier apps; {app.name!r} is a {app.task} app.")
+    if check is not None:
+        check(app)
     folder = artifacts.require_model_dir(args.models_dir, app)
     cfg = artifacts.load_config(app, folder)
-    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    return app, folder, cfg, artifacts.load_model(folder / artifacts.MODEL_FILE)
+
+
+def _load_for_input(args):
+    """(app, folder, cfg, model, x): the trained model and the preprocessed input."""
+    app, folder, cfg, model = _load_trained(args)
     return app, folder, cfg, model, app.preprocessor(folder)(_raw_input(app, args))
 
 
@@ -287,17 +294,13 @@ def _cmd_predict(args) -> int:
 
 def _scan(args) -> int:
     """``predict --scan``: every window of a recording, merged into keyword detections."""
-    from apps import artifacts, get_app, scan
+    from apps import scan
 
     if args.tflite:
         raise GlasswingError("--scan runs the Keras model over every window; drop --tflite.")
     if not 0.0 < args.min_prob <= 1.0:
         raise GlasswingError(f"--min-prob must be in (0, 1], got {args.min_prob}.")
-    app = get_app(args.app)
-    scan.require_scannable(app)
-    folder = artifacts.require_model_dir(args.models_dir, app)
-    cfg = artifacts.load_config(app, folder)
-    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    app, _, cfg, model = _load_trained(args, check=scan.require_scannable)
     probs, spans, note = scan.scan(app, model, cfg, _raw_input(app, args))
     print(f"input: {note}")
     found = scan.detections(probs, spans, app.labels(cfg), args.min_prob)

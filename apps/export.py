@@ -160,20 +160,28 @@ def quantize_keeping_float(calibrated: bytes, layer_names, first_layer_float: bo
     Raises:
         GlasswingError: None of the layers is found in the converted graph.
     """
-    import tensorflow as tf
-    from tensorflow.lite.python import convert
-
     nodes = layer_tensors(calibrated, layer_names)
     if not nodes:
         raise GlasswingError(f"int8: no ops of layers {list(layer_names)} found in the converted graph.")
+    return quantize_keeping_nodes(calibrated, nodes, float_input=first_layer_float)
+
+
+def quantize_keeping_nodes(calibrated: bytes, nodes, float_input: bool = False) -> bytes:
+    """Full-integer quantization of a calibrated model, except the ops producing ``nodes``.
+
+    ``float_input``: keep a float input (a float layer reads it); int8 output either way.
+    """
+    import tensorflow as tf
+    from tensorflow.lite.python import convert
+
     # fully_quantize=True makes the input int8 whatever input_data_type says, i.e.
     # 8-bit audio in front of the float front-end; without it the input stays float.
     return convert.mlir_quantize(
         calibrated,
-        fully_quantize=not first_layer_float,
-        input_data_type=tf.float32 if first_layer_float else tf.int8,
+        fully_quantize=not float_input,
+        input_data_type=tf.float32 if float_input else tf.int8,
         output_data_type=tf.int8,
-        denylisted_nodes=nodes,
+        denylisted_nodes=list(nodes),
     )
 
 

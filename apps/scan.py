@@ -37,9 +37,14 @@ class Detection:
     windows: int
 
 
+def scannable(app) -> bool:
+    """Whether ``app`` yields the windows of a recording (a ``RawInput.windows`` hook)."""
+    return app.raw is not None and app.raw.windows is not None
+
+
 def require_scannable(app) -> None:
     """Raises a :class:`GlasswingError` unless ``app`` yields windows of a recording."""
-    if app.raw is None or app.raw.windows is None:
+    if not scannable(app):
         raise GlasswingError(f"--scan applies to apps that read long recordings; {app.name!r} does not.")
 
 

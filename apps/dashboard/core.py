@@ -351,7 +351,9 @@ def how_to_train() -> None:
 
 def can_scan(app, current) -> bool:
     """Whether ``current`` is a user's recording the app can scan window by window."""
-    return app.raw is not None and app.raw.windows is not None and isinstance(current.raw, (bytes, bytearray))
+    from apps import scan
+
+    return scan.scannable(app) and isinstance(current.raw, (bytes, bytearray))
 
 
 @st.cache_data(show_spinner="Classifying every window ...", max_entries=16)

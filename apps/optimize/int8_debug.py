@@ -230,7 +230,9 @@ def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> d
     # makes. They must be denylisted from the start: quantizing speech's STFT
     # front-end in debug mode fails ("Please check if the quantized model is in debug mode").
     always_float = export.float_layers(app, cfg)
-    calibrated = _calibrated(model, options)
+    # A calibrated float model names the front-end's tensors and is what the
+    # selective file is quantized from; image needs neither without --keep-float.
+    calibrated = _calibrated(model, options) if always_float or keep_float > 0 else None
     required = export.layer_tensors(calibrated, always_float) if always_float else []
     fully = not always_float
     converter = _converter(model, options)
@@ -271,18 +273,10 @@ def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> d
         keep = [g for g in layers if not set(g["keras_layer"].split(" + ")) & set(always_float)]
         keep = keep[:keep_float]
         denylist = sorted({t for group in keep for t in group["tensors"]} | set(required))
-        # The MLIR quantizer `glasswing export` uses for float layers, on the calibrated
+        # The quantizer `glasswing export` uses for float layers, on the calibrated
         # model: re-setting the debugger's options re-runs its debug model, which fails
         # for speech's graph whatever the denylist.
-        from tensorflow.lite.python import convert
-
-        selective = convert.mlir_quantize(
-            calibrated,
-            fully_quantize=fully,
-            input_data_type=tf.int8 if fully else tf.float32,
-            output_data_type=tf.int8,
-            denylisted_nodes=denylist,
-        )
+        selective = export.quantize_keeping_nodes(calibrated, denylist, float_input=not fully)
         name = f"int8-keep-float-{keep_float}"
         (tflite / f"{name}.tflite").write_bytes(selective)
         result["keep_float"] = [group["keras_layer"] for group in keep]

@@ -156,11 +156,10 @@ def load_windows(raw, sample_rate: int, clip_samples: int) -> tuple[np.ndarray, 
     centred, padded window starting at 0.
     """
     wave, steps = _mono_wave(raw, sample_rate)
+    starts = window_starts(len(wave), clip_samples)
     if len(wave) <= clip_samples:
         clips = _padded(wave, clip_samples)[None]
-        starts = np.zeros(1, dtype=np.int64)
     else:
-        starts = window_starts(len(wave), clip_samples)
         clips = np.stack([wave[s : s + clip_samples] for s in starts])
     steps.append(f"{len(clips)} window{'s' if len(clips) > 1 else ''} over {len(wave) / sample_rate:.2f} s")
     spans = np.stack([starts, starts + clip_samples], axis=1) / sample_rate

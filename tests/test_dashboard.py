@@ -405,9 +405,11 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
                 page.screenshot(path=ARTIFACTS / "playground.png")
                 nav.get_by_text("Explain", exact=True).click()
                 expect(page.get_by_text("deletion AUC").first).to_be_visible()
-                # The upload, not a test example, is what is explained.
-                expect(captions.filter(has_text="shirt.png").first).to_be_visible()
                 _settle(page, "Explain", 120)
+                # The upload, not a test example, is what is explained (checked once the
+                # run has ended, so a stale Playground caption cannot pass for it).
+                expect(captions.filter(has_text="shirt.png").first).to_be_visible()
+                expect(page.get_by_text("test example #", exact=False)).to_have_count(0)
                 page.screenshot(path=ARTIFACTS / "explain.png")
             except Exception:
                 # Leave evidence for a failure seen only on a loaded machine.

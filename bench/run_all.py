@@ -140,8 +140,9 @@ def main() -> None:
             "Input pipeline: stall ratio per app (real tf.data vs in-memory)",
             "Training step time per epoch fed by the app's real pipeline (cache, shuffle, batch, "
             "augmentation, prefetch) vs one in-memory batch repeated (no input work). "
-            "Ratio ~1 means the pipeline never stalls the step.",
-            [_python("bench/pipeline.py", app, "--steps", "30", "--rounds", "3") for app in apps],
+            "Ratio ~1 means the pipeline never stalls the step. Best of the interleaved rounds (noise on "
+            'a shared VM only adds time); "input only" is the time to produce a batch without training.',
+            [_python("bench/pipeline.py", app, "--steps", "30", "--rounds", "5") for app in apps],
         ),
         "train": (
             "Training step time per GPU switch",

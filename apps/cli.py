@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tflite",
         choices=("float32", "dynamic", "float16", "int8"),
         default=None,
-        help="also run tflite/MODE.tflite in the LiteRT interpreter and show both",
+        help="also run tflite/MODE.tflite in the LiteRT interpreter and show both "
+        "(with --scan: detections from the .tflite file, checked window by window against Keras)",
     )
     p.add_argument(
         "--scan",
@@ -253,7 +254,6 @@ def _cmd_predict(args) -> int:
     import numpy as np
 
     from apps import get_app
-    from apps.litert import LiteRTModel
 
     if args.top_k < 1:
         raise GlasswingError(f"--top-k must be >= 1, got {args.top_k}.")
@@ -275,13 +275,8 @@ def _cmd_predict(args) -> int:
             print(f"input: {note}")
     columns = {"keras": np.asarray(model(x[None], training=False))[0]}
     if args.tflite:
-        path = folder / "tflite" / f"{args.tflite}.tflite"
-        if not path.is_file():
-            raise GlasswingError(
-                f"No {path}. Export it with `glasswing export {app.name} --quant {args.tflite}`."
-            )
         lite_input = x if signal is None else signal
-        columns[f"tflite {args.tflite}"] = LiteRTModel(path)(lite_input[None])[0]
+        columns[f"tflite {args.tflite}"] = _exported(app, folder, args.tflite)(lite_input[None])[0]
     order = np.argsort(-columns["keras"])[: args.top_k]
     print(f"{'class':20s}" + "".join(f"{name:>16s}" for name in columns))
     for k in order:
@@ -292,17 +287,36 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _exported(app, folder, mode: str):
+    """The app's exported ``tflite/MODE.tflite`` in the LiteRT interpreter, or a clear error."""
+    from apps.litert import LiteRTModel
+
+    path = folder / "tflite" / f"{mode}.tflite"
+    if not path.is_file():
+        raise GlasswingError(f"No {path}. Export it with `glasswing export {app.name} --quant {mode}`.")
+    return LiteRTModel(path)
+
+
 def _scan(args) -> int:
-    """``predict --scan``: every window of a recording, merged into keyword detections."""
+    """``predict --scan``: every window of a recording, merged into keyword detections.
+
+    With ``--tflite MODE`` the detections are the exported file's (the model a user
+    deploys), and the Keras model's top-1 per window is printed beside it as a check.
+    """
     from apps import scan
 
-    if args.tflite:
-        raise GlasswingError("--scan runs the Keras model over every window; drop --tflite.")
     if not 0.0 < args.min_prob <= 1.0:
         raise GlasswingError(f"--min-prob must be in (0, 1], got {args.min_prob}.")
-    app, _, cfg, model = _load_trained(args, check=scan.require_scannable)
-    probs, spans, note = scan.scan(app, model, cfg, _raw_input(app, args))
+    app, folder, cfg, model = _load_trained(args, check=scan.require_scannable)
+    lite = _exported(app, folder, args.tflite) if args.tflite else None
+    signals, spans, note = scan.windows(app, cfg, _raw_input(app, args))
     print(f"input: {note}")
+    probs = scan.classify(app, model, cfg, signals)
+    if lite is not None:
+        # The exported file computes the features itself: it takes the raw windows.
+        keras_top, probs = probs.argmax(1), lite(signals)
+        agree = int((probs.argmax(1) == keras_top).sum())
+        print(f"{args.tflite}.tflite: top-1 agrees with the Keras model on {agree}/{len(signals)} windows")
     found = scan.detections(probs, spans, app.labels(cfg), args.min_prob)
     if not found:
         print(f"no keyword heard with probability >= {args.min_prob:g} in any window")

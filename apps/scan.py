@@ -48,8 +48,32 @@ def require_scannable(app) -> None:
         raise GlasswingError(f"--scan applies to apps that read long recordings; {app.name!r} does not.")
 
 
+def windows(app, cfg, raw) -> tuple[np.ndarray, np.ndarray, str]:
+    """Every window of ``raw`` as the model's raw signal.
+
+    Returns:
+        ``(signals (k, samples), spans (k, 2) start and end in s, note)``.
+
+    Raises:
+        GlasswingError: The app cannot scan (no ``raw.windows`` hook) or the input is unreadable.
+    """
+    require_scannable(app)
+    signals, spans, note = app.raw.windows(raw, cfg)
+    return signals, np.asarray(spans, dtype=float), note
+
+
+def classify(app, model, cfg, signals) -> np.ndarray:
+    """Keras class probabilities ``(k, classes)`` of raw ``signals``, through the app's front-end."""
+    frontend = app.raw.frontend(cfg)
+    probs = [
+        np.asarray(model(frontend(signals[i : i + BATCH]), training=False))
+        for i in range(0, len(signals), BATCH)
+    ]
+    return np.concatenate(probs)
+
+
 def scan(app, model, cfg, raw) -> tuple[np.ndarray, np.ndarray, str]:
-    """Class probabilities of every window of ``raw``.
+    """Keras class probabilities of every window of ``raw``.
 
     Returns:
         ``(probs (k, classes), spans (k, 2) start and end in s, note)``.
@@ -57,14 +81,8 @@ def scan(app, model, cfg, raw) -> tuple[np.ndarray, np.ndarray, str]:
     Raises:
         GlasswingError: The app cannot scan (no ``raw.windows`` hook) or the input is unreadable.
     """
-    require_scannable(app)
-    signals, spans, note = app.raw.windows(raw, cfg)
-    frontend = app.raw.frontend(cfg)
-    probs = [
-        np.asarray(model(frontend(signals[i : i + BATCH]), training=False))
-        for i in range(0, len(signals), BATCH)
-    ]
-    return np.concatenate(probs), np.asarray(spans, dtype=float), note
+    signals, spans, note = windows(app, cfg, raw)
+    return classify(app, model, cfg, signals), spans, note
 
 
 def detections(probs, spans, labels, min_prob: float = 0.5) -> list[Detection]:

@@ -338,7 +338,11 @@ def test_train_export_and_predict_a_stereo_48khz_file(speech_data, tmp_path, cap
     assert "input: 48000 Hz, 2 channels; converted to 16 kHz mono; 3 windows over 1.50 s" in out
     assert "from s" in out or "no keyword heard" in out
     assert main([*scan, "--min-prob", "0"]) == 2 and "--min-prob must be in (0, 1]" in capsys.readouterr().err
-    assert main([*scan, "--tflite", "int8"]) == 2 and "drop --tflite" in capsys.readouterr().err
+    # --scan --tflite: detections from the exported file, checked window by window against Keras.
+    assert main([*scan, "--tflite", "float32", "--min-prob", "0.01"]) == 0
+    assert "float32.tflite: top-1 agrees with the Keras model on 3/3 windows" in capsys.readouterr().out
+    assert main([*scan, "--tflite", "int8"]) == 2
+    assert "int8.tflite. Export it with `glasswing export speech --quant int8`" in capsys.readouterr().err
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     assert main(["predict", "speech", "--input", str(empty), "--models-dir", str(models)]) == 2

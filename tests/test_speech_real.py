@@ -136,3 +136,9 @@ def test_scan_finds_two_words_around_a_louder_noise_burst(committed, tmp_path, c
     assert main(["predict", "speech", "--input", str(path), "--scan"]) == 0
     out = capsys.readouterr().out
     assert "21 windows over 6.00 s" in out and "yes" in out and "stop" in out
+    # The int8 file a user deploys finds the same two words (its front-end stays float).
+    assert main(["predict", "speech", "--input", str(path), "--scan", "--tflite", "int8"]) == 0
+    out = capsys.readouterr().out
+    agree = int(out.split("agrees with the Keras model on ")[1].split("/")[0])
+    assert agree >= 19, out  # of 21 windows
+    assert "yes" in out and "stop" in out, out

@@ -1,7 +1,7 @@
 """Is the tf.data pipeline the bottleneck? Step time with the real pipeline vs in-memory tensors.
 
 Runs the same model's training step three ways, interleaved round by round so
-machine noise hits all of them alike, and prints median step times and ratios:
+machine noise hits all of them alike, and prints each feed's step time and its ratio to in-memory:
 
 * ``pipeline+aug`` — the app's real training pipeline (cache, shuffle, batch,
   augmentation, prefetch), as ``glasswing train`` uses it;

@@ -46,6 +46,9 @@ class TrainConfig:
     max_train_examples: int = 0
     # Augment the training split (each app decides how); off for calibration data.
     augment: bool = True
+    # Also train the app's baselines (``App.baselines``) on the same split and record
+    # their test metrics beside this model's; off in tiny() so tests stay short.
+    baselines: bool = True
 
     # An app's small-model settings for tiny(): a class attribute, not a field.
     TINY: ClassVar[dict] = {}
@@ -57,7 +60,7 @@ class TrainConfig:
         Shared seconds-long training values, then the app's ``TINY`` model
         settings, then ``overrides``.
         """
-        values = {"epochs": 1, "batch_size": 16, "patience": 1, "max_train_examples": 64}
+        values = {"epochs": 1, "batch_size": 16, "patience": 1, "max_train_examples": 64, "baselines": False}
         return cls(**{**values, **cls.TINY, **overrides})
 
 
@@ -171,6 +174,15 @@ class App:
             :meth:`generator` to get the functions for a trained model.
         raw: Optional :class:`RawInput` hooks of an app whose exported file
             takes the raw signal and computes the model input in-graph.
+        baselines: Optional ``cfg -> {name: Config}``: the simple models a
+            sceptic would try first, trained on the same split beside every
+            run (when ``cfg.baselines``); their test metrics go into
+            ``metrics.json``, the model card and the dashboard Overview.
+        int8_float: Optional ``(model, cfg) -> layer names``: layers of the
+            trained model an int8 file keeps in float (e.g. softmax, LayerNorm).
+        labelled: Optional ``(path, labels) -> apps.labelled.Labelled``: reads a
+            user's labelled file or folder for ``glasswing evaluate --data``;
+            ``labels`` are the model's class names.
     """
 
     name: str
@@ -190,6 +202,9 @@ class App:
     example_text: Callable | None = None
     generative: Generative | None = None
     raw: RawInput | None = None
+    baselines: Callable | None = None
+    int8_float: Callable | None = None
+    labelled: Callable | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -257,9 +272,25 @@ def apply_overrides(cfg, overrides: Iterable[str]):
         if key not in fields:
             raise GlasswingError(f"Unknown config key {key!r}. Valid keys: {', '.join(sorted(fields))}.")
         changes[key] = _coerce(raw, hints.get(key, str), key)
-    new = dataclasses.replace(cfg, **changes)
+    new = dataclasses.replace(cfg, **{**preset_values(cfg, changes), **changes})
     validate_config(new)
     return new
+
+
+def preset_values(cfg, changes: dict) -> dict:
+    """Field values that come with the changed settings, from the Config's ``PRESETS``.
+
+    ``PRESETS`` (an optional class attribute) maps a field to ``{value: {field:
+    default}}``: e.g. a sentiment ``arch`` brings its own learning rate and sizes.
+    A preset only replaces fields still at the class default, so values set
+    before (``tiny()``, earlier overrides) and in ``changes`` itself win.
+    """
+    defaults = type(cfg)()
+    values = {}
+    for key, value in changes.items():
+        preset = getattr(type(cfg), "PRESETS", {}).get(key, {}).get(value, {})
+        values.update({k: v for k, v in preset.items() if getattr(cfg, k) == getattr(defaults, k)})
+    return values
 
 
 def validate_config(cfg) -> None:

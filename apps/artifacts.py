@@ -176,3 +176,42 @@ def list_trained(models_dir) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / MODEL_FILE).is_file())
+
+
+def check_output_path(path, extensions: tuple[str, ...]) -> Path:
+    """An output file path that can be written: a known extension, in a folder that exists.
+
+    Raises:
+        GlasswingError: Another extension, a missing or read-only folder, or a folder as the path.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in extensions:
+        raise GlasswingError(f"{path}: expected a {' or '.join(extensions)} file name.")
+    if path.is_dir():
+        raise GlasswingError(f"{path} is a folder; give a file name.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise GlasswingError(f"{path}: folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK):
+        raise GlasswingError(f"{path}: folder {parent} is not writable.")
+    return path
+
+
+def record_domain(app, folder: Path, cfg, model, name: str, report: dict) -> None:
+    """Adds an ``evaluate --data`` result to ``metrics.json`` (``domains[name]``); re-renders the card."""
+    from apps.train import model_card
+
+    metrics = read_json(folder / METRICS_FILE)
+    keep = (
+        "accuracy",
+        "macro_f1",
+        "top2_accuracy",
+        "n_examples",
+        "data",
+        "model",
+        "groups",
+        "confusion_matrix",
+    )
+    metrics.setdefault("domains", {})[name] = {k: report[k] for k in keep if k in report}
+    write_json_atomic(folder / METRICS_FILE, metrics)
+    write_text_atomic(folder / CARD_FILE, model_card(app, cfg, metrics, model))

@@ -73,13 +73,29 @@ def build_parser() -> argparse.ArgumentParser:
         "local GPUs, or multiworker over the hosts in TF_CONFIG",
     )
 
-    p = verbs.add_parser("evaluate", help="evaluate the trained model on the test split")
+    p = verbs.add_parser("evaluate", help="evaluate the trained model on the test split or on your own data")
     _add_app(p)
     p.add_argument(
         "--split",
         default="test",
         choices=("train", "validation", "test"),
         help="which split to evaluate (default: test)",
+    )
+    p.add_argument(
+        "--data",
+        help="score your own labelled data instead: a file (text apps: a CSV with text,label columns or "
+        "VADER id<TAB>score<TAB>text lines) or a folder (audio apps: <class>/ folders or <class>.wav names)",
+    )
+    p.add_argument(
+        "--tflite", choices=QUANT_CHOICES[:-1], help="with --data: score the exported file of this mode"
+    )
+    p.add_argument(
+        "--json", dest="json_out", metavar="FILE", help="with --data: also write the report as JSON"
+    )
+    p.add_argument(
+        "--record",
+        metavar="NAME",
+        help="with --data: add the result to the model's metrics.json and model card as domain NAME",
     )
 
     p = verbs.add_parser("export", help="export the trained model to TF Lite and verify it")
@@ -198,6 +214,10 @@ def _cmd_evaluate(args) -> int:
     from apps import artifacts, get_app
     from apps.evaluate import evaluate
 
+    if args.data is not None:
+        return _evaluate_data(args)
+    if args.tflite or args.json_out or args.record:
+        raise GlasswingError("--tflite, --json and --record apply to --data.")
     app = get_app(args.app)
     folder = artifacts.require_model_dir(args.models_dir, app)
     cfg = artifacts.load_config(app, folder)
@@ -205,6 +225,35 @@ def _cmd_evaluate(args) -> int:
     metrics = evaluate(app, model, cfg, args.split)
     metrics.pop("per_class", None)
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _evaluate_data(args) -> int:
+    """``evaluate --data``: the model (or an exported file) on the user's labelled data."""
+    from apps import artifacts, labelled
+
+    if args.json_out:
+        artifacts.check_output_path(args.json_out, (".json",))
+    app, folder, cfg, model = _load_trained(args)
+    if app.labelled is None:
+        raise GlasswingError(f"App {app.name!r} cannot read labelled data (--data).")
+    lite = _exported(app, folder, args.tflite) if args.tflite else None
+    data = app.labelled(args.data, app.labels(cfg))
+    print(
+        f"Scoring {len(data.inputs)} labelled inputs from {args.data} with "
+        f"{f'{args.tflite}.tflite' if lite else 'the Keras model'} ...",
+        flush=True,
+    )
+    probs, kept = labelled.predict(app, folder, cfg, model, data, lite)
+    metrics = labelled.report(probs, kept, app.labels(cfg))
+    metrics.update(data=Path(args.data).name, model=f"{args.tflite}.tflite" if lite else "keras")
+    print(labelled.format_report(metrics))
+    if args.json_out:
+        artifacts.write_json_atomic(Path(args.json_out), metrics)
+        print(f"Wrote {args.json_out}")
+    if args.record:
+        artifacts.record_domain(app, folder, cfg, model, args.record, metrics)
+        print(f"Recorded as {args.record!r} in {folder / artifacts.METRICS_FILE} and the model card")
     return 0
 
 

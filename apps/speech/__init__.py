@@ -1,7 +1,10 @@
 """Spoken keyword recognition on log-mel features of synthesized 1-s clips."""
 
+import functools
+
+from apps import labelled
 from apps.app import App, RawInput
-from apps.speech import config, data, inference, model
+from apps.speech import audio, config, data, inference, model
 
 APP = App(
     name="speech",
@@ -25,4 +28,5 @@ APP = App(
         metadata=inference.metadata,
         windows=inference.windows,
     ),
+    labelled=functools.partial(labelled.read_folder, extensions=audio.EXTENSIONS),
 )

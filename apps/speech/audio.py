@@ -21,6 +21,10 @@ MAX_SECONDS = 15 * 60
 FORMATS = "WAV, FLAC or OGG"
 
 
+# File types libsndfile decodes that users bring (also what `evaluate --data` reads).
+EXTENSIONS = (".wav", ".flac", ".ogg")
+
+
 def _read_bytes(raw) -> tuple[bytes, str]:
     """The bytes of a path, bytes-like or file-like input, and a name for messages."""
     if isinstance(raw, (str, Path)):

@@ -58,6 +58,42 @@ def _sizes(report: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def comparison(metrics: dict) -> pd.DataFrame | None:
+    """This model beside its baselines (same split) and on other data (``evaluate --record``)."""
+    rows = [
+        {
+            "model": "this model",
+            "data": "test split",
+            "examples": metrics.get("n_examples"),
+            "accuracy": metrics.get("accuracy"),
+        }
+    ]
+    for name, row in metrics.get("baselines", {}).items():
+        rows.append(
+            {
+                "model": f"baseline: {name}",
+                "data": "test split",
+                "examples": metrics.get("n_examples"),
+                "accuracy": row["accuracy"],
+            }
+        )
+    for name, row in metrics.get("domains", {}).items():
+        rows.append(
+            {
+                "model": "this model"
+                + ("" if row.get("model", "keras") == "keras" else f" ({row['model']})"),
+                "data": name,
+                "examples": row.get("n_examples"),
+                "accuracy": row["accuracy"],
+            }
+        )
+    if len(rows) == 1:
+        return None
+    frame = pd.DataFrame(rows)
+    frame["accuracy"] = frame["accuracy"].round(4)
+    return frame
+
+
 def _curves(folder) -> None:
     path = folder / artifacts.HISTORY_FILE
     if not path.is_file():
@@ -104,6 +140,10 @@ def show(app) -> None:
             f"{metrics.get('n_examples', '?')} test examples · {metrics.get('epochs_run', '?')} epochs in "
             f"{metrics.get('wall_time_s', '?')} s on {metrics.get('device', '?')}"
         )
+        table = comparison(metrics)
+        if table is not None:
+            st.subheader("Beside the baselines and beyond the test split")
+            st.dataframe(table, hide_index=True)
         st.subheader("Model size per quant mode")
         if report:
             st.dataframe(_sizes(report), hide_index=True)

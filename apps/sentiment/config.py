@@ -45,7 +45,14 @@ class Config(TrainConfig):
             "minilm": {},
             "bilstm": _WORD_MODEL,
             "transformer": _WORD_MODEL,
-            "linear": {**_WORD_MODEL, "learning_rate": 5e-3, "max_tokens": 20000, "word_dropout": 0.0},
+            # Picked on validation accuracy (0.7745 vs 0.708-0.763 with decay or dropout).
+            "linear": {
+                **_WORD_MODEL,
+                "max_tokens": 20000,
+                "word_dropout": 0.0,
+                "dropout": 0.0,
+                "weight_decay": 0.0,
+            },
         }
     }
 
@@ -99,6 +106,6 @@ def baselines(cfg) -> dict:
     """The baseline trained beside every sentiment run: the linear bag of n-grams, same seed and data."""
     if cfg.arch == "linear":
         return {}
-    linear = {**Config.PRESETS["arch"]["linear"], "arch": "linear", "embed_dropout": 0.0}
+    linear = {**Config.PRESETS["arch"]["linear"], "arch": "linear"}
     shared = {k: getattr(cfg, k) for k in ("seed", "data_dir", "max_train_examples", "strategy")}
     return {"linear bag of n-grams": dataclasses.replace(Config(), **linear, **shared, baselines=False)}

@@ -53,7 +53,7 @@ def numpy_bert_mean(t: dict, ids: np.ndarray) -> np.ndarray:
     for i in range(6):
         p = f"encoder.layer.{i}."
 
-        def dense(v, name):
+        def dense(v, name, p=p):
             return v @ t[p + name + ".weight"].T + t[p + name + ".bias"]
 
         q, k, v = (

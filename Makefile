@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Debian packages the apps read data from (shared/DATA.md); espeak-ng synthesizes the speech data.
-DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng
+# Debian packages the apps read data from (data/README.md); espeak-ng and flite synthesize the
+# speech data, sox makes its GSM codec round trips.
+DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng flite sox
 PORT ?= 8501
 ADDRESS ?= localhost
 

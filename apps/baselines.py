@@ -14,11 +14,10 @@ import keras
 from apps.evaluate import evaluate
 
 
-def train_baseline(app, cfg) -> dict:
-    """Fits one baseline Config in memory (nothing published) and returns its test summary."""
+def fit_baseline(app, cfg):
+    """Fits one baseline Config in memory (nothing published): the best-validation weights."""
     from apps.train import cosine_schedule  # train imports this module
 
-    start = time.time()
     keras.utils.set_random_seed(cfg.seed)
     model = app.build(cfg)
     model.fit(
@@ -33,6 +32,13 @@ def train_baseline(app, cfg) -> dict:
         ],
         verbose=0,
     )
+    return model
+
+
+def train_baseline(app, cfg) -> dict:
+    """Fits one baseline Config in memory and returns its test summary."""
+    start = time.time()
+    model = fit_baseline(app, cfg)
     metrics = evaluate(app, model, cfg, "test")
     return {
         "accuracy": metrics["accuracy"],

@@ -4,6 +4,7 @@ import dataclasses
 from typing import ClassVar
 
 from apps.app import TrainConfig
+from apps.errors import GlasswingError
 
 
 @dataclasses.dataclass
@@ -30,6 +31,9 @@ class Config(TrainConfig):
     fft_length: int = 512
     mel_bins: int = 40
     # --- model: DS-CNN (a strided conv, then depthwise-separable blocks) ---
+    # "utterance": per-utterance mean/variance normalization of the log-mel (robust to
+    # the microphone and room); "batch": a learned input batch norm (the first model's).
+    input_norm: str = "utterance"
     filters: int = 64
     blocks: int = 4
     dropout: float = 0.2
@@ -45,3 +49,7 @@ class Config(TrainConfig):
     time_mask_frames: int = 10
     freq_masks: int = 2
     freq_mask_bins: int = 5
+
+    def __post_init__(self):
+        if self.input_norm not in ("utterance", "batch"):
+            raise GlasswingError(f"Unknown input_norm={self.input_norm!r}. Expected 'utterance' or 'batch'.")

@@ -99,7 +99,9 @@ def _synthesize(cfg, progress=None) -> dict:
         elif i == n or i % 1000 == 0:
             print(f"  synthesized {i}/{n} clips", flush=True)
 
-    print(f"Synthesizing speech clips into {root} (espeak-ng, {synth.SAMPLE_RATE} Hz) ...", flush=True)
+    print(
+        f"Synthesizing speech clips into {root} (espeak-ng and flite, {synth.SAMPLE_RATE} Hz) ...", flush=True
+    )
     return synth.generate(
         root, cfg.clips_per_word, cfg.unknown_clips, cfg.silence_clips, cfg.data_seed, progress=report
     )

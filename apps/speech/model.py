@@ -16,13 +16,38 @@ from keras import layers
 from apps.speech import data
 
 
+@keras.saving.register_keras_serializable(package="glasswing_speech")
+class UtteranceNorm(keras.layers.Layer):
+    """Per-utterance normalization of a log-mel batch ``(B, frames, mels, 1)``.
+
+    Subtracts each mel band's mean over time (cepstral mean normalization: a
+    microphone's or room's fixed coloration is an offset per band in the log
+    domain, so this removes it), then divides by the utterance's spread, floored
+    so that near-silent clips are not blown up to look like speech.
+    """
+
+    def __init__(self, floor: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = floor
+
+    def call(self, x):
+        centred = x - keras.ops.mean(x, axis=1, keepdims=True)
+        spread = keras.ops.sqrt(keras.ops.mean(keras.ops.square(centred), axis=(1, 2, 3), keepdims=True))
+        return centred / keras.ops.maximum(spread, self.floor)
+
+    def get_config(self):
+        return {**super().get_config(), "floor": self.floor}
+
+
 def build(cfg) -> keras.Model:
     """The compiled DS-CNN for ``cfg`` (input: log-mel ``(frames, mel_bins, 1)``)."""
     reg = keras.regularizers.L2(cfg.weight_decay) if cfg.weight_decay else None
     inputs = keras.Input(data.feature_shape(cfg), name="logmel")
-    # Log-mel values sit around -14..5; a batch norm on the input learns that scale,
-    # so the features need no hand-tuned normalization constants.
-    x = layers.BatchNormalization(name="input_norm")(inputs)
+    if cfg.input_norm == "utterance":
+        x = UtteranceNorm(name="input_norm")(inputs)
+    else:
+        # Log-mel values sit around -14..5; a batch norm on the input learns that scale.
+        x = layers.BatchNormalization(name="input_norm")(inputs)
     x = layers.Conv2D(
         cfg.filters,
         (10, 4),

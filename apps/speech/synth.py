@@ -1,4 +1,10 @@
-"""Locally synthesized keyword dataset: espeak-ng voices x accents x speeds x pitches.
+"""Locally synthesized keyword dataset: two TTS engines' voices, in many acoustic conditions.
+
+Voices: espeak-ng (formant synthesis: voice variants x accents x speeds x pitches)
+and flite (diphone and unit-selection voices of real recorded speakers: awb, kal,
+kal16, rms, slt, with a random duration stretch). Each clip also gets a channel
+(:mod:`apps.speech.channel`: speed perturbation, room reverberation, microphone EQ,
+telephone band, 8 kHz and codec round trips, clipping, DC offset).
 
 No recorded keyword corpus is available offline, so ``glasswing data prepare
 speech`` generates one (see ``shared/DATA.md``):
@@ -10,9 +16,10 @@ speech`` generates one (see ``shared/DATA.md``):
 - clips are synthesized in parallel over the CPU cores, resampled to 16 kHz
   mono and placed at a random offset in a 1-s window, each written to a temp
   name and renamed (no half-written WAV survives an interruption);
-- splits are **by voice variant** (all of its accents together), so the test
-  split's speakers are never heard in training; ``_silence_`` clips are
-  generated noise (white, pink, brown, mains hum, or digital silence).
+- splits are **by voice**, per engine (an espeak-ng variant with all of its
+  accents, or one flite voice), so the test split's speakers are never heard in
+  training; ``_silence_`` clips are generated noise (white, pink, brown, mains
+  hum, or digital silence).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.errors import GlasswingError
+from apps.speech import channel
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
@@ -68,6 +76,7 @@ COLUMNS = (
     "label",
     "word",
     "split",
+    "engine",
     "voice",
     "variant",
     "accent",
@@ -75,10 +84,29 @@ COLUMNS = (
     "pitch",
     "gain",
     "offset",
+    "channel",
 )
 # Fraction of voice variants held out; every clip of a held-out variant is in that split.
 HELD_OUT = {"validation": 0.1, "test": 0.12}
 ESPEAK_RATE = 22_050
+# flite's voices (awb_time is a limited-domain voice that only says times).
+FLITE_VOICES = ("awb", "kal", "kal16", "rms", "slt")
+# Share of word clips spoken by flite; the rest by espeak-ng.
+FLITE_SHARE = 0.3
+
+
+def flite_variants() -> list[str]:
+    """flite's voices as variant names (``flite-<voice>``).
+
+    Raises:
+        GlasswingError: flite is not installed; says how to install it.
+    """
+    if shutil.which("flite") is None:
+        raise GlasswingError(
+            "flite is not installed; the speech dataset is synthesized with it and espeak-ng. "
+            "Install it with: sudo apt-get install -y flite (or `make install` as root)."
+        )
+    return [f"flite-{voice}" for voice in FLITE_VOICES]
 
 
 def espeak_variants() -> list[str]:
@@ -106,34 +134,68 @@ def split_of_variants(variants: list[str], seed: int) -> dict[str, str]:
     return split
 
 
+def _espeak_row(variants, rng) -> dict:
+    variant = variants[rng.integers(len(variants))]
+    accent = ACCENTS[rng.integers(len(ACCENTS))]
+    return {
+        "engine": "espeak-ng",
+        "voice": f"{accent}+{variant}",
+        "variant": variant,
+        "accent": accent,
+        "speed": int(rng.integers(110, 211)),
+        "pitch": int(rng.integers(5, 96)),
+    }
+
+
+def _flite_row(variants, rng) -> dict:
+    variant = variants[rng.integers(len(variants))]
+    # speed = flite's duration stretch in percent (100 = the voice's own tempo).
+    return {
+        "engine": "flite",
+        "voice": variant,
+        "variant": variant,
+        "accent": "",
+        "speed": int(rng.integers(80, 141)),
+        "pitch": 0,
+    }
+
+
 def plan(
-    variants: list[str], clips_per_word: int, unknown_clips: int, silence_clips: int, seed: int
+    variants: list[str],
+    clips_per_word: int,
+    unknown_clips: int,
+    silence_clips: int,
+    seed: int,
+    flite: list[str] = (),
 ) -> list[dict]:
     """One row per clip to synthesize, drawn from ``seed`` (the manifest's content).
 
+    ``variants`` are espeak-ng's voice variants, ``flite`` flite's voices
+    (``flite-<voice>``; none: espeak-ng only). Each engine's voices are split
+    separately, so every engine has voices held out for validation and test.
     Silence clips get pseudo-voices ``noise-<k>`` spread over the splits in the
     same proportions as the real voices.
     """
     rng = np.random.default_rng(seed)
     split = split_of_variants(variants, seed)
+    if flite:
+        split.update(split_of_variants(list(flite), seed))
     rows = []
     jobs = [(w, w) for w in KEYWORDS for _ in range(clips_per_word)]
     jobs += [(UNKNOWN, w) for w in rng.choice(UNKNOWN_WORDS, size=unknown_clips)]
     for label, word in jobs:
-        variant = variants[rng.integers(len(variants))]
-        accent = ACCENTS[rng.integers(len(ACCENTS))]
+        voice = (
+            _flite_row(flite, rng) if flite and rng.uniform() < FLITE_SHARE else _espeak_row(variants, rng)
+        )
         rows.append(
             {
                 "label": label,
                 "word": word,
-                "split": split[variant],
-                "voice": f"{accent}+{variant}",
-                "variant": variant,
-                "accent": accent,
-                "speed": int(rng.integers(110, 211)),
-                "pitch": int(rng.integers(5, 96)),
+                "split": split[voice["variant"]],
+                **voice,
                 "gain": round(float(rng.uniform(0.25, 0.95)), 3),
                 "offset": round(float(rng.uniform(0, 1)), 3),
+                "channel": channel.draw(rng),
             }
         )
     noise_split = split_of_variants([f"noise-{k}" for k in range(50)], seed + 1)
@@ -144,6 +206,7 @@ def plan(
                 "label": SILENCE,
                 "word": NOISES[rng.integers(len(NOISES))],
                 "split": noise_split[voice],
+                "engine": "noise",
                 "voice": voice,
                 "variant": "",
                 "accent": "",
@@ -152,6 +215,7 @@ def plan(
                 # Log-uniform level: from barely audible to loud background.
                 "gain": round(float(10 ** rng.uniform(-4, -0.7)), 6),
                 "offset": 0.0,
+                "channel": "",
             }
         )
     for i, row in enumerate(rows):
@@ -168,8 +232,52 @@ def _parse_espeak_wav(data: bytes) -> np.ndarray:
     return np.frombuffer(data[start + 8 :], dtype="<i2").astype(np.float32) / 32768.0
 
 
+def _trim(audio: np.ndarray) -> np.ndarray:
+    """The word without leading and trailing silence (a little margin kept)."""
+    loud = np.flatnonzero(np.abs(audio) > 0.02 * max(np.abs(audio).max(), 1e-9))
+    if loud.size == 0:
+        raise RuntimeError("the engine produced silence")
+    return audio[max(0, loud[0] - 200) : loud[-1] + 400]
+
+
+def _flite(row: dict) -> np.ndarray:
+    """One word from flite, trimmed, at 16 kHz; the stretch is lowered until it fits 0.95 s."""
+    import tempfile
+
+    import soundfile
+    from scipy.signal import resample_poly
+
+    stretch = int(row["speed"]) / 100
+    with tempfile.TemporaryDirectory(prefix="glasswing-flite-") as tmp:
+        out = Path(tmp) / "word.wav"
+        for _ in range(6):
+            voice = row["voice"].removeprefix("flite-")
+            cmd = [
+                "flite",
+                "-voice",
+                voice,
+                "--setf",
+                f"duration_stretch={stretch:.2f}",
+                "-t",
+                row["word"],
+                "-o",
+                str(out),
+            ]
+            subprocess.run(cmd, capture_output=True, check=True)
+            audio, rate = soundfile.read(out, dtype="float32")
+            audio = _trim(audio)
+            if rate != SAMPLE_RATE:
+                audio = resample_poly(audio, SAMPLE_RATE, rate).astype(np.float32)
+            if len(audio) <= int(0.95 * CLIP_SAMPLES):
+                return audio
+            stretch *= 0.8
+    return audio[: int(0.95 * CLIP_SAMPLES)]
+
+
 def _speech(row: dict) -> np.ndarray:
     """Synthesizes one word, trimmed and resampled to 16 kHz (faster if it is over 0.95 s)."""
+    if row.get("engine") == "flite":
+        return _flite(row)
     from scipy.signal import resample_poly
 
     speed = int(row["speed"])
@@ -184,11 +292,7 @@ def _speech(row: dict) -> np.ndarray:
             str(row["pitch"]),
         ]
         done = subprocess.run([*cmd, "--stdout", row["word"]], capture_output=True, check=True)
-        audio = _parse_espeak_wav(done.stdout)
-        loud = np.flatnonzero(np.abs(audio) > 0.02 * max(np.abs(audio).max(), 1e-9))
-        if loud.size == 0:
-            raise RuntimeError(f"espeak-ng produced silence for {row['voice']} {row['word']!r}")
-        audio = audio[max(0, loud[0] - 200) : loud[-1] + 400]
+        audio = _trim(_parse_espeak_wav(done.stdout))
         audio = resample_poly(audio, SAMPLE_RATE, ESPEAK_RATE).astype(np.float32)
         if len(audio) <= int(0.95 * CLIP_SAMPLES):
             return audio
@@ -220,11 +324,15 @@ def render(row: dict, seed: int) -> np.ndarray:
     if row["label"] == SILENCE:
         return noise(row["word"], CLIP_SAMPLES, rng) * float(row["gain"])
     audio = _speech(row)
+    spec = row.get("channel", "")
+    sped = channel.speed(audio, spec)
+    if len(sped) <= int(0.95 * CLIP_SAMPLES):  # a slowed-down long word keeps its own speed
+        audio = sped
     audio = audio / max(np.abs(audio).max(), 1e-9) * float(row["gain"])
     clip = np.zeros(CLIP_SAMPLES, np.float32)
     start = int(float(row["offset"]) * (CLIP_SAMPLES - len(audio)))
     clip[start : start + len(audio)] = audio
-    return clip
+    return channel.apply(clip, spec, rng)
 
 
 def _write_clip(args) -> str:
@@ -272,7 +380,7 @@ def generate(
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    rows = plan(espeak_variants(), clips_per_word, unknown_clips, silence_clips, seed)
+    rows = plan(espeak_variants(), clips_per_word, unknown_clips, silence_clips, seed, flite=flite_variants())
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -347,3 +347,61 @@ def test_train_export_and_predict_a_stereo_48khz_file(speech_data, tmp_path, cap
     empty.write_bytes(b"")
     assert main(["predict", "speech", "--input", str(empty), "--models-dir", str(models)]) == 2
     assert "empty (0 bytes)" in capsys.readouterr().err
+
+
+# ----- voices of two engines and acoustic channels -----
+
+
+def test_plan_holds_out_voices_of_each_engine():
+    flite = [f"flite-{v}" for v in synth.FLITE_VOICES]
+    rows = synth.plan([f"v{i}" for i in range(40)], 20, 40, 10, seed=3, flite=flite)
+    engines = {r["engine"] for r in rows}
+    assert engines == {"espeak-ng", "flite", "noise"}
+    for engine in ("espeak-ng", "flite"):
+        splits = {r["split"]: set() for r in rows}
+        for r in rows:
+            if r["engine"] == engine:
+                splits[r["split"]].add(r["variant"])
+        assert splits["test"] and not splits["train"] & splits["test"], engine
+    share = np.mean([r["engine"] == "flite" for r in rows if r["engine"] != "noise"])
+    assert abs(share - synth.FLITE_SHARE) < 0.08
+    assert any(r["channel"] for r in rows) and all(not r["channel"] for r in rows if r["engine"] == "noise")
+
+
+def _tone(freq, n=RATE):
+    return (0.5 * np.sin(2 * np.pi * freq * np.arange(n) / RATE)).astype(np.float32)
+
+
+def test_channels_do_what_they_say():
+    from apps.speech import channel
+
+    rng = np.random.default_rng(0)
+    assert channel.draw(np.random.default_rng(5)) == channel.draw(np.random.default_rng(5))
+    high = _tone(6000)
+    assert np.abs(channel.apply(high, "phone", rng)).max() == pytest.approx(0.5)  # level kept ...
+    band = channel._round_trip_8k(high.astype(np.float64), band=True)
+    assert np.sqrt(np.mean(band**2)) < 0.01  # ... but 6 kHz is gone through a telephone line
+    speech_band = channel._round_trip_8k(_tone(1000).astype(np.float64), band=True)
+    assert np.sqrt(np.mean(speech_band[1000:-1000] ** 2)) > 0.3
+    burst = np.zeros(RATE, np.float32)
+    burst[:800] = _tone(500, 800)
+    wet = channel.apply(burst, "reverb=0.6", rng)
+    assert np.abs(wet[4000:8000]).max() > 0.01 > np.abs(burst[4000:8000]).max()  # a tail after the word
+    # 8-bit mu-law: coarse steps near full scale, fine ones for quiet samples.
+    assert np.abs(channel._mulaw(np.linspace(-1, 1, 101)) - np.linspace(-1, 1, 101)).max() < 0.025
+    assert np.abs(channel._mulaw(np.linspace(-0.01, 0.01, 101)) - np.linspace(-0.01, 0.01, 101)).max() < 5e-4
+    slow = channel.speed(_tone(1000, 8000), "eq=3@500;speed=0.800")
+    assert len(slow) == 10000 and dominant_hz(np.pad(slow, (0, RATE - 10000))) == pytest.approx(800, abs=5)
+    assert np.abs(channel.apply(burst, "dc=0.05;clip=4.0", rng)).max() == pytest.approx(0.5)
+
+
+def test_utterance_norm_removes_a_fixed_coloration():
+    from apps.speech.model import UtteranceNorm
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 3, size=(2, 97, 40, 1)).astype(np.float32)
+    coloured = x + np.linspace(-5, 5, 40)[None, None, :, None].astype(np.float32)  # a mic's EQ, in log units
+    layer = UtteranceNorm()
+    np.testing.assert_allclose(np.asarray(layer(coloured)), np.asarray(layer(x)), atol=1e-4)
+    quiet = np.full((1, 97, 40, 1), -12.0, np.float32) + rng.normal(0, 0.1, (1, 97, 40, 1)).astype(np.float32)
+    assert np.abs(np.asarray(layer(quiet))).max() < 0.5  # the floor keeps near-silence near zero

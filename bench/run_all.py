@@ -8,7 +8,7 @@ console output, and appends Markdown tables to a fragment file via
 side within one run. A bench that fails or is missing is reported in its
 section, and the others still run.
 
-    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize] [--out bench/results.md]
+    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment] [--out bench/results.md]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize")
+SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment")
 # Students of speech's DS-CNN stay at chance for 3 epochs (its input batch norm's
 # moving statistics need ~400 steps, the committed model's val accuracy too).
 OPTIMIZE_ARGS = {"speech": ("--distill-epochs", "8")}
@@ -165,6 +165,14 @@ def main() -> None:
             # Every trained classifier: pruning and distillation do not transfer between models.
             [_python("bench/optimize.py", app, *OPTIMIZE_ARGS.get(app, ())) for app in classifiers]
             if (HERE / "optimize.py").is_file()
+            else [],
+        ),
+        "sentiment": (
+            "Sentiment beside the baselines a sceptic tries first",
+            "Movie test split (1,060 sentences), NYT editorial snippets (another domain, never trained "
+            "on) and the behaviour checklist; the linear baseline over three seeds.",
+            [_python("bench/sentiment.py", "--runs", f"{args.models_dir}/sentiment", "--linear-seeds", "42,1,2")]
+            if "sentiment" in trained
             else [],
         ),
     }

@@ -56,8 +56,9 @@ class Config(TrainConfig):
         }
     }
 
-    # Fine-tuning a pretrained encoder: few epochs at a small rate (BERT's recipe).
-    epochs: int = 3
+    # Fine-tuning a pretrained encoder: few epochs at a small rate (BERT's recipe). Two, since
+    # validation accuracy peaked after one or two epochs (0.863 after the first, seed 1).
+    epochs: int = 2
     batch_size: int = 32
     learning_rate: float = 5e-5
     patience: int = 2

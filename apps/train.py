@@ -185,14 +185,23 @@ def _comparison_card(metrics: dict, model) -> str:
         )
     if metrics.get("domains"):
         rows = [
-            f"| {name} | {row['n_examples']} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |"
+            f"| {name} | {row['n_examples']} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} "
+            f"| {_per_group(row.get('groups', {}))} |"
             for name, row in metrics["domains"].items()
         ]
         text += (
             "\n## Beyond the test split (`glasswing evaluate --data ... --record NAME`)\n\n"
-            "| data | examples | accuracy | macro F1 |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+            "| data | examples | accuracy | macro F1 | per group (sub-folder or `group` column) |\n"
+            "|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
         )
     return text
+
+
+def _per_group(groups: dict) -> str:
+    """``"name 0.50 (8), ..."`` for a domain's groups; empty when the data has only one."""
+    if len(groups) < 2:
+        return ""
+    return ", ".join(f"{name} {row['accuracy']:.2f} ({row['n']})" for name, row in groups.items())
 
 
 def _generative_card(app: App, cfg, metrics: dict) -> str:

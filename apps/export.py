@@ -137,13 +137,16 @@ def layer_tensors(model_bytes: bytes, layer_names) -> list[str]:
     """Names of the tensors of a converted model that belong to the given Keras layers.
 
     Keras names converted tensors by the layer path (``model/logmel_1/stft/...``),
-    so a layer's tensors are those with a path component ``<name>`` or ``<name>_<k>``.
+    so a layer's tensors are those with a path component ``<name>`` or ``<name>_<k>``;
+    ``"layer/op"`` names the ops ``op`` (or ``op_<k>``) directly inside ``layer``.
     """
     import re
 
     from ai_edge_litert.interpreter import Interpreter
 
-    patterns = [re.compile(rf"(^|/){re.escape(n)}(_\d+)?(/|;|$)") for n in layer_names]
+    # "a/b" names an op inside layer a: each path component may carry Keras' "_<k>" suffix.
+    suffixed = [r"(_\d+)?/".join(re.escape(part) for part in n.split("/")) for n in layer_names]
+    patterns = [re.compile(rf"(^|/){name}(_\d+)?(/|;|$)") for name in suffixed]
     tensors = Interpreter(model_content=model_bytes).get_tensor_details()
     return sorted({t["name"] for t in tensors if any(p.search(t["name"]) for p in patterns)})
 

@@ -186,6 +186,12 @@ def test_minilm_int8_keeps_softmax_and_norms_float_and_agrees(tmp_path):
     export_model(model, path, "int8", representative, float_layers=keep)
     runner = LiteRTModel(path)
     assert runner.input_details["dtype"] == np.int32
+    # The float ops are found inside the converted attention layer (Keras names it
+    # block0_attention_1/softmax_1/...): a silent miss cost the real model 20 points.
+    tensors = runner._interp.get_tensor_details()
+    softmax = {t["dtype"] for t in tensors if "block0_attention" in t["name"] and "softmax" in t["name"]}
+    assert softmax == {np.float32}
+    assert any(t["dtype"] == np.int8 and "block0_ff1" in t["name"] for t in tensors)
     lite, ref = runner(x[:64]), np.asarray(model(x[:64], training=False))
     assert (lite.argmax(-1) == ref.argmax(-1)).mean() >= 0.95
 

@@ -101,3 +101,32 @@ def test_short_real_run_learns_and_exports_int8(arch, real_cfg, tmp_path):
     row = export.export(APP, tmp_path, "int8")["int8"]
     assert "error" not in row, row
     assert row["accuracy"] >= metrics["accuracy"] - 0.03 and row["agreement"] >= 0.95
+
+
+def _checklist() -> dict[str, list[tuple[str, int]]]:
+    """The behaviour checklist (data/sentiment/checklist.csv) grouped by capability."""
+    import csv
+
+    groups: dict[str, list[tuple[str, int]]] = {}
+    with open(ROOT / "data" / "sentiment" / "checklist.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            groups.setdefault(row["group"], []).append((row["text"], int(row["label"] == "positive")))
+    return groups
+
+
+CHECKLIST = _checklist()
+
+
+@pytest.mark.parametrize("capability", sorted(CHECKLIST))
+def test_checklist_pass_rate_is_the_documented_one(capability):
+    """CheckList-style (Ribeiro et al. 2020): each capability passes at least the rate
+    the model card documents (recorded by `evaluate --data checklist.csv --record`)."""
+    recorded = json.loads((MODEL_DIR / "metrics.json").read_text())["domains"]["checklist (56 sentences)"]
+    documented = recorded["groups"][capability]["accuracy"]
+    model = artifacts.load_model(MODEL_DIR / "model.keras")
+    preprocess = APP.preprocessor(MODEL_DIR)
+    texts, labels = zip(*CHECKLIST[capability])
+    predicted = np.asarray(model(np.stack([preprocess(t) for t in texts]), training=False)).argmax(-1)
+    assert np.mean(predicted == np.array(labels)) >= documented - 1e-9
+    # The card states it too.
+    assert f"{capability} {documented:.2f} ({len(texts)})" in (MODEL_DIR / "MODEL_CARD.md").read_text()

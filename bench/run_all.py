@@ -171,7 +171,11 @@ def main() -> None:
             "Sentiment beside the baselines a sceptic tries first",
             "Movie test split (1,060 sentences), NYT editorial snippets (another domain, never trained "
             "on) and the behaviour checklist; the linear baseline over three seeds.",
-            [_python("bench/sentiment.py", "--runs", f"{args.models_dir}/sentiment", "--linear-seeds", "42,1,2")]
+            [
+                _python(
+                    "bench/sentiment.py", "--runs", f"{args.models_dir}/sentiment", "--linear-seeds", "42,1,2"
+                )
+            ]
             if "sentiment" in trained
             else [],
         ),

@@ -89,9 +89,8 @@ def test_committed_int8_is_measured_in_the_interpreter(real_cfg):
 @pytest.mark.parametrize("arch", ["linear", "bilstm"])
 def test_short_real_run_learns_and_exports_int8(arch, real_cfg, tmp_path):
     from apps import export
-    from apps.train import train
-
     from apps.app import apply_overrides
+    from apps.train import train
 
     # The arch's preset brings its own rate and sizes, as on the command line.
     cfg = apply_overrides(real_cfg, [f"arch={arch}", "epochs=3", "patience=3", "baselines=false"])

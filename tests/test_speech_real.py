@@ -1,4 +1,4 @@
-"""Real-data checks of the committed speech model (slow: synthesizes the full dataset once, ~2-5 min)."""
+"""Real-data checks of the committed speech model (slow: synthesizes the full dataset once, ~8 min)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,10 @@ def test_regenerated_test_split_reproduces_the_recorded_accuracy(committed):
     again = evaluate(APP, model, cfg, "test")
     assert again["n_examples"] == metrics["n_examples"]
     assert abs(again["accuracy"] - metrics["accuracy"]) < 0.01
-    assert metrics["accuracy"] >= 0.93
+    # Held-out espeak-ng variants and flite's slt voice, through random rooms, lines and
+    # codecs: harder than the clean espeak-ng-only set the old model scored 0.974 on
+    # (that model gets 0.693 here).
+    assert metrics["accuracy"] >= 0.75
 
 
 def test_int8_file_on_the_held_out_voices(committed):

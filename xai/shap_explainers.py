@@ -2,7 +2,7 @@
 
 ``shap.DeepExplainer`` is deliberately absent: on this stack it fails on
 recurrent/Transformer models and a failed call breaks TF gradients for the
-rest of the process (shared/STACK.md).
+rest of the process (measured on the pinned TensorFlow/Keras versions).
 """
 
 from __future__ import annotations

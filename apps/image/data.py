@@ -1,6 +1,6 @@
 """Fashion-MNIST: local sources -> tfds builder -> tf.data pipeline; and preprocess.
 
-Lookup order for the raw idx files (shared/DATA.md):
+Lookup order for the raw idx files (data/README.md):
 ``<data_dir>/fashion_mnist/`` -> the Debian package ``dataset-fashion-mnist`` ->
 Keras' own cache/downloader (only when online) -> a clear error.
 """

@@ -7,7 +7,7 @@ kal16, rms, slt, with a random duration stretch). Each clip also gets a channel
 telephone band, 8 kHz and codec round trips, clipping, DC offset).
 
 No recorded keyword corpus is available offline, so ``glasswing data prepare
-speech`` generates one (see ``shared/DATA.md``):
+speech`` generates one (see ``data/README.md``):
 
 - a **plan** (one row per clip: label, word, voice variant, accent, speed,
   pitch, gain, offset) is drawn from a fixed seed and written to

@@ -11,8 +11,7 @@ from apps import artifacts, labelled
 from apps.cli import main
 from apps.errors import GlasswingError
 from apps.sentiment import APP
-from apps.sentiment import data as sdata
-from tests.test_sentiment import NEGATIVE, POSITIVE, write_corpus
+from tests.test_sentiment import NEGATIVE, POSITIVE, corpus_dir, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +19,7 @@ def trained(tmp_path_factory):
     """A tiny BiLSTM trained on the synthetic corpus: ``models_dir``."""
     from apps.train import train
 
-    data_dir = tmp_path_factory.mktemp("labelled_data")
-    (data_dir / "sentiment").mkdir()
-    write_corpus(data_dir / "sentiment" / sdata.FILE_NAME)
+    data_dir = corpus_dir(tmp_path_factory.mktemp("labelled_data"))
     models = tmp_path_factory.mktemp("labelled_models")
     cfg = APP.Config.tiny(
         data_dir=str(data_dir), max_train_examples=0, batch_size=32, epochs=4, learning_rate=1e-2
@@ -35,6 +32,11 @@ def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def evaluate_cli(capsys, models, *argv):
+    """``glasswing evaluate sentiment --models-dir MODELS ARGV...``: (code, stdout, stderr)."""
+    return run(capsys, "evaluate", "sentiment", "--models-dir", str(models), *argv)
 
 
 def write_csv(path, n=40, extra_header=""):
@@ -51,17 +53,8 @@ def write_csv(path, n=40, extra_header=""):
 
 def test_csv_and_vader_files_are_scored_with_a_report(capsys, trained, tmp_path):
     csv_path = write_csv(tmp_path / "mine.csv", extra_header=",group")
-    code, out, err = run(
-        capsys,
-        "evaluate",
-        "sentiment",
-        "--models-dir",
-        str(trained),
-        "--data",
-        str(csv_path),
-        "--json",
-        str(tmp_path / "r.json"),
-    )
+    report_path = tmp_path / "r.json"
+    code, out, err = evaluate_cli(capsys, trained, "--data", str(csv_path), "--json", str(report_path))
     assert code == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["n_examples"] == 40 and report["accuracy"] >= 0.9
@@ -70,7 +63,7 @@ def test_csv_and_vader_files_are_scored_with_a_report(capsys, trained, tmp_path)
     assert "accuracy" in out and "confusion matrix" in out
     vader = tmp_path / "vader.txt"
     rows = write_corpus(vader, n=30, seed=9)
-    code, out, err = run(capsys, "evaluate", "sentiment", "--models-dir", str(trained), "--data", str(vader))
+    code, out, err = evaluate_cli(capsys, trained, "--data", str(vader))
     assert code == 0 and f"on {len(rows)} examples" in out
 
 
@@ -79,46 +72,16 @@ def test_the_exported_file_can_be_scored(capsys, trained, tmp_path):
 
     export(APP, trained, "float32")
     csv_path = write_csv(tmp_path / "mine.csv")
-    code, out, err = run(
-        capsys,
-        "evaluate",
-        "sentiment",
-        "--models-dir",
-        str(trained),
-        "--data",
-        str(csv_path),
-        "--tflite",
-        "float32",
-    )
+    code, out, err = evaluate_cli(capsys, trained, "--data", str(csv_path), "--tflite", "float32")
     assert code == 0, err
     assert "float32.tflite" in out
-    code, _, err = run(
-        capsys,
-        "evaluate",
-        "sentiment",
-        "--models-dir",
-        str(trained),
-        "--data",
-        str(csv_path),
-        "--tflite",
-        "int8",
-    )
+    code, _, err = evaluate_cli(capsys, trained, "--data", str(csv_path), "--tflite", "int8")
     assert code == 2 and "glasswing export sentiment --quant int8" in err
 
 
 def test_record_adds_a_domain_to_metrics_and_card(capsys, trained, tmp_path):
     csv_path = write_csv(tmp_path / "mine.csv")
-    code, _, err = run(
-        capsys,
-        "evaluate",
-        "sentiment",
-        "--models-dir",
-        str(trained),
-        "--data",
-        str(csv_path),
-        "--record",
-        "my reviews",
-    )
+    code, _, err = evaluate_cli(capsys, trained, "--data", str(csv_path), "--record", "my reviews")
     assert code == 0, err
     folder = trained / "sentiment"
     domain = artifacts.read_json(folder / "metrics.json")["domains"]["my reviews"]
@@ -145,7 +108,7 @@ def test_bad_files_get_one_clear_line(capsys, trained, tmp_path, case):
     name, content, message = BAD_FILES[case]
     path = tmp_path / name
     path.write_bytes(content)
-    code, _, err = run(capsys, "evaluate", "sentiment", "--models-dir", str(trained), "--data", str(path))
+    code, _, err = evaluate_cli(capsys, trained, "--data", str(path))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
@@ -162,7 +125,7 @@ def test_bad_files_get_one_clear_line(capsys, trained, tmp_path, case):
 def test_bad_options_get_one_clear_line(capsys, trained, tmp_path, argv, message):
     write_csv(tmp_path / "x.csv")
     argv = [a.format(tmp=tmp_path) for a in argv]
-    code, _, err = run(capsys, "evaluate", "sentiment", "--models-dir", str(trained), *argv)
+    code, _, err = evaluate_cli(capsys, trained, *argv)
     assert code == 2 and message in err and "Traceback" not in err
 
 

@@ -50,12 +50,16 @@ def write_corpus(path, n: int = N_SENTENCES, seed: int = 3) -> list[tuple[float,
     return rows
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sentiment_data")
+def corpus_dir(folder):
+    """``folder`` as a data_dir holding the synthetic corpus in the app's file name."""
     (folder / "sentiment").mkdir()
     write_corpus(folder / "sentiment" / sdata.FILE_NAME)
     return folder
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return corpus_dir(tmp_path_factory.mktemp("sentiment_data"))
 
 
 @pytest.fixture(scope="module")

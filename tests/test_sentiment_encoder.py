@@ -12,15 +12,12 @@ from apps.app import apply_overrides
 from apps.sentiment import APP, encoder
 from apps.sentiment import data as sdata
 from apps.sentiment.config import Config
-from tests.test_sentiment import write_corpus
+from tests.test_sentiment import corpus_dir
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sentiment_enc_data")
-    (folder / "sentiment").mkdir()
-    write_corpus(folder / "sentiment" / sdata.FILE_NAME)
-    return folder
+    return corpus_dir(tmp_path_factory.mktemp("sentiment_enc_data"))
 
 
 def tiny_minilm(**overrides):

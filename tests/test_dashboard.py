@@ -59,14 +59,11 @@ def models(tmp_path_factory, image_data_dir):
     encoder is 22M parameters, and the real 1,060-sentence split's projections
     and error lists belong in the slow tests.
     """
-    from apps.sentiment import data as sdata
-    from tests.test_sentiment import write_corpus
+    from tests.test_sentiment import corpus_dir
 
     root = tmp_path_factory.mktemp("models")
     _copy_app("image", root, image_data_dir)
-    text_data = tmp_path_factory.mktemp("sentiment_data")
-    (text_data / "sentiment").mkdir()
-    write_corpus(text_data / "sentiment" / sdata.FILE_NAME)
+    text_data = corpus_dir(tmp_path_factory.mktemp("sentiment_data"))
     _copy_app("sentiment", root, text_data, tflite=("dynamic",))
     return root
 

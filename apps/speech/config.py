@@ -34,7 +34,9 @@ class Config(TrainConfig):
     # "utterance": per-utterance mean/variance normalization of the log-mel (robust to
     # the microphone and room); "batch": a learned input batch norm (the first model's).
     input_norm: str = "utterance"
-    filters: int = 64
+    # 128 channels (83k parameters, MatchboxNet-sized): held-out synthetic voices 0.825 vs
+    # 0.774 with 64 (25k); the same 38/52 on real recordings, top-2 0.865 vs 0.827.
+    filters: int = 128
     blocks: int = 4
     dropout: float = 0.2
     weight_decay: float = 1e-4

@@ -89,7 +89,7 @@ def comparison(metrics: dict) -> pd.DataFrame | None:
         )
     if len(rows) == 1:
         return None
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)[["model", "data", "accuracy", "examples"]]
     frame["accuracy"] = frame["accuracy"].round(4)
     return frame
 
@@ -140,10 +140,6 @@ def show(app) -> None:
             f"{metrics.get('n_examples', '?')} test examples · {metrics.get('epochs_run', '?')} epochs in "
             f"{metrics.get('wall_time_s', '?')} s on {metrics.get('device', '?')}"
         )
-        table = comparison(metrics)
-        if table is not None:
-            st.subheader("Beside the baselines and beyond the test split")
-            st.dataframe(table, hide_index=True)
         st.subheader("Model size per quant mode")
         if report:
             st.dataframe(_sizes(report), hide_index=True)
@@ -153,6 +149,12 @@ def show(app) -> None:
         if "confusion_matrix" in metrics:
             st.subheader("Confusion matrix")
             st.image(render.confusion_png(metrics["confusion_matrix"], metrics.get("labels", [])))
+    table = comparison(metrics)
+    if table is not None:
+        # Full width: the data names ("real human recordings, 6 speakers") are long, and
+        # accuracy is the column a reader comes for.
+        st.subheader("Beside the baselines and beyond the test split")
+        st.dataframe(table, hide_index=True, width="stretch")
     st.subheader("Training curves")
     _curves(folder)
     card = folder / artifacts.CARD_FILE

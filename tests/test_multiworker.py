@@ -182,6 +182,8 @@ def test_two_workers_train_to_identical_weights(image_data_dir, tmp_path, cluste
     assert not list((models / ".partial").glob("*worker-1*"))
 
 
+# Kills and restarts training processes (~45 s): with the slow tests, which CI runs too.
+@pytest.mark.slow
 def test_a_killed_worker_resumes_with_the_cluster(image_data_dir, tmp_path, cluster_factory):
     """SIGKILL one worker mid-run, restart both: they resume from the chief's backup."""
     epochs = 4

@@ -102,6 +102,8 @@ def test_cosine_schedule_warms_up_then_decays():
     assert all(a > b for a, b in zip(rates[2:], rates[3:])) and rates[-1] > 0
 
 
+# Kills and restarts training processes (~45 s): with the slow tests, which CI runs too.
+@pytest.mark.slow
 def test_a_killed_run_resumes_where_it_stopped(image_data_dir, tmp_path):
     """SIGKILL a real training process mid-run; the same command resumes, not restarts."""
     models = tmp_path / "models"

@@ -28,8 +28,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment")
-# Students of speech's DS-CNN stay at chance for 3 epochs (its input batch norm's
-# moving statistics need ~400 steps, the committed model's val accuracy too).
+# Students of speech's DS-CNN stay near chance for the first epochs (the body's batch
+# norms' moving statistics need a few hundred steps; the committed model's val accuracy too).
 OPTIMIZE_ARGS = {"speech": ("--distill-epochs", "8")}
 
 

@@ -52,9 +52,14 @@ def test_committed_model_metrics_are_true(real_cfg):
     assert len(errors) == 10 and errors[0]["confidence"] >= errors[-1]["confidence"] > 0.5
 
 
-def test_committed_model_reads_clear_sentences_right():
-    model = artifacts.load_model(MODEL_DIR / "model.keras")
-    preprocess = APP.preprocessor(MODEL_DIR)
+@pytest.fixture(scope="module")
+def committed_model():
+    """(model, preprocess) of the committed folder, loaded once for the module (88 MB)."""
+    return artifacts.load_model(MODEL_DIR / "model.keras"), APP.preprocessor(MODEL_DIR)
+
+
+def test_committed_model_reads_clear_sentences_right(committed_model):
+    model, preprocess = committed_model
     sentences = {
         "A wonderful, moving and beautifully acted film.": 1,
         "One of the funniest and smartest comedies of the year.": 1,
@@ -117,13 +122,12 @@ CHECKLIST = _checklist()
 
 
 @pytest.mark.parametrize("capability", sorted(CHECKLIST))
-def test_checklist_pass_rate_is_the_documented_one(capability):
+def test_checklist_pass_rate_is_the_documented_one(capability, committed_model):
     """CheckList-style (Ribeiro et al. 2020): each capability passes at least the rate
     the model card documents (recorded by `evaluate --data checklist.csv --record`)."""
     recorded = json.loads((MODEL_DIR / "metrics.json").read_text())["domains"]["checklist (56 sentences)"]
     documented = recorded["groups"][capability]["accuracy"]
-    model = artifacts.load_model(MODEL_DIR / "model.keras")
-    preprocess = APP.preprocessor(MODEL_DIR)
+    model, preprocess = committed_model
     texts, labels = zip(*CHECKLIST[capability])
     predicted = np.asarray(model(np.stack([preprocess(t) for t in texts]), training=False)).argmax(-1)
     assert np.mean(predicted == np.array(labels)) >= documented - 1e-9

@@ -31,14 +31,24 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'apps' has no attribute {name!r}")
 
 
-def get_app(name: str):
-    """Returns the registered app called ``name``.
+def get_app(name: str, models_dir="models"):
+    """Returns the registered app called ``name``, or the app of a model trained on a user's data.
+
+    A user's model ``models_dir/name/`` names the app it was trained with in
+    its ``app.json`` (see :mod:`apps.userdata`).
 
     Raises:
         GlasswingError: Unknown name; the message lists the valid ones.
     """
     registry = globals().get("APPS") or __getattr__("APPS")
-    try:
+    if name in registry:
         return registry[name]
-    except KeyError:
-        raise GlasswingError(f"Unknown app={name!r}. Expected one of {sorted(registry)}.") from None
+    from apps.userdata import resolve
+
+    app = resolve(name, models_dir) if name and "/" not in name and name not in (".", "..") else None
+    if app is None:
+        raise GlasswingError(
+            f"Unknown app={name!r}. Expected one of {sorted(registry)} or a model trained on your data "
+            f"in {models_dir}/ (`glasswing train KIND --data PATH --name NAME`)."
+        )
+    return app

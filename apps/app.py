@@ -49,6 +49,12 @@ class TrainConfig:
     # Also train the app's baselines (``App.baselines``) on the same split and record
     # their test metrics beside this model's; off in tiny() so tests stay short.
     baselines: bool = True
+    # A user's own dataset (``glasswing train KIND --data PATH``): the id of its prepared
+    # tfds copy under ``<data_dir>/tfds/`` (see apps/userdata.py); "" = the app's own data.
+    data: str = ""
+    # The class names this model predicts, when they are not the app's own (a user's
+    # dataset); written to config.json, so a model's labels come from its folder.
+    classes: tuple = ()
 
     # An app's small-model settings for tiny(): a class attribute, not a field.
     TINY: ClassVar[dict] = {}
@@ -135,6 +141,42 @@ class RawInput:
     windows: Callable | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class OwnData:
+    """Hooks of a classifier app that can train on a user's own files.
+
+    ``glasswing train KIND --data PATH --name NAME`` reads the user's files
+    with these, stores them once as a tfds dataset in the app's own example
+    format (the ``(x, y)`` the app's pipeline already reads), and trains the app
+    on it (see :mod:`apps.userdata`). Nothing else of the app changes.
+
+    Attributes:
+        kind: The word after ``glasswing train`` that selects this app for user
+            data (e.g. ``"text"`` for the sentiment app's architecture).
+        layout: ``"folder"`` (one sub-folder per class) or ``"csv"`` (a text
+            column and a label column).
+        extensions: File types a ``"folder"`` layout reads (lower case, with dot).
+        read: ``(item, cfg) -> example``: one file path (folder) or cell text (csv)
+            -> one stored example (e.g. an HxWxC uint8 image); any exception marks
+            the item as skipped, with the exception's message as the reason.
+        feature: ``cfg -> tfds FeatureConnector`` of one stored example.
+        configure: Optional ``(cfg, examples) -> cfg``: settings that follow from
+            the data (e.g. colour or grayscale), before anything is stored.
+        fill: Optional ``(cfg, counts, seed) -> (classes, {split: [(example, class)]})``:
+            examples the app adds to every user dataset (e.g. a keyword spotter's
+            ``_unknown_`` and ``_silence_``) and the full class list; ``counts``
+            = training examples per user class.
+    """
+
+    kind: str
+    layout: str
+    read: Callable
+    feature: Callable
+    extensions: tuple = ()
+    configure: Callable | None = None
+    fill: Callable | None = None
+
+
 SWITCH_VALUES = ("auto", "on", "off")
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
@@ -183,6 +225,8 @@ class App:
         labelled: Optional ``(path, labels) -> apps.labelled.Labelled``: reads a
             user's labelled file or folder for ``glasswing evaluate --data``;
             ``labels`` are the model's class names.
+        own_data: Optional :class:`OwnData` hooks: the app trains on a user's
+            own files (``glasswing train KIND --data PATH --name NAME``).
     """
 
     name: str
@@ -205,6 +249,7 @@ class App:
     baselines: Callable | None = None
     int8_float: Callable | None = None
     labelled: Callable | None = None
+    own_data: OwnData | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -319,7 +364,15 @@ def config_from_dict(app: App, values: dict):
     Unknown keys are dropped so artifacts written by an older version still load.
     """
     names = {f.name for f in dataclasses.fields(app.Config)}
-    return app.Config(**{k: v for k, v in values.items() if k in names})
+    values = {k: v for k, v in values.items() if k in names}
+    if "classes" in values:  # JSON has no tuples; keep the Config hashable and comparable
+        values["classes"] = tuple(values["classes"])
+    return app.Config(**values)
+
+
+def class_names(cfg, own: list[str]) -> list[str]:
+    """The classes a model of ``cfg`` predicts: a user dataset's (``cfg.classes``), else the app's ``own``."""
+    return list(cfg.classes) if cfg.classes else list(own)
 
 
 def config_hash(cfg) -> str:

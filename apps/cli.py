@@ -61,9 +61,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     from apps.app import STRATEGIES  # no TensorFlow import: --help stays fast
 
-    p = verbs.add_parser("train", help="train an app and write models/APP/ atomically")
+    p = verbs.add_parser(
+        "train",
+        help="train an app and write models/APP/ atomically; or train on your own data (--data)",
+        description="Train a built-in app (`glasswing train image`), or a classifier on your own data: "
+        "`glasswing train image --data photos/ --name parts` (one sub-folder per class), "
+        "`glasswing train text --data tickets.csv --name support` (text and label columns), "
+        "`glasswing train speech --data words/ --name home` (one sub-folder per word).",
+    )
     _add_app(p)
     _add_overrides(p)
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="your own labelled data: a folder with one sub-folder per class (image, speech) or a CSV "
+        "with a text and a label column (text); APP is then the kind: image, text or speech",
+    )
+    p.add_argument("--name", help="with --data: the new model's name; it is written to MODELS_DIR/NAME")
+    p.add_argument(
+        "--test-data",
+        metavar="PATH",
+        help="with --data: a fixed test set in the same layout (default: 10%% of --data, stratified)",
+    )
+    p.add_argument(
+        "--from",
+        dest="from_model",
+        metavar="MODEL",
+        help="with --data: start from a trained model's backbone (a built-in such as speech, or any "
+        "model under MODELS_DIR); a new head is trained first, then the model is fine-tuned",
+    )
+    p.add_argument(
+        "--freeze",
+        type=float,
+        default=0.5,
+        help="with --from: fraction of the backbone's layers kept frozen while fine-tuning "
+        "(1 = train the new head only; default: 0.5)",
+    )
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument(
         "--strategy",
@@ -184,13 +217,19 @@ def _config(app, args):
 
 
 def _cmd_list(args) -> int:
-    from apps import APPS
+    from apps import APPS, get_app
     from apps.artifacts import list_trained
 
-    trained = set(list_trained("models"))
+    trained = list_trained("models")
     for name, app in APPS.items():
         status = "trained" if name in trained else "not trained"
         print(f"{name:12s} {app.task:9s} {app.modality:6s} {status:12s} {app.description}")
+    for name in (n for n in trained if n not in APPS):
+        try:
+            app = get_app(name)
+        except GlasswingError:
+            continue  # a folder that is not a model of ours
+        print(f"{name:12s} {app.task:9s} {app.modality:6s} {'trained':12s} {app.description}")
     return 0
 
 
@@ -199,12 +238,52 @@ def _cmd_train(args) -> int:
     from apps.app import apply_overrides
     from apps.train import train
 
+    user_only = {"--name": args.name, "--test-data": args.test_data, "--from": args.from_model}
+    if args.data is not None:
+        return _train_own(args)
+    given = [option for option, value in user_only.items() if value is not None]
+    if given:
+        raise GlasswingError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --data (your own data).")
+    from apps import APPS
+
+    if args.app not in APPS:  # a model trained on a user's data is retrained with its --data command
+        get_app(args.app)
+        raise GlasswingError(f"{args.app!r} was trained on your data: run its command again (see its metrics.json).")
     app = get_app(args.app)
     cfg = _config(app, args)
     if args.strategy:
         cfg = apply_overrides(cfg, [f"strategy={args.strategy}"])
-    command = shlex.join(["glasswing", *sys.argv[1:]]) if sys.argv else None
-    train(app, cfg, args.models_dir, tensorboard=args.tensorboard, command=command)
+    train(app, cfg, args.models_dir, tensorboard=args.tensorboard, command=_command_line())
+    return 0
+
+
+def _command_line() -> str | None:
+    return shlex.join(["glasswing", *sys.argv[1:]]) if sys.argv else None
+
+
+def _train_own(args) -> int:
+    """``train KIND --data PATH --name NAME [--test-data PATH] [--from MODEL]``: a model on the user's data."""
+    from apps import transfer, userdata
+    from apps.app import apply_overrides
+    from apps.train import train
+
+    app = userdata.kind_app(args.app)
+    name = userdata.check_name(args.name, args.models_dir)
+    source = None
+    if args.from_model:
+        source_app, _, source_cfg, source = transfer.load_source(args.from_model, args.models_dir)
+        cfg = apply_overrides(transfer.start_config(app, source_app, source_cfg), args.overrides)
+    else:
+        cfg = _config(app, args)
+    if args.strategy:
+        cfg = apply_overrides(cfg, [f"strategy={args.strategy}"])
+    cfg = userdata.prepare(app, cfg, name, args.data, args.test_data, configure=source is None)
+    cfg = userdata.fit_batch(cfg, explicit=any(o.startswith("batch_size=") for o in args.overrides))
+    user = userdata.user_app(app, name)
+    if source is not None:
+        transfer.train_from(user, cfg, source, args.freeze, args.models_dir, name, _command_line())
+    else:
+        train(user, cfg, args.models_dir, tensorboard=args.tensorboard, command=_command_line(), name=name)
     return 0
 
 
@@ -218,7 +297,7 @@ def _cmd_evaluate(args) -> int:
         return _evaluate_data(args)
     if args.tflite or args.json_out or args.record:
         raise GlasswingError("--tflite, --json and --record apply to --data.")
-    app = get_app(args.app)
+    app = get_app(args.app, args.models_dir)
     folder = artifacts.require_model_dir(args.models_dir, app)
     cfg = artifacts.load_config(app, folder)
     model = artifacts.load_model(folder / artifacts.MODEL_FILE)
@@ -261,7 +340,7 @@ def _cmd_export(args) -> int:
     from apps import get_app
     from apps.export import export
 
-    app = get_app(args.app)
+    app = get_app(args.app, args.models_dir)
     report = export(app, args.models_dir, args.quant)
     failed = [mode for mode, row in report.items() if row.get("error")]
     return 1 if failed else 0
@@ -283,7 +362,7 @@ def _load_trained(args, check=None):
     """(app, folder, cfg, model) of a trained classifier; ``check(app)`` runs before the model loads."""
     from apps import artifacts, get_app
 
-    app = get_app(args.app)
+    app = get_app(args.app, args.models_dir)
     if app.task != "classify":
         raise GlasswingError(f"{args.verb} applies to classifier apps; {app.name!r} is a {app.task} app.")
     if check is not None:
@@ -306,7 +385,7 @@ def _cmd_predict(args) -> int:
 
     if args.top_k < 1:
         raise GlasswingError(f"--top-k must be >= 1, got {args.top_k}.")
-    if get_app(args.app).task != "classify":
+    if get_app(args.app, args.models_dir).task != "classify":
         raise GlasswingError(
             f"`predict` shows class probabilities; {args.app!r} is a generator: "
             f"use `glasswing generate {args.app}`."
@@ -386,7 +465,7 @@ def _cmd_explain(args) -> int:
     from xai.render import save_attribution_png
 
     explainer = xai.get_explainer(args.method)
-    available = xai.available(get_app(args.app))
+    available = xai.available(get_app(args.app, args.models_dir))
     if args.method not in available:
         raise GlasswingError(
             f"Method {args.method!r} does not support app {args.app!r}. Available: {', '.join(available)}."
@@ -434,7 +513,7 @@ def _cmd_generate(args) -> int:
 
     from apps import artifacts, get_app
 
-    app = get_app(args.app)
+    app = get_app(args.app, args.models_dir)
     if app.generative is None:
         raise GlasswingError(f"App {app.name!r} does not generate (task={app.task!r}).")
     folder = artifacts.require_model_dir(args.models_dir, app)

@@ -56,6 +56,22 @@ def load_split(builder, split: str) -> tf.data.Dataset:
     )
 
 
+def examples(cfg, split: str, builder: Callable) -> tf.data.Dataset:
+    """Unbatched ``(x, y)`` of one split: the user's dataset when ``cfg.data`` names one, else the app's own.
+
+    Args:
+        cfg: The app Config.
+        split: ``"train" | "validation" | "test"``.
+        builder: ``cfg -> prepared tfds builder`` of the app's own dataset (not
+            called for a user's dataset, so no built-in data is prepared for it).
+    """
+    if cfg.data:
+        from apps.userdata import load_split as load_user_split
+
+        return load_user_split(cfg, split)
+    return load_split(builder(cfg), split)
+
+
 def finish_pipeline(
     ds: tf.data.Dataset,
     cfg,

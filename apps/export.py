@@ -478,7 +478,7 @@ def _child_main(argv: list[str]) -> int:
 
     name, quant, out = args.convert
     try:
-        convert(get_app(name), args.models_dir, quant, Path(out))
+        convert(get_app(name, args.models_dir), args.models_dir, quant, Path(out))
     except GlasswingError as err:
         print(err, file=sys.stderr)
         return 2

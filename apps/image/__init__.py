@@ -1,6 +1,6 @@
 """Image classification on Fashion-MNIST."""
 
-from apps.app import App
+from apps.app import App, OwnData
 from apps.image import config, data, model
 
 APP = App(
@@ -15,4 +15,13 @@ APP = App(
     fake_batch=data.fake_batch,
     prepare=data.prepare,
     description="Fashion-MNIST clothing classifier (CNN, 10 classes)",
+    load_preprocess=data.load_preprocess,
+    own_data=OwnData(
+        kind="image",
+        layout="folder",
+        extensions=data.IMAGE_EXTENSIONS,
+        read=data.read_own,
+        feature=data.own_feature,
+        configure=data.configure_own,
+    ),
 )

@@ -7,6 +7,8 @@ Keras' own cache/downloader (only when online) -> a clear error.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gzip
 import os
 import struct
@@ -18,6 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from apps import datasets
+from apps.app import class_names
 from apps.errors import GlasswingError
 
 LABELS = [
@@ -51,8 +54,8 @@ HOW_TO_GET = (
 
 
 def labels(cfg=None) -> list[str]:
-    """The ten Fashion-MNIST class names, in label order."""
-    return list(LABELS)
+    """The class names in label order: Fashion-MNIST's ten, or a user dataset's (``cfg.classes``)."""
+    return class_names(cfg, LABELS) if cfg is not None else list(LABELS)
 
 
 def _has_all_files(folder: Path) -> bool:
@@ -193,25 +196,54 @@ def make_augmenter(cfg):
     return augment
 
 
+def _builder(cfg):
+    return datasets.prepare_builder(GlasswingFashionMnist, cfg, find_source_dir(cfg))
+
+
 def dataset(cfg, split: str) -> tf.data.Dataset:
-    """Batched, cached, prefetched ``(x, y)``: x float32 (28, 28, 1) in [0, 1], y int."""
-    builder = datasets.prepare_builder(GlasswingFashionMnist, cfg, find_source_dir(cfg))
-    ds = datasets.load_split(builder, split).map(_to_float, num_parallel_calls=datasets.AUTOTUNE)
+    """Batched, cached, prefetched ``(x, y)``: x float32 ``(side, side, channels)`` in [0, 1], y int."""
+    ds = datasets.examples(cfg, split, _builder).map(_to_float, num_parallel_calls=datasets.AUTOTUNE)
     augment = make_augmenter(cfg) if cfg.augment else None
     return datasets.finish_pipeline(ds, cfg, split, augment=augment)
 
 
-def preprocess(raw) -> np.ndarray:
-    """Any image (PIL image, path, bytes or array) -> float32 (28, 28, 1) in [0, 1].
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+# Pillow modes without colour: a folder of only these trains a grayscale model.
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "P;gray"}
 
-    Converts to grayscale, fits the longer side into 28 px keeping the aspect
-    ratio (padding the rest), and inverts photos of dark objects on a light
-    background, because Fashion-MNIST shows light garments on black.
+
+def preprocess(raw, side: int = SIDE, channels: int = 1, invert: bool = True) -> np.ndarray:
+    """Any image (PIL image, path, bytes or array) -> float32 ``(side, side, channels)`` in [0, 1].
+
+    Applies the EXIF orientation, converts to grayscale (``channels=1``) or RGB,
+    fits the longer side into ``side`` px keeping the aspect ratio (padding the
+    rest with black), and with ``invert`` inverts photos of dark objects on a
+    light background, because Fashion-MNIST shows light garments on black.
 
     Raises:
         GlasswingError: The input cannot be read as an image, or is empty.
     """
-    from PIL import Image, UnidentifiedImageError  # PIL is only needed for raw input
+    image = _to_pil(raw, "L" if channels == 1 else "RGB")
+    if image.width == 0 or image.height == 0:
+        raise GlasswingError("The image is empty (0 pixels).")
+    from PIL import Image
+
+    scale = side / max(image.width, image.height)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    pixels = np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    pixels = pixels.reshape(size[1], size[0], channels)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if invert and border.mean() > 0.5:
+        pixels = 1.0 - pixels
+    canvas = np.zeros((side, side, channels), np.float32)
+    top, left = (side - size[1]) // 2, (side - size[0]) // 2
+    canvas[top : top + size[1], left : left + size[0]] = pixels
+    return canvas
+
+
+def _to_pil(raw, mode: str):
+    """A PIL image in ``mode`` ("L" or "RGB"), upright per its EXIF orientation."""
+    from PIL import Image, ImageOps, UnidentifiedImageError  # PIL is only needed for raw input
 
     if isinstance(raw, (str, Path, bytes, bytearray)):
         import io
@@ -220,42 +252,67 @@ def preprocess(raw) -> np.ndarray:
         try:
             with Image.open(source) as img:
                 img.load()
-                raw = img.copy()
-        except (UnidentifiedImageError, OSError, ValueError) as err:
+                raw = ImageOps.exif_transpose(img)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
             raise GlasswingError(f"Cannot read the image: {err}") from None
     if isinstance(raw, Image.Image):
-        image = raw.convert("L")
-    else:
-        array = np.asarray(raw)
-        if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
-            array = array[..., :3].mean(axis=-1) if array.shape[-1] >= 3 else array[..., 0]
-        if array.ndim != 2 or array.size == 0:
-            raise GlasswingError(
-                f"Expected a 2-D grayscale or HxWxC image, got an array of shape {np.shape(raw)}."
-            )
-        if array.dtype != np.uint8:
-            hi = 1.0 if float(np.nanmax(array)) <= 1.0 else 255.0
-            array = np.clip(np.nan_to_num(array) / hi * 255.0, 0, 255).astype(np.uint8)
-        image = Image.fromarray(array, mode="L")
-    if image.width == 0 or image.height == 0:
-        raise GlasswingError("The image is empty (0 pixels).")
-    scale = SIDE / max(image.width, image.height)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    pixels = np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if border.mean() > 0.5:
-        pixels = 1.0 - pixels
-    canvas = np.zeros((SIDE, SIDE), np.float32)
-    top, left = (SIDE - size[1]) // 2, (SIDE - size[0]) // 2
-    canvas[top : top + size[1], left : left + size[0]] = pixels
-    return canvas[..., None]
+        return raw.convert(mode)
+    array = np.asarray(raw)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    colour = array.ndim == 3 and array.shape[-1] in (3, 4)
+    if not (array.ndim == 2 or colour) or array.size == 0:
+        raise GlasswingError(f"Expected a 2-D grayscale or HxWxC image, got an array of shape {np.shape(raw)}.")
+    if array.dtype != np.uint8:
+        hi = 1.0 if float(np.nanmax(array)) <= 1.0 else 255.0
+        array = np.clip(np.nan_to_num(array) / hi * 255.0, 0, 255).astype(np.uint8)
+    return Image.fromarray(array[..., :3] if colour else array, mode="RGB" if colour else "L").convert(mode)
+
+
+def load_preprocess(folder):
+    """``preprocess`` with the input settings (side, channels, invert) of the model in ``folder``."""
+    from apps.artifacts import CONFIG_FILE, read_json
+
+    values = read_json(Path(folder) / CONFIG_FILE)
+    return functools.partial(
+        preprocess,
+        side=int(values.get("side", SIDE)),
+        channels=int(values.get("channels", 1)),
+        invert=bool(values.get("invert", True)),
+    )
+
+
+def read_own(path, cfg) -> np.ndarray:
+    """One of a user's image files as stored for training: uint8 ``(side, side, channels)``."""
+    x = preprocess(path, cfg.side, cfg.channels, cfg.invert)
+    return np.round(x * 255.0).astype(np.uint8)
+
+
+def own_feature(cfg):
+    """The tfds feature of one stored user image."""
+    return tfds.features.Tensor(shape=(cfg.side, cfg.side, cfg.channels), dtype=np.uint8)
+
+
+def configure_own(cfg, paths) -> object:
+    """A user's photos: colour when any file has colour, and never Fashion-MNIST's inversion."""
+    from PIL import Image
+
+    def colour(path) -> bool:
+        try:
+            with Image.open(path) as img:
+                return img.mode not in _GRAY_MODES and not (img.mode == "P" and img.palette.mode == "L")
+        except Exception:  # noqa: BLE001 - unreadable files are reported when read
+            return False
+
+    return dataclasses.replace(cfg, channels=3 if any(map(colour, paths)) else 1, invert=False)
 
 
 def fake_batch(cfg, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic images with learnable labels: class k is a bright band at row 2k+4."""
+    """Synthetic images with learnable labels: class k is a bright band at row (2k+4) mod side."""
     rng = np.random.default_rng(cfg.seed)
-    y = rng.integers(0, len(LABELS), size=n)
-    x = rng.uniform(0.0, 0.2, size=(n, SIDE, SIDE, 1)).astype(np.float32)
+    y = rng.integers(0, len(labels(cfg)), size=n)
+    x = rng.uniform(0.0, 0.2, size=(n, cfg.side, cfg.side, cfg.channels)).astype(np.float32)
     for i, label in enumerate(y):
-        x[i, 2 * label + 4 : 2 * label + 6, :, 0] = 1.0
+        row = (2 * label + 4) % (cfg.side - 1)
+        x[i, row : row + 2, :, :] = 1.0
     return x, y.astype(np.int64)

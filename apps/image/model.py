@@ -2,7 +2,7 @@
 
 import keras
 
-from apps.image.data import LABELS, SIDE
+from apps.image.data import labels
 
 
 def _conv_bn_relu(x, filters: int, reg, name: str):
@@ -21,10 +21,10 @@ def build(cfg) -> keras.Model:
         cfg: ``apps.image.config.Config``.
 
     Returns:
-        A compiled model mapping float32 (28, 28, 1) images to class probabilities.
+        A compiled model mapping float32 ``(side, side, channels)`` images to class probabilities.
     """
     reg = keras.regularizers.L2(cfg.weight_decay) if cfg.weight_decay else None
-    inputs = keras.Input((SIDE, SIDE, 1), name="image")
+    inputs = keras.Input((cfg.side, cfg.side, cfg.channels), name="image")
     x = inputs
     # One conv at full resolution (the costliest place per filter), two at 14x14.
     for block, (filters, convs) in enumerate(((cfg.filters, 1), (cfg.filters * 2, 2)), start=1):
@@ -42,7 +42,7 @@ def build(cfg) -> keras.Model:
     x = keras.layers.ReLU(name="fc_relu")(x)
     x = keras.layers.Dropout(cfg.dense_dropout, name="fc_drop")(x)
     # float32 output keeps softmax stable under mixed precision.
-    outputs = keras.layers.Dense(len(LABELS), activation="softmax", dtype="float32", name="probs")(x)
+    outputs = keras.layers.Dense(len(labels(cfg)), activation="softmax", dtype="float32", name="probs")(x)
     model = keras.Model(inputs, outputs, name="fashion_cnn")
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),

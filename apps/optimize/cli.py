@@ -77,7 +77,7 @@ def cmd_optimize(args) -> int:
     from apps import get_app
     from apps.optimize import require_classifier
 
-    app = get_app(args.app)
+    app = get_app(args.app, args.models_dir)
     require_classifier(app)
     if args.epochs is not None and args.epochs < 1:
         raise GlasswingError(f"--epochs must be >= 1, got {args.epochs}.")

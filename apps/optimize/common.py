@@ -285,9 +285,10 @@ def _child_main(argv: list[str]) -> int:
     p.add_argument("--sparsity", action="store_true")
     args = parser.parse_args(argv)
     from apps import get_app
+    from apps.userdata import models_dir_of
 
     try:
-        convert_folder(get_app(args.app), args.folder, args.quant, Path(args.out), sparsity=args.sparsity)
+        convert_folder(get_app(args.app, models_dir_of(args.app, args.folder)), args.folder, args.quant, Path(args.out), sparsity=args.sparsity)
     except GlasswingError as err:
         print(err, file=sys.stderr)
         return 2

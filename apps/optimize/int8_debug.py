@@ -448,9 +448,10 @@ def _child_main(argv: list[str]) -> int:
     p.add_argument("debug_examples", type=int)
     args = parser.parse_args(argv)
     from apps import get_app
+    from apps.userdata import models_dir_of
 
     try:
-        result = debug_model(get_app(args.app), args.folder, args.out, args.keep_float, args.debug_examples)
+        result = debug_model(get_app(args.app, models_dir_of(args.app, args.folder)), args.folder, args.out, args.keep_float, args.debug_examples)
     except GlasswingError as err:
         print(err, file=sys.stderr)
         return 2

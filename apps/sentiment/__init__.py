@@ -1,6 +1,6 @@
 """Binary sentiment of movie-review sentences (fine-tuned MiniLM; BiLSTM, Transformer or linear baseline)."""
 
-from apps.app import App
+from apps.app import App, OwnData
 from apps.sentiment import config, data, model
 
 APP = App(
@@ -22,4 +22,5 @@ APP = App(
     baselines=config.baselines,
     int8_float=model.int8_float_layers,
     labelled=data.read_labelled,
+    own_data=OwnData(kind="text", layout="csv", read=data.read_own, feature=data.own_feature),
 )

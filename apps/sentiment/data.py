@@ -24,6 +24,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from apps import datasets
+from apps.app import class_names
 from apps.errors import GlasswingError
 from apps.sentiment import encoder
 
@@ -48,8 +49,8 @@ HOW_TO_GET = (
 
 
 def labels(cfg=None) -> list[str]:
-    """The two class names, in label order."""
-    return list(LABELS)
+    """The class names in label order: negative, positive; or a user dataset's (``cfg.classes``)."""
+    return class_names(cfg, LABELS) if cfg is not None else list(LABELS)
 
 
 def find_source_file(cfg) -> Path:
@@ -169,18 +170,18 @@ def make_vectorizer(vocab: list[str], seq_len: int) -> keras.layers.TextVectoriz
 
 
 @functools.lru_cache(maxsize=8)
-def _adapted_vocabulary(data_dir: str, max_tokens: int) -> tuple[str, ...]:
-    builder = _builder(_DataDirOnly(data_dir))
+def _adapted_vocabulary(data_dir: str, data: str, max_tokens: int) -> tuple[str, ...]:
+    train = datasets.examples(_DataSource(data_dir, data), "train", _builder)
     layer = keras.layers.TextVectorization(max_tokens=max_tokens, standardize=standardize, split="whitespace")
-    layer.adapt(datasets.load_split(builder, "train").map(lambda text, _: text).batch(1024))
+    layer.adapt(train.map(lambda text, _: text).batch(1024))
     return tuple(str(token) for token in layer.get_vocabulary())
 
 
-class _DataDirOnly:
-    """The one Config field the builder reads, so the cache key stays hashable."""
+class _DataSource:
+    """The Config fields that pick the data (``data_dir``, ``data``), so the cache key stays hashable."""
 
-    def __init__(self, data_dir: str):
-        self.data_dir = data_dir
+    def __init__(self, data_dir: str, data: str):
+        self.data_dir, self.data = data_dir, data
 
 
 def vocabulary(cfg) -> list[str]:
@@ -194,7 +195,7 @@ def vocabulary(cfg) -> list[str]:
     """
     if cfg.arch == "minilm":
         return encoder.vocabulary()
-    return list(_adapted_vocabulary(str(Path(cfg.data_dir).resolve()), cfg.max_tokens))
+    return list(_adapted_vocabulary(str(Path(cfg.data_dir).resolve()), cfg.data, cfg.max_tokens))
 
 
 def artifact_files(cfg) -> dict[str, str]:
@@ -241,7 +242,7 @@ def make_word_dropout(rate: float, seed: int):
 
 def _wordpiece_split(cfg, split: str) -> tf.data.Dataset:
     """minilm's unbatched ``(ids, label)``: the split tokenized once in Python (fast Rust tokenizer)."""
-    pairs = list(datasets.load_split(_builder(cfg), split).as_numpy_iterator())
+    pairs = list(datasets.examples(cfg, split, _builder).as_numpy_iterator())
     texts = [spell_symbols(text.decode("utf-8")) for text, _ in pairs]
     tokenizer = encoder.load_tokenizer(str(encoder.package_tokenizer_path()))
     ids = encoder.encode(tokenizer, texts, cfg.seq_len)
@@ -252,20 +253,19 @@ def dataset(cfg, split: str) -> tf.data.Dataset:
     """Batched, cached, prefetched ``(x, y)``: x int32 ``(seq_len,)`` token ids, y int."""
     if cfg.arch == "minilm":
         return datasets.finish_pipeline(_wordpiece_split(cfg, split), cfg, split)
-    builder = _builder(cfg)
     vectorizer = make_vectorizer(vocabulary(cfg), cfg.seq_len)
 
     def to_ids(text, label):
         return tf.cast(vectorizer(text[None])[0], tf.int32), label
 
-    ds = datasets.load_split(builder, split).map(to_ids, num_parallel_calls=datasets.AUTOTUNE)
+    ds = datasets.examples(cfg, split, _builder).map(to_ids, num_parallel_calls=datasets.AUTOTUNE)
     augment = make_word_dropout(cfg.word_dropout, cfg.seed) if cfg.augment and cfg.word_dropout else None
     return datasets.finish_pipeline(ds, cfg, split, augment=augment)
 
 
 def example_text(cfg, split: str) -> list[str]:
     """The raw sentences of ``split`` in the order ``dataset`` yields them (unshuffled splits)."""
-    ds = datasets.load_split(_builder(cfg), split)
+    ds = datasets.examples(cfg, split, _builder)
     return [text.decode("utf-8") for text, _ in ds.as_numpy_iterator()]
 
 
@@ -450,3 +450,13 @@ def _csv_rows(path: Path, text: str, labels_: list[str]) -> list[tuple[str, str,
     if not rows:
         raise GlasswingError(f"--data {path} holds no labelled sentence.")
     return rows
+
+
+def read_own(text: str, cfg) -> str:
+    """One row of a user's CSV as stored for training: the text, cleaned like ``preprocess`` does."""
+    return _clean_text(text)
+
+
+def own_feature(cfg):
+    """The tfds feature of one stored user text."""
+    return tfds.features.Text()

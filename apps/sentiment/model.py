@@ -11,7 +11,7 @@ import dataclasses
 import keras
 
 from apps.sentiment import encoder
-from apps.sentiment.data import LABELS, PAD_ID
+from apps.sentiment.data import PAD_ID, labels
 
 PACKAGE = "glasswing_sentiment"
 
@@ -204,7 +204,7 @@ def build(cfg, unroll: bool = False) -> keras.Model:
         x = _transformer(ids, cfg, reg)
     x = keras.layers.Dropout(cfg.dropout, name="head_drop")(x)
     # float32 output keeps softmax stable under mixed precision.
-    outputs = keras.layers.Dense(len(LABELS), activation="softmax", dtype="float32", name="probs")(x)
+    outputs = keras.layers.Dense(len(labels(cfg)), activation="softmax", dtype="float32", name="probs")(x)
     model = keras.Model(ids, outputs, name=f"sentiment_{cfg.arch}")
     if cfg.arch == "minilm" and cfg.pretrained:
         encoder.load_pretrained(

@@ -3,7 +3,7 @@
 import functools
 
 from apps import labelled
-from apps.app import App, RawInput
+from apps.app import App, OwnData, RawInput
 from apps.speech import audio, config, data, inference, model
 
 APP = App(
@@ -29,4 +29,12 @@ APP = App(
         windows=inference.windows,
     ),
     labelled=functools.partial(labelled.read_folder, extensions=audio.EXTENSIONS),
+    own_data=OwnData(
+        kind="speech",
+        layout="folder",
+        extensions=audio.EXTENSIONS,
+        read=data.read_own,
+        feature=data.own_feature,
+        fill=data.fill_own,
+    ),
 )

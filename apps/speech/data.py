@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from apps import datasets
+from apps.app import class_names
 from apps.errors import GlasswingError
 from apps.speech import synth
 from apps.speech.features import LogMel, logmel_layer
@@ -29,8 +30,8 @@ STAMP = "manifest_digest.txt"
 
 
 def labels(cfg=None) -> list[str]:
-    """The 20 keywords, then ``_unknown_`` and ``_silence_``."""
-    return list(LABELS)
+    """The 20 keywords, then ``_unknown_`` and ``_silence_``; or a user dataset's classes (``cfg.classes``)."""
+    return class_names(cfg, LABELS) if cfg is not None else list(LABELS)
 
 
 def clips_dir(cfg) -> Path:
@@ -129,7 +130,7 @@ def _builder(cfg):
 
 def waveforms(cfg, split: str) -> tf.data.Dataset:
     """Unbatched ``(int16 waveform, label)`` pairs of one split."""
-    return datasets.load_split(_builder(cfg), split)
+    return datasets.examples(cfg, split, _builder)
 
 
 def _to_float(audio):
@@ -255,3 +256,54 @@ def fake_waveforms(cfg, n: int) -> np.ndarray:
     freqs = rng.uniform(200, 3000, size=(n, 1))
     x = 0.5 * np.sin(2 * np.pi * freqs * t[None]) + 0.05 * rng.standard_normal((n, cfg.clip_samples))
     return x.astype(np.float32)
+
+
+def read_own(path, cfg) -> np.ndarray:
+    """One of a user's recordings as stored for training: the loudest 1-s window, int16 at 16 kHz."""
+    from apps.speech import audio
+
+    clip, _ = audio.load_clip(path, cfg.sample_rate, cfg.clip_samples)
+    return np.round(np.clip(clip, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def own_feature(cfg):
+    """The tfds feature of one stored user recording."""
+    return tfds.features.Tensor(shape=(cfg.clip_samples,), dtype=np.int16)
+
+
+def fill_own(cfg, counts: dict, seed: int) -> tuple[list[str], dict]:
+    """``_unknown_`` and ``_silence_`` examples for a user's keyword set that lacks them.
+
+    ``_unknown_`` = other words (the built-in keywords and unknown words that are
+    not the user's), ``_silence_`` = background noise, synthesized like the
+    built-in dataset (held-out voices in validation and test). Per split: twice
+    (unknown) and once (silence) the median user class's training count.
+
+    Returns:
+        The full class list (the user's, then the added ones) and ``{split: [(int16 clip, class)]}``.
+    """
+    words = sorted(counts)
+    missing = [c for c in (synth.UNKNOWN, synth.SILENCE) if c not in counts]
+    if not missing:
+        return words, {}
+    median = int(np.median(list(counts.values())))
+    train_n = {synth.UNKNOWN: max(8, 2 * median), synth.SILENCE: max(4, median)}
+    wanted = {
+        label: {"train": n, "validation": max(2, n // 4), "test": max(2, n // 4)} for label, n in train_n.items()
+    }
+    pool = [w for w in (*synth.KEYWORDS, *synth.UNKNOWN_WORDS) if w not in {c.lower() for c in counts}]
+    # Enough planned rows that the held-out voices' share covers validation and test.
+    total = 10 * max(train_n.values())
+    rows = synth.plan(synth.espeak_variants(), 0, total, total, seed, flite=synth.flite_variants())
+    rng = np.random.default_rng(seed)
+    extra: dict[str, list] = {"train": [], "validation": [], "test": []}
+    for label in missing:
+        for row in rows:
+            want = wanted[label]
+            if row["label"] != label or len([1 for _, y in extra[row["split"]] if y == label]) >= want[row["split"]]:
+                continue
+            if label == synth.UNKNOWN:
+                row = {**row, "word": pool[rng.integers(len(pool))]}
+            clip = synth.render(row, seed)
+            extra[row["split"]].append((np.round(clip * 32767.0).astype(np.int16), label))
+    return [*words, *missing], extra

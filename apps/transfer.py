@@ -52,9 +52,9 @@ def start_config(app, source_app, source_cfg):
     if source_app.own_data is None or source_app.own_data.kind != app.own_data.kind:
         got = source_app.own_data.kind if source_app.own_data else source_app.name
         raise GlasswingError(
-            f"--from {source_app.name}: a {got} model cannot start a {app.own_data.kind} model."
+            f"--from {source_app.name}: it is a {got} model; it cannot start a model of {app.own_data.kind} data."
         )
-    values = {**dataclasses.asdict(source_cfg), "data": "", "classes": (), "baselines": False}
+    values = {**dataclasses.asdict(source_cfg), "data": "", "classes": (), "baselines": True}
     return dataclasses.replace(app.Config(), **{k: v for k, v in values.items() if k in _field_names(app)})
 
 
@@ -131,10 +131,12 @@ def train_from(app, cfg, source, freeze: float, models_dir, name: str, command: 
         set_frozen(model, 1.0)
         return model
 
+    last = with_scratch_baseline(app, dataclasses.replace(cfg, baselines=False))
     print(f"Phase 1: training a new head for {len(app.labels(cfg))} classes on the frozen backbone ...", flush=True)
-    folder = train(app, dataclasses.replace(cfg, epochs=head_epochs), models_dir, command=command, build=head_only, name=name)
     if freeze >= 1.0:
-        return folder
+        return train(last, cfg, models_dir, command=command, build=head_only, name=name)
+    head_cfg = dataclasses.replace(cfg, epochs=head_epochs, baselines=False)
+    folder = train(app, head_cfg, models_dir, command=command, build=head_only, name=name)
     tuned_cfg = dataclasses.replace(
         cfg, epochs=max(1, cfg.epochs - head_epochs), learning_rate=cfg.learning_rate * FINE_TUNE_RATE
     )
@@ -145,4 +147,18 @@ def train_from(app, cfg, source, freeze: float, models_dir, name: str, command: 
         return model
 
     print(f"Phase 2: fine-tuning with {freeze:.0%} of the backbone frozen at a tenth of the rate ...", flush=True)
-    return train(app, tuned_cfg, models_dir, command=command, build=fine_tune, name=name)
+    return train(last, tuned_cfg, models_dir, command=command, build=fine_tune, name=name)
+
+
+def with_scratch_baseline(app, scratch_cfg):
+    """``app`` whose baselines also train ``scratch_cfg`` (the same model without ``--from``).
+
+    So every transfer run measures, on the same data and split, what starting
+    from the other model's weights was worth (``metrics.json["baselines"]``).
+    """
+    own = app.baselines
+
+    def baselines(cfg) -> dict:
+        return {**(own(cfg) if own else {}), "same architecture without --from": scratch_cfg}
+
+    return dataclasses.replace(app, baselines=baselines)

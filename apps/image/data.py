@@ -294,25 +294,40 @@ def own_feature(cfg):
 
 
 def configure_own(cfg, paths) -> object:
-    """A user's photos: colour when any file has colour, and never Fashion-MNIST's inversion."""
+    """A user's photos: colour when any of (up to 256 of) them has colour, and never FMNIST's inversion.
+
+    Colour is judged by content, not by file mode: a gray scan saved as RGB is gray.
+    """
     from PIL import Image
 
     def colour(path) -> bool:
         try:
             with Image.open(path) as img:
-                return img.mode not in _GRAY_MODES and not (img.mode == "P" and img.palette.mode == "L")
+                if img.mode in _GRAY_MODES:
+                    return False
+                img.thumbnail((64, 64))
+                rgb = np.asarray(img.convert("RGB"), dtype=np.int16)
         except Exception:  # noqa: BLE001 - unreadable files are reported when read
             return False
+        return bool(np.abs(rgb - rgb.mean(axis=-1, keepdims=True)).max() > 8)
 
-    return dataclasses.replace(cfg, channels=3 if any(map(colour, paths)) else 1, invert=False)
+    sample = list(paths)[:: max(1, len(paths) // 256)]
+    return dataclasses.replace(cfg, channels=3 if any(map(colour, sample)) else 1, invert=False)
+
+
+def input_shape(cfg) -> tuple[int, int, int]:
+    """``(side, side, channels)`` of ``cfg``; the VAE shares this module with a Config that is always 28x28x1."""
+    side = getattr(cfg, "side", SIDE)
+    return (side, side, getattr(cfg, "channels", 1))
 
 
 def fake_batch(cfg, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic images with learnable labels: class k is a bright band at row (2k+4) mod side."""
     rng = np.random.default_rng(cfg.seed)
     y = rng.integers(0, len(labels(cfg)), size=n)
-    x = rng.uniform(0.0, 0.2, size=(n, cfg.side, cfg.side, cfg.channels)).astype(np.float32)
+    shape = input_shape(cfg)
+    x = rng.uniform(0.0, 0.2, size=(n, *shape)).astype(np.float32)
     for i, label in enumerate(y):
-        row = (2 * label + 4) % (cfg.side - 1)
+        row = (2 * label + 4) % (shape[0] - 1)
         x[i, row : row + 2, :, :] = 1.0
     return x, y.astype(np.int64)

@@ -55,6 +55,10 @@ class TrainConfig:
     # The class names this model predicts, when they are not the app's own (a user's
     # dataset); written to config.json, so a model's labels come from its folder.
     classes: tuple = ()
+    # Weight each class's examples by n / (classes x n_class) in the training loss, so
+    # a small class counts as much as a large one (on by default for a user's data,
+    # where a few recordings per word sit beside many `_unknown_` ones).
+    balance_classes: bool = False
 
     # An app's small-model settings for tiny(): a class attribute, not a field.
     TINY: ClassVar[dict] = {}

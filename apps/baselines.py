@@ -16,7 +16,7 @@ from apps.evaluate import evaluate
 
 def fit_baseline(app, cfg):
     """Fits one baseline Config in memory (nothing published): the best-validation weights."""
-    from apps.train import cosine_schedule  # train imports this module
+    from apps.train import class_weights, cosine_schedule  # train imports this module
 
     keras.utils.set_random_seed(cfg.seed)
     model = app.build(cfg)
@@ -24,6 +24,7 @@ def fit_baseline(app, cfg):
         app.dataset(cfg, "train"),
         validation_data=app.dataset(cfg, "validation"),
         epochs=cfg.epochs,
+        class_weight=class_weights(app, cfg),
         callbacks=[
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=cfg.patience, restore_best_weights=True

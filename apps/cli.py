@@ -269,6 +269,9 @@ def _train_own(args) -> int:
 
     app = userdata.kind_app(args.app)
     name = userdata.check_name(args.name, args.models_dir)
+    # A user's classes are rarely balanced (a few recordings per word beside many
+    # `_unknown_` ones): weight them equally unless the command line says otherwise.
+    args.overrides = ["balance_classes=true", *args.overrides]
     source = None
     if args.from_model:
         source_app, _, source_cfg, source = transfer.load_source(args.from_model, args.models_dir)

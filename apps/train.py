@@ -211,6 +211,17 @@ def _generative_card(app: App, cfg, metrics: dict) -> str:
     return "\n" + app.generative.card(cfg, metrics)
 
 
+def class_weights(app: App, cfg) -> dict | None:
+    """``{class: n / (classes x n_class)}`` over the training split when ``cfg.balance_classes``; else None."""
+    if not cfg.balance_classes:
+        return None
+    ds = app.dataset(dataclasses.replace(cfg, augment=False), "train")
+    counts = np.bincount(np.concatenate([np.asarray(y) for _, y in ds]), minlength=len(app.labels(cfg)))
+    present = counts > 0
+    weights = np.where(present, counts.sum() / (present.sum() * np.maximum(counts, 1)), 0.0)
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
 def _count(ds) -> int:
     return int(ds.reduce(np.int64(0), lambda n, batch: n + tf.shape(batch[1], tf.int64)[0]))
 
@@ -290,6 +301,7 @@ def train(
         train_ds,
         validation_data=val_ds,
         epochs=cfg.epochs,
+        class_weight=class_weights(app, cfg),
         shuffle=False,  # the tf.data pipeline shuffles the training split itself
         callbacks=_callbacks(
             cfg,

@@ -185,21 +185,27 @@ def read_all(own, cfg, found: Scan, progress: bool = True) -> tuple[list, Scan]:
     return examples, kept
 
 
-def check_classes(labels: list[str], option: str = "--data") -> list[str]:
+def check_classes(labels: list[str], option: str = "--data", minimum: int = 2) -> list[str]:
     """The sorted class names; refuses data a classifier cannot be trained or tested on.
 
+    Args:
+        labels: The class of every example.
+        option: The option the data came from, for messages.
+        minimum: Examples each class needs: 2 when the data is also split for
+            validation and test; 1 beside a fixed ``--test-data`` (one-shot training).
+
     Raises:
-        GlasswingError: Fewer than two classes, or a class with fewer than two examples.
+        GlasswingError: Fewer than two classes, or a class with fewer than ``minimum`` examples.
     """
     counts = collections.Counter(labels)
     if len(counts) < 2:
         only = f" (only {next(iter(counts))!r})" if counts else ""
         raise GlasswingError(f"{option} needs at least two classes{only}; a classifier needs something to tell apart.")
-    small = sorted(name for name, n in counts.items() if n < 2)
+    small = sorted(name for name, n in counts.items() if n < minimum)
     if small:
         raise GlasswingError(
             f"{option}: class{'es' if len(small) > 1 else ''} {', '.join(map(repr, small))} "
-            "ha{} fewer than 2 examples; add examples or remove the class.".format("ve" if len(small) > 1 else "s")
+            "ha{} fewer than {} examples; add examples or remove the class.".format("ve" if len(small) > 1 else "s", minimum)
         )
     return sorted(counts)
 
@@ -231,6 +237,7 @@ def stratified_split(labels: list[str], seed: int, test: bool = True) -> dict[st
 
     Every class with n >= 2 examples keeps at least one for training and one for
     validation; with ``test`` a class with n >= 3 also gives at least one to test.
+    A class with one example (allowed beside a fixed test set) only trains.
     """
     rng = np.random.default_rng(seed)
     out = {"train": [], "validation": [], "test": []}
@@ -240,7 +247,7 @@ def stratified_split(labels: list[str], seed: int, test: bool = True) -> dict[st
     for label in sorted(by_class):
         order = rng.permutation(by_class[label])
         n = len(order)
-        n_val = max(1, round(SPLIT_FRACTIONS["validation"] * n))
+        n_val = max(1, round(SPLIT_FRACTIONS["validation"] * n)) if n >= 2 else 0
         n_test = max(1, round(SPLIT_FRACTIONS["test"] * n)) if test and n >= 3 else 0
         out["validation"] += order[:n_val].tolist()
         out["test"] += order[n_val : n_val + n_test].tolist()
@@ -356,7 +363,8 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
         stored = report_of(dataclasses.replace(cfg, data=data))
         print(f"Using the prepared copy of {data_path} ({builder_dir(cfg, data)}): {stored.get('summary', '')}")
         return dataclasses.replace(cfg, data=data, classes=tuple(stored["classes"]))
-    user_classes = check_classes(found.labels)
+    minimum = 2 if tests is None else 1
+    user_classes = check_classes(found.labels, minimum=minimum)
     if tests is not None:
         test_classes = sorted(set(tests.labels))
         if test_classes != user_classes:
@@ -364,7 +372,7 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
                 f"--test-data classes ({', '.join(test_classes)}) differ from --data's ({', '.join(user_classes)})."
             )
     examples, found = read_all(own, cfg, found, progress)
-    user_classes = check_classes(found.labels)  # again: decoding may have dropped files
+    user_classes = check_classes(found.labels, minimum=minimum)  # again: decoding may have dropped files
     order = stratified_split(found.labels, cfg.seed, test=tests is None)
     splits = {s: ([examples[i] for i in idx], [found.labels[i] for i in idx]) for s, idx in order.items()}
     skipped = list(found.skipped)
@@ -374,12 +382,21 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
         skipped += [(f"test: {n}", why) for n, why in tests.skipped]
     if not splits["test"][0]:
         raise GlasswingError("Too few examples to hold out a test split; add examples or pass --test-data.")
+    fallback = []
+    if not splits["validation"][0] and own.fill is None:
+        # One-shot data beside a fixed test set: nothing is left to validate on, so the
+        # best-epoch choice watches the training examples (said in the report).
+        splits["validation"] = splits["train"]
+        fallback = ["no example was left for validation (one per class): checkpoint choice uses the training examples"]
     classes = user_classes
     if own.fill is not None:
         classes, extra = own.fill(cfg, dict(collections.Counter(splits["train"][1])), cfg.seed)
         for split, pairs in extra.items():
             splits[split] = (splits[split][0] + [x for x, _ in pairs], splits[split][1] + [y for _, y in pairs])
-    warnings = warnings_of(splits, {s: _digests(pair[0]) for s, pair in splits.items()})
+    warnings = fallback + warnings_of(
+        {s: pair for s, pair in splits.items() if not (fallback and s == "validation")},
+        {s: _digests(pair[0]) for s, pair in splits.items() if not (fallback and s == "validation")},
+    )
     counts = {s: dict(sorted(collections.Counter(pair[1]).items())) for s, pair in splits.items()}
     summary = ", ".join(f"{s} {len(pair[1])}" for s, pair in splits.items()) + f"; {len(classes)} classes"
     report = {

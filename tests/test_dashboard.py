@@ -120,7 +120,7 @@ def test_overview_shows_each_trained_app_and_how_to_train_the_rest(image_only, m
 
 
 def test_every_page_without_models_says_how_to_train(tmp_path, monkeypatch):
-    for page in (None, "playground", "explain", "features", "errors", "export"):
+    for page in (None, "data", "playground", "explain", "features", "errors", "export"):
         at = _open(tmp_path / "empty", monkeypatch, page=page)
         assert "glasswing train image" in at.code[0].value
 

@@ -1,7 +1,9 @@
 """What every dashboard view shares: the models folder, cached loaders, the current input.
 
 Views import from here and from :mod:`apps.dashboard.render`; they never look at
-an app's name. Heavy objects (Keras models, interpreters, test splits) are
+an app's name. A model is a built-in app or one trained on a user's data
+(``models/<name>/app.json``); :func:`resolve_app` is the one place a model's name
+becomes its App. Heavy objects (Keras models, interpreters, test splits) are
 ``st.cache_resource`` (one copy shared by every session, never pickled);
 explanations are ``st.cache_data`` keyed by (app, method, input hash).
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from apps import APPS, artifacts
+from apps import APPS, artifacts, get_app
 from apps.errors import GlasswingError
 
 # Uploads larger than this are refused before any decoding (a 28x28 model needs little).
@@ -31,10 +33,28 @@ def models_dir() -> Path:
     return Path(os.environ.get("GLASSWING_MODELS_DIR", "models"))
 
 
+def resolve_app(name: str):
+    """The App of model ``name`` under :func:`models_dir`: a built-in app or a model trained on a user's data.
+
+    Raises:
+        GlasswingError: No such app, or the model's ``app.json`` is corrupt.
+    """
+    return get_app(name, models_dir())
+
+
+def _resolves(name: str) -> bool:
+    try:
+        resolve_app(name)
+    except GlasswingError:
+        return False  # a folder of something else, or a corrupt app.json: nothing to open
+    return True
+
+
 def trained_apps() -> list[str]:
-    """Registered apps that have a model file under :func:`models_dir`, registry order."""
-    trained = set(artifacts.list_trained(models_dir()))
-    return [name for name in APPS if name in trained]
+    """Models under :func:`models_dir` with a model file: built-ins in registry order, then the user's."""
+    trained = artifacts.list_trained(models_dir())
+    builtin = [name for name in APPS if name in trained]
+    return builtin + [name for name in trained if name not in APPS and _resolves(name)]
 
 
 def current_app():
@@ -42,7 +62,7 @@ def current_app():
     name = st.session_state.get(APP_KEY)
     if name not in trained_apps():
         return None
-    return APPS[name]
+    return resolve_app(name)
 
 
 def folder_of(app) -> Path:
@@ -67,9 +87,10 @@ class Bundle:
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=8)
-def _load_bundle(name: str, folder: str, stamp: float) -> Bundle:
-    # ``stamp`` (the model file's mtime) makes a retrained model load afresh.
-    app = APPS[name]
+def _load_bundle(name: str, folder: str, stamp: float, _app) -> Bundle:
+    # ``stamp`` (the model file's mtime) makes a retrained model load afresh; the App is
+    # not hashed: the folder decides it.
+    app = _app
     path = Path(folder)
     cfg = artifacts.load_config(app, path)
     model = artifacts.load_model(path / artifacts.MODEL_FILE)
@@ -79,7 +100,7 @@ def _load_bundle(name: str, folder: str, stamp: float) -> Bundle:
 def bundle(app) -> Bundle:
     """The app's loaded model and friends (loaded once per model file, shared by sessions)."""
     folder = folder_of(app)
-    return _load_bundle(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE))
+    return _load_bundle(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), app)
 
 
 def tflite_modes(app) -> list[str]:
@@ -116,10 +137,10 @@ class TestSplit:
 
 
 @st.cache_resource(show_spinner="Reading the test split and predicting it ...", max_entries=8)
-def _load_test_split(name: str, folder: str, stamp: float) -> TestSplit:
+def _load_test_split(name: str, folder: str, stamp: float, _app) -> TestSplit:
     from apps.evaluate import keras_predictor, predict_dataset
 
-    b = _load_bundle(name, folder, stamp)
+    b = _load_bundle(name, folder, stamp, _app)
     cfg = dataclasses.replace(b.cfg, batch_size=256, augment=False)
     xs = []
 
@@ -147,7 +168,7 @@ def test_split(app) -> TestSplit:
         GlasswingError: The app's data is not available (the message says how to get it).
     """
     folder = folder_of(app)
-    return _load_test_split(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE))
+    return _load_test_split(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), app)
 
 
 def input_hash(x) -> str:
@@ -158,13 +179,13 @@ def input_hash(x) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _explain(name: str, method: str, key: str, backend: str, target: int | None, _x, _model):
+def _explain(name: str, method: str, key: str, backend: str, target: int | None, _x, _model, _app):
     import time
 
     import xai
 
     start = time.perf_counter()
-    result = xai.get_explainer(method).explain(APPS[name], _model, _x, target)
+    result = xai.get_explainer(method).explain(_app, _model, _x, target)
     return result, time.perf_counter() - start
 
 
@@ -175,14 +196,14 @@ def explain(app, method: str, x, target: int | None = None):
         ``(Attribution, seconds it took when first computed)``.
     """
     model = bundle(app).model
-    return _explain(app.name, method, input_hash(x), _stamp(app), target, x, model)
+    return _explain(app.name, method, input_hash(x), _stamp(app), target, x, model, app)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _faithfulness(name: str, method: str, key: str, backend: str, target: int, _x, _values, _model):
+def _faithfulness(name: str, method: str, key: str, backend: str, target: int, _x, _values, _model, _app):
     from xai.faithfulness import deletion_insertion
 
-    result = deletion_insertion(_model, _x, _values, target, APPS[name].modality, random_runs=3)
+    result = deletion_insertion(_model, _x, _values, target, _app.modality, random_runs=3)
     return {
         "deletion": result.deletion,
         "insertion": result.insertion,
@@ -195,22 +216,22 @@ def faithfulness(app, method: str, x, attribution) -> dict:
     """Deletion/insertion AUCs of an attribution map (cached with the explanation)."""
     model = bundle(app).model
     return _faithfulness(
-        app.name, method, input_hash(x), _stamp(app), attribution.target, x, attribution.values, model
+        app.name, method, input_hash(x), _stamp(app), attribution.target, x, attribution.values, model, app
     )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _compare(name: str, method: str, key: str, backend: str, _x, _float, _lite) -> dict:
+def _compare(name: str, method: str, key: str, backend: str, _x, _float, _lite, _app) -> dict:
     import xai
 
-    return xai.compare(_float, _lite, _x, APPS[name], method)
+    return xai.compare(_float, _lite, _x, _app, method)
 
 
 def compare(app, method: str, mode: str, x) -> dict:
     """Float-vs-.tflite explanations of ``x`` with a prediction-only method (cached)."""
     lite = tflite_model(app, mode)
     backend = f"{_stamp(app)}|{mode}|{_mtime(lite.path)}"
-    return _compare(app.name, method, input_hash(x), backend, x, bundle(app).model, lite)
+    return _compare(app.name, method, input_hash(x), backend, x, bundle(app).model, lite, app)
 
 
 def _stamp(app) -> str:
@@ -344,7 +365,11 @@ def require_app(task: str | None = None):
 
 def how_to_train() -> None:
     """The message shown when no app has artifacts: which commands make some."""
+    from apps.userdata import kinds
+
     lines = "\n".join(f"glasswing train {name} && glasswing export {name} --quant all" for name in APPS)
+    lines += f"\n# or on your own files (KIND: {', '.join(kinds())}):"
+    lines += "\nglasswing train KIND --data PATH --name NAME"
     st.info(f"No trained models in `{models_dir()}`. Train one, then reload this page:")
     st.code(lines, language="bash")
 
@@ -357,17 +382,17 @@ def can_scan(app, current) -> bool:
 
 
 @st.cache_data(show_spinner="Classifying every window ...", max_entries=16)
-def _scan(name: str, folder: str, stamp: float, raw: bytes):
+def _scan(name: str, folder: str, stamp: float, raw: bytes, _app):
     from apps import scan
 
-    b = _load_bundle(name, folder, stamp)
+    b = _load_bundle(name, folder, stamp, _app)
     return scan.scan(b.app, b.model, b.cfg, raw)
 
 
 def scan_recording(app, raw: bytes):
     """``(probs, spans, note)`` of every window of an uploaded recording (:func:`apps.scan.scan`), cached."""
     folder = folder_of(app)
-    return _scan(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), bytes(raw))
+    return _scan(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), bytes(raw), app)
 
 
 def guarded(fn, *args, **kwargs):
@@ -380,8 +405,8 @@ def guarded(fn, *args, **kwargs):
 
 
 @st.cache_resource(show_spinner="Reading test examples ...", max_entries=8)
-def _load_test_inputs(name: str, folder: str, stamp: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    b = _load_bundle(name, folder, stamp)
+def _load_test_inputs(name: str, folder: str, stamp: float, n: int, _app) -> tuple[np.ndarray, np.ndarray]:
+    b = _load_bundle(name, folder, stamp, _app)
     cfg = dataclasses.replace(b.cfg, batch_size=min(256, n), augment=False)
     xs, ys, seen = [], [], 0
     for x, y in b.app.dataset(cfg, "test"):
@@ -396,16 +421,16 @@ def _load_test_inputs(name: str, folder: str, stamp: float, n: int) -> tuple[np.
 def test_inputs(app, n: int = PROJECTION_EXAMPLES) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` test inputs and targets, without running the model (any task)."""
     folder = folder_of(app)
-    return _load_test_inputs(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), n)
+    return _load_test_inputs(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), n, app)
 
 
 @st.cache_resource(show_spinner="Loading the generator ...", max_entries=8)
-def _load_generator(name: str, folder: str, stamp: float):
-    b = _load_bundle(name, folder, stamp)
+def _load_generator(name: str, folder: str, stamp: float, _app):
+    b = _load_bundle(name, folder, stamp, _app)
     return b.app.generator(b.model, Path(folder))
 
 
 def generator(app):
     """The app's generation functions bound to its trained model (``App.generator``)."""
     folder = folder_of(app)
-    return _load_generator(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE))
+    return _load_generator(app.name, str(folder), _mtime(folder / artifacts.MODEL_FILE), app)

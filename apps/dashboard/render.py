@@ -156,6 +156,47 @@ def thumbnail(app, x, caption: str = "") -> None:
         st.image(_image_png(x, 2) if app.modality == "image" else _spectrogram_png(x), width=90)
 
 
+def stored_examples(app, cfg, examples, width: int = 84) -> None:
+    """A row of a dataset's stored examples (what ``OwnData.read`` keeps), as a user would recognize them.
+
+    Images (uint8 ``HxWxC``) as pictures, texts (UTF-8 bytes) as quotes, waveforms
+    (int16 at ``cfg.sample_rate``) as players.
+    """
+    if app.modality == "image":
+        # Streamlit draws HxW and HxWx3 arrays, not HxWx1.
+        st.image(
+            [np.asarray(x)[..., 0] if np.shape(x)[-1] == 1 else np.asarray(x) for x in examples], width=width
+        )
+    elif app.modality == "text":
+        for x in examples:
+            text = x.decode("utf-8", errors="replace") if isinstance(x, bytes) else str(x)
+            st.markdown(f"> {html.escape(text[:300])}{' ...' if len(text) > 300 else ''}")
+    else:
+        rate = int(getattr(cfg, "sample_rate", 16_000))
+        for x, column in zip(examples, st.columns(max(1, len(examples)))):
+            column.audio(wav_bytes(x, rate), format="audio/wav")
+
+
+def wav_bytes(signal, sample_rate: int) -> bytes:
+    """A 16-bit mono WAV file of ``signal`` (int16, or float in [-1, 1]).
+
+    Written as is: ``st.audio`` would rescale a numpy array to full volume (and
+    divide by zero on silence), so quiet clips would not sound quiet.
+    """
+    import wave
+
+    signal = np.asarray(signal)
+    if signal.dtype != np.int16:
+        signal = (np.clip(signal.astype(np.float32), -1.0, 1.0) * 32767).astype(np.int16)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(sample_rate)
+        f.writeframes(signal.astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
 # ----- tokens (text) -----
 
 

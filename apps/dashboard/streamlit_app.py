@@ -1,8 +1,8 @@
 """Glasswing dashboard: the router (``st.navigation``), modelled on Streamlit's ``hello`` app.
 
-Each page lives in ``views/`` (one file per page); the sidebar picks the app
-every page works on. Started by ``glasswing dashboard``, which passes the
-artifact root in ``GLASSWING_MODELS_DIR``.
+Each page lives in ``views/`` (one file per page); the sidebar picks the model
+every page works on: a built-in app or one trained on a user's data. Started by
+``glasswing dashboard``, which passes the artifact root in ``GLASSWING_MODELS_DIR``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def _pages() -> dict:
             st.Page(VIEWS / "overview.py", title="Overview", icon=":material/dashboard:", default=True)
         ],
         "Classifiers": [
+            st.Page(VIEWS / "data.py", title="Data", icon=":material/dataset:"),
             st.Page(VIEWS / "playground.py", title="Playground", icon=":material/sports_esports:"),
             st.Page(VIEWS / "explain.py", title="Explain", icon=":material/search_insights:"),
             st.Page(VIEWS / "features.py", title="Features", icon=":material/layers:"),
@@ -43,13 +44,14 @@ def _sidebar() -> None:
         return
     if st.session_state.get(core.APP_KEY) not in trained:
         st.session_state[core.APP_KEY] = trained[0]
+    apps = {name: core.resolve_app(name) for name in trained}
     st.sidebar.selectbox(
         "App",
         trained,
         key=core.APP_KEY,
-        format_func=lambda name: f"{name} · {APPS[name].modality} {APPS[name].task}",
+        format_func=lambda name: f"{name} · {apps[name].modality} {apps[name].task}",
     )
-    st.sidebar.caption(APPS[st.session_state[core.APP_KEY]].description)
+    st.sidebar.caption(apps[st.session_state[core.APP_KEY]].description)
 
 
 def main() -> None:

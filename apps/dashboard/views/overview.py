@@ -1,4 +1,7 @@
-"""Overview: every app with artifacts — task, architecture, metrics, sizes, curves, confusion matrix."""
+"""Overview: every trained model — task, architecture, metrics, sizes, curves, confusion matrix.
+
+Built-in apps and models trained on a user's data alike.
+"""
 
 from __future__ import annotations
 
@@ -171,7 +174,7 @@ trained = sorted(trained, key=lambda name: name != chosen)
 if not trained:
     core.how_to_train()
 for name in trained:
-    show(APPS[name])
+    show(core.resolve_app(name))
     st.divider()
 untrained = [name for name in APPS if name not in trained]
 if untrained and trained:

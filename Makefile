@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the apps read data from (data/README.md); espeak-ng and flite synthesize the
-# speech data, sox makes its GSM codec round trips.
-DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng flite sox
+# speech data, sox makes its GSM codec round trips; fortunes is a real text corpus for the own-data tests.
+DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng flite sox fortunes
 PORT ?= 8501
 ADDRESS ?= localhost
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -343,7 +344,11 @@ def preset_values(cfg, changes: dict) -> dict:
 
 
 def validate_config(cfg) -> None:
-    """Checks the shared fields; raises GlasswingError naming a bad value."""
+    """Checks the shared fields and that every number is finite; raises GlasswingError naming a bad value."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise GlasswingError(f"{f.name} must be a finite number, got {value}.")
     for key in ("mixed_precision", "jit_compile"):
         value = getattr(cfg, key)
         if value not in SWITCH_VALUES:
@@ -353,6 +358,9 @@ def validate_config(cfg) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             raise GlasswingError(f"{key} must be >= 1, got {getattr(cfg, key)}.")
+    for key in ("seed", "max_train_examples", "patience"):
+        if getattr(cfg, key) < 0:
+            raise GlasswingError(f"{key} must be >= 0, got {getattr(cfg, key)}.")
     if cfg.learning_rate <= 0:
         raise GlasswingError(f"learning_rate must be > 0, got {cfg.learning_rate}.")
 
@@ -366,12 +374,30 @@ def config_from_dict(app: App, values: dict):
     """Rebuilds an app's Config from ``config.json``, ignoring unknown keys.
 
     Unknown keys are dropped so artifacts written by an older version still load.
+
+    Raises:
+        GlasswingError: Not a JSON object, a value of the wrong type (a string
+            where a number belongs), or a value the Config refuses.
     """
+    if not isinstance(values, dict):
+        raise GlasswingError(f"config.json of {app.name!r} is not a JSON object; retrain the model.")
+    hints = typing.get_type_hints(app.Config)
     names = {f.name for f in dataclasses.fields(app.Config)}
     values = {k: v for k, v in values.items() if k in names}
+    for key, value in values.items():
+        expected = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}.get(hints.get(key))
+        if expected and (not isinstance(value, expected) or (bool not in expected and isinstance(value, bool))):
+            raise GlasswingError(
+                f"config.json of {app.name!r}: {key}={value!r} is not a {hints[key].__name__}; retrain the model."
+            )
     if "classes" in values:  # JSON has no tuples; keep the Config hashable and comparable
         values["classes"] = tuple(values["classes"])
-    return app.Config(**values)
+    try:
+        cfg = app.Config(**values)
+    except GlasswingError as err:
+        raise GlasswingError(f"config.json of {app.name!r}: {err}") from None
+    validate_config(cfg)
+    return cfg
 
 
 def class_names(cfg, own: list[str]) -> list[str]:

@@ -157,6 +157,33 @@ def load_config(app, folder: Path):
     return config_from_dict(app, read_json(Path(folder) / CONFIG_FILE))
 
 
+def load_trained(app, folder: Path):
+    """``(cfg, model)`` of the model in ``folder``, checked against what ``app`` feeds and reads.
+
+    A classifier's input must have the shape of the app's examples for this Config
+    and its output one unit per class; a model of another app (or another
+    architecture) placed in the folder gets one line here instead of a shape
+    error deep inside Keras or LiteRT.
+
+    Raises:
+        GlasswingError: Missing or corrupt files, or a model that does not fit the app.
+    """
+    folder = Path(folder)
+    cfg = load_config(app, folder)
+    model = load_model(folder / MODEL_FILE)
+    if app.task == "classify":
+        expected = tuple(app.fake_batch(cfg, 1)[0].shape[1:])
+        got = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+        classes = len(app.labels(cfg))
+        if got != expected or model.output_shape[-1] != classes:
+            raise GlasswingError(
+                f"{folder / MODEL_FILE} does not fit app {app.name!r}: it takes {got} and gives "
+                f"{model.output_shape[-1]} outputs, the app feeds {expected} and has {classes} classes. "
+                f"Retrain it with `glasswing train {app.name}`."
+            )
+    return cfg, model
+
+
 def token_strings(folder: Path, ids) -> list[str] | None:
     """The words behind token ids, from the model's ``vocab.txt`` (line i = id i).
 

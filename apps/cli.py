@@ -302,8 +302,7 @@ def _cmd_evaluate(args) -> int:
         raise GlasswingError("--tflite, --json and --record apply to --data.")
     app = get_app(args.app, args.models_dir)
     folder = artifacts.require_model_dir(args.models_dir, app)
-    cfg = artifacts.load_config(app, folder)
-    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    cfg, model = artifacts.load_trained(app, folder)
     metrics = evaluate(app, model, cfg, args.split)
     metrics.pop("per_class", None)
     print(json.dumps(metrics, indent=2))
@@ -354,6 +353,8 @@ def _raw_input(app, args):
     if args.text is not None:
         return args.text
     path = Path(args.input)
+    if path.is_dir():
+        raise GlasswingError(f"--input {path} is a folder; give one file.")
     if not path.is_file():
         raise GlasswingError(f"Input file {path} does not exist.")
     if app.modality == "text":
@@ -371,8 +372,8 @@ def _load_trained(args, check=None):
     if check is not None:
         check(app)
     folder = artifacts.require_model_dir(args.models_dir, app)
-    cfg = artifacts.load_config(app, folder)
-    return app, folder, cfg, artifacts.load_model(folder / artifacts.MODEL_FILE)
+    cfg, model = artifacts.load_trained(app, folder)
+    return app, folder, cfg, model
 
 
 def _load_for_input(args):
@@ -473,6 +474,8 @@ def _cmd_explain(args) -> int:
         raise GlasswingError(
             f"Method {args.method!r} does not support app {args.app!r}. Available: {', '.join(available)}."
         )
+    if args.out:
+        artifacts.check_output_path(args.out, (".png",))
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
     probs = np.asarray(model(x[None], training=False))[0]
@@ -516,6 +519,10 @@ def _cmd_generate(args) -> int:
 
     from apps import artifacts, get_app
 
+    if args.seed < 0:
+        raise GlasswingError(f"--seed must be >= 0, got {args.seed}.")
+    if args.out:
+        artifacts.check_output_path(args.out, (".png",))
     app = get_app(args.app, args.models_dir)
     if app.generative is None:
         raise GlasswingError(f"App {app.name!r} does not generate (task={app.task!r}).")

@@ -196,8 +196,7 @@ def convert(app, models_dir, quant: str, out_path) -> None:
     import tensorflow as tf
 
     folder = artifacts.require_model_dir(models_dir, app)
-    cfg = artifacts.load_config(app, folder)
-    trained = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    cfg, trained = artifacts.load_trained(app, folder)
     model = exported_model(app, trained, cfg, quant)
     dtype = model.inputs[0].dtype
 
@@ -387,8 +386,7 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
     modes = quant_modes(quant)
     folder = artifacts.require_model_dir(models_dir, app)
     artifacts.ensure_writable(folder / artifacts.TFLITE_DIR)
-    cfg = artifacts.load_config(app, folder)
-    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    cfg, model = artifacts.load_trained(app, folder)
     print(f"Running the Keras model on the {app.name} test split for reference ...", flush=True)
     reference = keras_reference(app, model, cfg)
     report_path = folder / artifacts.EXPORT_FILE

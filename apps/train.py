@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from apps import artifacts, distribute
 from apps.app import App, config_hash, config_to_dict, validate_config
+from apps.errors import GlasswingError
 from apps.baselines import train_baselines
 from apps.evaluate import evaluate
 
@@ -129,6 +130,7 @@ def _callbacks(cfg, work: Path, tensorboard: bool, restore_dir: Path | None = No
             initial_value_threshold=best,
         ),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
+        keras.callbacks.TerminateOnNaN(),
         keras.callbacks.LearningRateScheduler(cosine_schedule(cfg)),
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
     ]
@@ -313,6 +315,7 @@ def train(
         + list(callbacks or []),
         verbose=verbose,
     )
+    _refuse_diverged(fit.history.get("loss", []), work)
     if worker:
         _save_worker_weights(model, worker)
         # Every worker saves (saving may run collective ops); the chief reloads its copy as a
@@ -377,6 +380,21 @@ def train(
         flush=True,
     )
     return final
+
+
+def _refuse_diverged(losses: list, work: Path) -> None:
+    """Stops before anything is published when the training loss became NaN or infinite.
+
+    Raises:
+        GlasswingError: Says at which epoch, and what usually helps.
+    """
+    bad = next((i for i, loss in enumerate(losses) if not math.isfinite(float(loss))), None)
+    if bad is not None:
+        shutil.rmtree(work, ignore_errors=True)  # a diverged run must not be resumed either
+        raise GlasswingError(
+            f"Training diverged: the loss became {float(losses[bad])} in epoch {bad + 1}; nothing was "
+            "published. Lower learning_rate (--set learning_rate=...) or check the data."
+        )
 
 
 def _save_worker_weights(model, worker) -> None:

@@ -43,8 +43,8 @@ def load_source(spec: str, models_dir):
     if app.task != "classify":
         raise GlasswingError(f"--from {spec}: a {app.task} model has no classifier backbone to start from.")
     folder = artifacts.require_model_dir(models_dir, app)
-    cfg = artifacts.load_config(app, folder)
-    return app, folder, cfg, artifacts.load_model(folder / artifacts.MODEL_FILE)
+    cfg, model = artifacts.load_trained(app, folder)
+    return app, folder, cfg, model
 
 
 def start_config(app, source_app, source_cfg):

@@ -93,7 +93,10 @@ def test_generate_is_deterministic_for_a_seed(fitted):
     others = {gen.generate("ROMEO:", 40, temperature=1.5, seed=s) for s in range(4)}
     assert len(others) > 1
     # top_k=1 is greedy: the seed no longer matters.
-    assert gen.generate("To be", 20, top_k=1, seed=1) == gen.generate("To be", 20, top_k=1, seed=2)
+    greedy = gen.generate("To be", 20, top_k=1, seed=1)
+    assert greedy == gen.generate("To be", 20, top_k=1, seed=2)
+    # A vanishing temperature is the same limit, not a division overflow ("probabilities contain NaN").
+    assert gen.generate("To be", 20, temperature=1e-320, seed=3) == greedy
 
 
 def test_context_longer_than_the_window_is_cut(fitted):
@@ -203,6 +206,7 @@ def test_cli_generate_prints_text_and_names_bad_input(trained_textgen, capsys):
         (["--prompt", ""], "empty"),
         (["--prompt", "ROMEO€"], "never saw"),
         (["--length", "99999999"], "length must be"),
+        (["--seed", "-1"], "--seed must be >= 0"),
     ):
         assert main(args + extra) == 2
         assert fragment in capsys.readouterr().err

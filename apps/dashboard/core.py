@@ -92,8 +92,7 @@ def _load_bundle(name: str, folder: str, stamp: float, _app) -> Bundle:
     # not hashed: the folder decides it.
     app = _app
     path = Path(folder)
-    cfg = artifacts.load_config(app, path)
-    model = artifacts.load_model(path / artifacts.MODEL_FILE)
+    cfg, model = artifacts.load_trained(app, path)
     return Bundle(app, path, model, cfg, app.labels(cfg), app.preprocessor(path))
 
 

@@ -210,6 +210,9 @@ def dataset(cfg, split: str) -> tf.data.Dataset:
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 # Pillow modes without colour: a folder of only these trains a grayscale model.
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "P;gray"}
+# Pillow modes wider than 8 bits: Pillow's own convert("L") clips them (a float image in
+# [0, 1] turns black), so their range is mapped to 0-255 first.
+_WIDE_MODES = {"F", "I", "I;16", "I;16B", "I;16L", "I;16N"}
 
 
 def preprocess(raw, side: int = SIDE, channels: int = 1, invert: bool = True) -> np.ndarray:
@@ -255,7 +258,7 @@ def _to_pil(raw, mode: str):
                 raw = ImageOps.exif_transpose(img)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
             raise GlasswingError(f"Cannot read the image: {err}") from None
-    if isinstance(raw, Image.Image):
+    if isinstance(raw, Image.Image) and raw.mode not in _WIDE_MODES:
         return raw.convert(mode)
     array = np.asarray(raw)
     if array.ndim == 3 and array.shape[-1] == 1:
@@ -264,9 +267,16 @@ def _to_pil(raw, mode: str):
     if not (array.ndim == 2 or colour) or array.size == 0:
         raise GlasswingError(f"Expected a 2-D grayscale or HxWxC image, got an array of shape {np.shape(raw)}.")
     if array.dtype != np.uint8:
-        hi = 1.0 if float(np.nanmax(array)) <= 1.0 else 255.0
-        array = np.clip(np.nan_to_num(array) / hi * 255.0, 0, 255).astype(np.uint8)
+        array = _to_uint8(array)
     return Image.fromarray(array[..., :3] if colour else array, mode="RGB" if colour else "L").convert(mode)
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    """Pixels of any range as 0-255: floats in [0, 1] (e.g. a float TIFF), 0-255, or 16-bit 0-65535."""
+    array = np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(array.max()) if array.size else 0.0
+    hi = 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else 65535.0
+    return np.clip(np.round(array / hi * 255.0), 0, 255).astype(np.uint8)
 
 
 def load_preprocess(folder):

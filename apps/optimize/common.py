@@ -49,8 +49,7 @@ def convert_folder(app, folder, quant: str, out_path, sparsity: bool = False) ->
     from apps import export
 
     folder = Path(folder)
-    cfg = artifacts.load_config(app, folder)
-    trained = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    cfg, trained = artifacts.load_trained(app, folder)
     model = export.exported_model(app, trained, cfg, quant)
     dtype = model.inputs[0].dtype
 

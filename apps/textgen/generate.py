@@ -19,6 +19,9 @@ from apps.textgen import data
 MAX_LENGTH = 5_000
 SAMPLE_PROMPT = "ROMEO:"
 
+# Temperatures below this sample the likeliest character (the T -> 0 limit), exactly.
+GREEDY_BELOW = 1e-3
+
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable log-softmax over the last axis, in float64."""
@@ -61,7 +64,8 @@ class TextGenerator:
         Args:
             prompt: Non-empty text made of the vocabulary's characters.
             length: Characters to add, 1..``MAX_LENGTH``.
-            temperature: > 0; below 1 is more conservative, above 1 more adventurous.
+            temperature: > 0; below 1 is more conservative, above 1 more adventurous;
+                below 1e-3 it is greedy (always the likeliest character).
             top_k: Sample only among the ``top_k`` likeliest characters (0 = all).
             seed: The same seed (with the same arguments) gives the same text.
 
@@ -90,8 +94,12 @@ class TextGenerator:
         rng = np.random.default_rng(seed)
         start = len(ids)
         for _ in range(int(length)):
-            logp = self.next_log_probs(ids) / temperature
+            logp = self.next_log_probs(ids)
             logp[data.UNKNOWN_ID] = -np.inf  # never emit the placeholder for unseen characters
+            if temperature < GREEDY_BELOW:  # dividing by ~0 overflows: the limit is the argmax
+                ids.append(int(np.argmax(logp)))
+                continue
+            logp = logp / temperature
             if top_k:
                 logp[np.argsort(logp)[: len(logp) - top_k]] = -np.inf
             p = np.exp(logp - logp.max())

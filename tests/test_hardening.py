@@ -1,0 +1,135 @@
+"""Bad inputs get one clear line or a correct answer (issue: hardening), across verbs and apps."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from apps.app import apply_overrides, config_from_dict
+from apps.errors import GlasswingError
+from tests.conftest import ROOT
+from tests.test_cli import run_cli
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("learning_rate=nan", "learning_rate must be a finite number"),
+        ("learning_rate=inf", "learning_rate must be a finite number"),
+        ("weight_decay=nan", "weight_decay must be a finite number"),
+        ("seed=-1", "seed must be >= 0"),
+        ("patience=-2", "patience must be >= 0"),
+        ("epochs=0", "epochs must be >= 1"),
+    ],
+)
+def test_config_refuses_non_finite_and_negative_values(override, fragment):
+    from apps.image import APP
+
+    with pytest.raises(GlasswingError, match=fragment):
+        apply_overrides(APP.Config(), [override])
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ([1, 2], "not a JSON object"),
+        ({"epochs": "ten"}, "epochs='ten' is not a int"),
+        ({"learning_rate": "fast"}, "is not a float"),
+        ({"augment": 1}, "is not a bool"),
+        ({"sample_rate": 0, "filters": 8}, None),
+    ],
+)
+def test_a_bad_config_json_is_one_line(values, fragment):
+    from apps.image import APP as image
+    from apps.speech import APP as speech
+
+    app = speech if "sample_rate" in values else image
+    if fragment is None:  # a zero sample rate loads, and is refused where it is used
+        assert config_from_dict(app, values).sample_rate == 0
+        return
+    with pytest.raises(GlasswingError, match=fragment):
+        config_from_dict(app, values)
+
+
+def test_a_model_of_another_app_in_the_folder_is_named_not_a_shape_error(capsys, tmp_path):
+    shutil.copytree(ROOT / "models" / "image", tmp_path / "speech", ignore=shutil.ignore_patterns("tflite"))
+    (tmp_path / "speech" / "config.json").write_text(json.dumps({"filters": 128}))
+    code, _, err = run_cli(capsys, "evaluate", "speech", "--models-dir", str(tmp_path))
+    assert code == 2 and "does not fit app 'speech'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_folder_as_input_is_called_a_folder(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "predict", "image", "--input", str(tmp_path))
+    assert code == 2 and "is a folder" in err
+
+
+@pytest.mark.parametrize("out", ["x.wav", "missing/x.png"])
+def test_explain_out_must_be_a_png_in_an_existing_folder(capsys, tmp_path, out):
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(tmp_path / "in.png")
+    code, _, err = run_cli(
+        capsys, "explain", "image", "--method", "saliency", "--input", str(tmp_path / "in.png"), "--out", str(tmp_path / out)
+    )
+    assert code == 2 and (".png file name" in err or "does not exist" in err), err
+    assert not (tmp_path / out).exists()
+
+
+def _garment() -> np.ndarray:
+    x = np.zeros((40, 24), np.float32)
+    x[4:36, 6:18] = 0.8  # a tall bright bar: "trouser"-like, not symmetric under rotation
+    return x
+
+
+def test_float_and_16_bit_images_read_like_8_bit_ones(tmp_path):
+    from PIL import Image
+
+    from apps.image.data import preprocess
+
+    eight = preprocess((_garment() * 255).astype(np.uint8))
+    Image.fromarray(_garment(), mode="F").save(tmp_path / "f.tif")
+    Image.fromarray((_garment() * 65535).astype(np.uint16)).save(tmp_path / "i16.png")
+    for name in ("f.tif", "i16.png"):
+        np.testing.assert_allclose(preprocess(tmp_path / name), eight, atol=2 / 255)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from PIL import Image
+
+    from apps.image.data import preprocess
+
+    upright = Image.fromarray((_garment() * 255).astype(np.uint8))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # as a camera stores a rotated shot
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "rotate 90 CW to view": undoes the ROTATE_90 above
+    stored.save(tmp_path / "rotated.jpg", exif=exif, quality=100)
+    np.testing.assert_allclose(preprocess(tmp_path / "rotated.jpg"), preprocess(upright), atol=0.05)
+
+
+def test_a_decompression_bomb_is_one_line(tmp_path):
+    from PIL import Image
+
+    from apps.image.data import preprocess
+
+    Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")
+    with pytest.raises(GlasswingError, match="Cannot read the image"):
+        preprocess(tmp_path / "bomb.png")
+
+
+def test_a_diverging_run_stops_and_publishes_nothing(image_cfg, tmp_path):
+    from apps.image import APP
+    from apps.train import train
+
+    def poisoned(cfg):
+        model = APP.build(cfg)
+        model.get_layer("probs").set_weights([np.full(w.shape, np.nan, np.float32) for w in model.get_layer("probs").get_weights()])
+        return model
+
+    with pytest.raises(GlasswingError, match="Training diverged"):
+        train(APP, dataclasses.replace(image_cfg, epochs=3), tmp_path, build=poisoned, verbose=0)
+    assert not (tmp_path / "image").exists()
+    assert not list((tmp_path / ".partial").glob("image-*"))  # nor left to be resumed

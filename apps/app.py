@@ -171,6 +171,11 @@ class OwnData:
             examples the app adds to every user dataset (e.g. a keyword spotter's
             ``_unknown_`` and ``_silence_``) and the full class list; ``counts``
             = training examples per user class.
+        backbones: ``{name: Config overrides}``: pretrained networks ``--from NAME``
+            can start from that are not trained Glasswing models (e.g. a
+            keras.applications backbone with ImageNet weights).
+        scratch: Config overrides that build the same architecture without any
+            pretrained start (the "from scratch" run measured beside ``--from``).
     """
 
     kind: str
@@ -180,6 +185,8 @@ class OwnData:
     extensions: tuple = ()
     configure: Callable | None = None
     fill: Callable | None = None
+    backbones: dict = dataclasses.field(default_factory=dict)
+    scratch: dict = dataclasses.field(default_factory=dict)
 
 
 SWITCH_VALUES = ("auto", "on", "off")

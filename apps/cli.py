@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="from_model",
         metavar="MODEL",
         help="with --data: start from a trained model's backbone (a built-in such as speech, or any "
-        "model under MODELS_DIR); a new head is trained first, then the model is fine-tuned",
+        "model under MODELS_DIR), or image: a keras.applications backbone (mobilenet_v3_small, "
+        "mobilenet_v3_large) with ImageNet weights; a new head is trained first, then the model is fine-tuned",
     )
     p.add_argument(
         "--freeze",
@@ -263,6 +264,8 @@ def _command_line() -> str | None:
 
 def _train_own(args) -> int:
     """``train KIND --data PATH --name NAME [--test-data PATH] [--from MODEL]``: a model on the user's data."""
+    import dataclasses
+
     from apps import transfer, userdata
     from apps.app import apply_overrides
     from apps.train import train
@@ -273,7 +276,12 @@ def _train_own(args) -> int:
     # `_unknown_` ones): weight them equally unless the command line says otherwise.
     args.overrides = ["balance_classes=true", *args.overrides]
     source = None
-    if args.from_model:
+    if args.from_model in app.own_data.backbones:
+        base = app.Config.tiny() if args.tiny else app.Config()
+        start = dataclasses.replace(base, **app.own_data.backbones[args.from_model])
+        cfg = apply_overrides(start, args.overrides)
+        source = app.build(cfg)  # fetches the pretrained weights now, before any file is read
+    elif args.from_model:
         source_app, _, source_cfg, source = transfer.load_source(args.from_model, args.models_dir)
         cfg = apply_overrides(transfer.start_config(app, source_app, source_cfg), args.overrides)
     else:

@@ -63,8 +63,21 @@ def _field_names(app) -> set[str]:
 
 
 def backbone_layers(model) -> list:
-    """The layers with weights below the output layer, input side first."""
-    return [layer for layer in model.layers[:-1] if layer.weights]
+    """The layers with weights below the output layer, input side first; a nested model's own layers."""
+    import keras
+
+    layers = []
+    for layer in model.layers[:-1]:
+        if isinstance(layer, keras.Model):  # a keras.applications backbone: freeze it layer by layer
+            layers += _weighted_layers(layer)
+        elif layer.weights:
+            layers.append(layer)
+    return layers
+
+
+def _weighted_layers(model) -> list:
+    """Every layer with weights of a nested model, input side first."""
+    return [layer for layer in model.layers if layer.weights]
 
 
 def set_frozen(model, fraction: float) -> None:
@@ -91,7 +104,7 @@ def transferred(app, cfg, source) -> object:
     """
     model = app.build(cfg)
     weights = {layer.name: layer for layer in source.layers}
-    for layer in backbone_layers(model):
+    for layer in (layer for layer in model.layers[:-1] if layer.weights):
         match = weights.get(layer.name)
         shapes = [tuple(w.shape) for w in layer.weights]
         if match is None or [tuple(w.shape) for w in match.weights] != shapes:
@@ -131,7 +144,7 @@ def train_from(app, cfg, source, freeze: float, models_dir, name: str, command: 
         set_frozen(model, 1.0)
         return model
 
-    last = with_scratch_baseline(app, dataclasses.replace(cfg, baselines=False))
+    last = with_scratch_baseline(app, dataclasses.replace(cfg, baselines=False, **app.own_data.scratch))
     print(f"Phase 1: training a new head for {len(app.labels(cfg))} classes on the frozen backbone ...", flush=True)
     if freeze >= 1.0:
         return train(last, cfg, models_dir, command=command, build=head_only, name=name)

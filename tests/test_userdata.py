@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -251,3 +252,39 @@ def test_transfer_copies_the_backbone_and_freezes_the_asked_fraction():
     flags = [layer.trainable for layer in transfer.backbone_layers(model)]
     assert flags == sorted(flags) and 0 < flags.count(False) < len(flags)
     assert model.layers[-1].trainable
+
+
+def test_a_keras_applications_backbone_starts_from_a_local_weights_file(capsys, tmp_path):
+    import keras
+
+    from apps.image.model import _backbone  # noqa: PLC2701 - the backbone exactly as the app builds it
+    from apps.image import APP
+
+    cfg = APP.Config(arch="mobilenet_v3_small", channels=3, side=32, backbone_weights="none")
+    _backbone(cfg).save_weights(tmp_path / "mobilenet.weights.h5")
+    root = _write_images(tmp_path / "photos", per_class=4)
+    code, out, err = _cli(
+        capsys, tmp_path, "train", "image", "--data", str(root), "--name", "mob", "--from", "mobilenet_v3_small",
+        "--freeze", "1", "--set", "side=32", "--set", "epochs=1", "--set", "baselines=false",
+        "--set", f"backbone_weights={tmp_path / 'mobilenet.weights.h5'}", *_data_dir(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    trained = keras.saving.load_model(tmp_path / "models" / "mob" / "model.keras")
+    backbone = next(layer for layer in trained.layers if isinstance(layer, keras.Model))
+    reference = _backbone(dataclasses.replace(cfg, backbone_weights=str(tmp_path / "mobilenet.weights.h5")))
+    # --freeze 1: the backbone is exactly the weights file's; only the head learned.
+    for got, want in zip(backbone.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_imagenet_weights_offline_is_one_line_that_says_what_to_do(capsys, tmp_path, monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    root = _write_images(tmp_path / "photos", per_class=3)
+    code, _, err = _cli(capsys, tmp_path, "train", "image", "--data", str(root), "--name", "mob", "--from", "mobilenet_v3_small")
+    assert code == 2 and "offline" in err and "backbone_weights=PATH" in err
+    assert len(err.strip().splitlines()) == 1

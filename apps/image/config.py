@@ -37,3 +37,20 @@ class Config(TrainConfig):
     channels: int = 1
     # Fashion-MNIST shows light garments on black: photos with a light border are inverted.
     invert: bool = True
+    # "cnn" (the model above) or a keras.applications backbone (`--from mobilenet_v3_small`
+    # on your photos; apps/image/model.py BACKBONES) with a new head.
+    arch: str = "cnn"
+    # A backbone's weights: "imagenet" (downloaded once into ~/.keras/models; needs the
+    # internet the first time), "none" (random), or the path of a weights file.
+    backbone_weights: str = "imagenet"
+
+    def __post_init__(self):
+        from apps.errors import GlasswingError
+        from apps.image.model import BACKBONES
+
+        if self.arch != "cnn" and self.arch not in BACKBONES:
+            raise GlasswingError(f"Unknown arch={self.arch!r}. Expected 'cnn' or one of {sorted(BACKBONES)}.")
+        if self.channels not in (1, 3) or self.side < 8:
+            raise GlasswingError(f"channels must be 1 or 3 and side >= 8, got {self.channels} and {self.side}.")
+        if self.arch != "cnn" and (self.channels != 3 or self.side < 32):
+            raise GlasswingError(f"arch={self.arch} takes colour images of side >= 32 (--set channels=3 side=96).")

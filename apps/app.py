@@ -171,6 +171,8 @@ class OwnData:
             examples the app adds to every user dataset (e.g. a keyword spotter's
             ``_unknown_`` and ``_silence_``) and the full class list; ``counts``
             = training examples per user class.
+        check: Optional ``(items) -> [warning]``: what the app finds doubtful in a
+            user's files before reading them (e.g. images under 16 px).
         backbones: ``{name: Config overrides}``: pretrained networks ``--from NAME``
             can start from that are not trained Glasswing models (e.g. a
             keras.applications backbone with ImageNet weights).
@@ -185,6 +187,7 @@ class OwnData:
     extensions: tuple = ()
     configure: Callable | None = None
     fill: Callable | None = None
+    check: Callable | None = None
     backbones: dict = dataclasses.field(default_factory=dict)
     scratch: dict = dataclasses.field(default_factory=dict)
 

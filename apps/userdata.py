@@ -393,7 +393,7 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
         classes, extra = own.fill(cfg, dict(collections.Counter(splits["train"][1])), cfg.seed)
         for split, pairs in extra.items():
             splits[split] = (splits[split][0] + [x for x, _ in pairs], splits[split][1] + [y for _, y in pairs])
-    warnings = fallback + warnings_of(
+    warnings = fallback + (own.check(found.items) if own.check else []) + warnings_of(
         {s: pair for s, pair in splits.items() if not (fallback and s == "validation")},
         {s: _digests(pair[0]) for s, pair in splits.items() if not (fallback and s == "validation")},
     )

@@ -79,12 +79,17 @@ def test_image_folder_trains_exports_int8_and_explains(capsys, tmp_path):
 
 
 def test_a_second_run_reads_no_file_again(capsys, tmp_path):
+    from PIL import Image
+
     root = _write_images(tmp_path / "photos", colour=False)
+    Image.new("L", (8, 12), 200).save(root / "top" / "tiny.png")
     args = ("train", "image", "--data", str(root), "--name", "gray", *FAST, *_data_dir(tmp_path))
     assert _cli(capsys, tmp_path, *args)[0] == 0
     code, out, _ = _cli(capsys, tmp_path, *args)
     assert code == 0 and "Using the prepared copy" in out
     assert json.loads((tmp_path / "models" / "gray" / "config.json").read_text())["channels"] == 1
+    report = json.loads((tmp_path / "models" / "gray" / "data.json").read_text())
+    assert report["warnings"] == ["1 image(s) are under 16 px on a side: they hold little to learn from"]
 
 
 def _write_csv(path, rows, header=("text", "label")):

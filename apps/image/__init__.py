@@ -23,6 +23,7 @@ APP = App(
         read=data.read_own,
         feature=data.own_feature,
         configure=data.configure_own,
+        check=data.check_own,
         backbones={name: {"arch": name, **model.BACKBONE_PRESET} for name in model.BACKBONES},
         scratch={"backbone_weights": "none"},
     ),

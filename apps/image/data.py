@@ -325,6 +325,21 @@ def configure_own(cfg, paths) -> object:
     return dataclasses.replace(cfg, channels=3 if any(map(colour, sample)) else 1, invert=False)
 
 
+def check_own(paths) -> list[str]:
+    """Warnings on a user's image files: how many are under 16 px on a side (too small to show much)."""
+    from PIL import Image
+
+    def small(path) -> bool:
+        try:
+            with Image.open(path) as img:  # reads the header only
+                return min(img.size) < 16
+        except Exception:  # noqa: BLE001 - unreadable files are reported when read
+            return False
+
+    n = sum(map(small, paths))
+    return [f"{n} image(s) are under 16 px on a side: they hold little to learn from"] if n else []
+
+
 def input_shape(cfg) -> tuple[int, int, int]:
     """``(side, side, channels)`` of ``cfg``; the VAE shares this module with a Config that is always 28x28x1."""
     side = getattr(cfg, "side", SIDE)

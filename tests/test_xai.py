@@ -63,11 +63,13 @@ def test_every_registered_classifier_app_has_explainers():
 
 @pytest.mark.parametrize("method", sorted(xai.available(IMAGE_APP)))
 def test_image_explainers_give_finite_maps_of_the_input_shape(image_model, method):
-    model, xt, _ = image_model
-    result = xai.EXPLAINERS[method].explain(IMAGE_APP, model, xt[0], target=3)
+    model, xt, yt = image_model
+    # The true class: Grad-CAM's map of a class with no positive evidence is all zero (ReLU).
+    target = int(yt[0])
+    result = xai.EXPLAINERS[method].explain(IMAGE_APP, model, xt[0], target=target)
     assert result.values.shape == xt[0].shape
     assert np.all(np.isfinite(result.values))
-    assert result.target == 3 and result.method == method
+    assert result.target == target and result.method == method
     assert np.ptp(result.values) > 0
 
 
@@ -130,12 +132,13 @@ def test_grad_cam_reaches_the_last_conv_inside_a_nested_model():
     result = xai.EXPLAINERS["grad_cam"].explain(IMAGE_APP, model, x, target=1)
     assert result.extra["layer"] == "inner_last"
     assert result.values.shape == x.shape and np.all(result.values >= 0)
-    # Reference Grad-CAM computed by hand from the backbone's output (= inner_last's).
+    # Reference Grad-CAM computed by hand from the backbone's output (= inner_last's),
+    # with the gradient of the target's pre-softmax logit.
     stem = model.get_layer("stem")
     activations = backbone(stem(x[None]))
     with tf.GradientTape() as tape:
         tape.watch(activations)
-        score = dense(pooled(activations))[:, 1]
+        score = (tf.matmul(pooled(activations), dense.kernel) + dense.bias)[:, 1]
     grads = tape.gradient(score, activations)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     expected = np.maximum(np.asarray(tf.reduce_sum(weights * activations, axis=-1))[0], 0)

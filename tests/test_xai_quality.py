@@ -31,6 +31,36 @@ def test_a_good_attribution_beats_random_on_deletion_and_insertion(image_model):
         assert worst.deletion > result.random_deletion > result.deletion
 
 
+def test_grad_cam_reads_the_rectified_map_by_the_logit_and_beats_random(image_model):
+    """The fixed Grad-CAM: the last conv's map after BatchNorm and ReLU, weighted by logit gradients.
+
+    Before the fix (raw conv output, softmax score) its deletion AUC on the committed image
+    model was worse than random (0.530 vs 0.498 over 100 test images; now 0.355).
+    """
+    model, xt, yt = image_model
+    deletions, randoms = [], []
+    for i in range(8):
+        cam = xai.EXPLAINERS["grad_cam"].explain(IMAGE_APP, model, xt[i], int(yt[i]))
+        assert cam.extra["layer"].endswith("_relu")
+        result = deletion_insertion(model, xt[i], cam.values, int(yt[i]), "image", random_runs=3)
+        deletions.append(result.deletion)
+        randoms.append(result.random_deletion)
+    assert np.mean(deletions) < np.mean(randoms) - 0.05
+
+
+def test_pre_softmax_gives_the_logits_of_the_softmax_output(image_model):
+    from xai import _model
+
+    model, xt, _ = image_model
+    probs = np.asarray(model(xt[:4], training=False))
+    with _model.pre_softmax(model):
+        logits = np.asarray(model(xt[:4], training=False))
+    softmax = np.exp(logits - logits.max(-1, keepdims=True))
+    np.testing.assert_allclose(softmax / softmax.sum(-1, keepdims=True), probs, atol=1e-5)
+    assert not np.allclose(logits.sum(-1), 1.0)
+    np.testing.assert_allclose(np.asarray(model(xt[:4], training=False)), probs)  # restored
+
+
 def test_deletion_on_text_switches_only_real_tokens():
     model = build_text_model()
     values = np.arange(len(TEXT_X), dtype=np.float32)

@@ -171,6 +171,51 @@ def last_conv_layer(model):
     return convs[-1]
 
 
+# Layers that only normalize or rectify a convolution's output: Grad-CAM reads the map after them.
+_CONV_TAIL = ("BatchNormalization", "ReLU", "Activation", "LeakyReLU", "ELU", "PReLU")
+
+
+def rectified_conv_layer(model):
+    """The last convolution's output as the next layers see it: after its BatchNorm and activation.
+
+    Grad-CAM weights feature maps by their gradients; the raw conv output (before
+    BatchNorm shifts it and ReLU zeroes it) is not the map the classifier reads.
+
+    Raises:
+        GlasswingError: The model has no convolution layer.
+    """
+    layers = list(iter_layers(model))
+    last = layers.index(last_conv_layer(model))
+    chosen = layers[last]
+    for layer in layers[last + 1 :]:
+        if type(layer).__name__ not in _CONV_TAIL:
+            break
+        chosen = layer
+    return chosen
+
+
+@contextlib.contextmanager
+def pre_softmax(model):
+    """While active, a final softmax layer outputs its logits (scores that do not saturate).
+
+    A confident model's softmax output is flat in its inputs (98 % stays 98 %), so
+    gradients of the probability vanish; gradients of the logit do not.
+    """
+    import keras
+
+    last = model.layers[-1]
+    act = getattr(last, "activation", None)
+    if getattr(act, "__name__", "") != "softmax":
+        yield
+        return
+    with _PATCH_LOCK:
+        last.activation = keras.activations.linear
+        try:
+            yield
+        finally:
+            last.activation = act
+
+
 def embedding_layer(model):
     """The first ``keras.layers.Embedding`` in ``model`` (token ids enter through it).
 

@@ -243,7 +243,9 @@ class SmoothGrad:
 def _upsample(cam: np.ndarray, shape: tuple) -> np.ndarray:
     """Resizes a 1-D or 2-D map to the leading axes of ``shape`` and repeats it over the rest."""
     if cam.ndim == 1:
-        out = np.interp(np.linspace(0, 1, shape[0]), np.linspace(0, 1, len(cam)), cam)
+        # Cell centres, not corners: cell i of n covers [i, i+1) * shape[0] / n.
+        centres = (np.arange(len(cam)) + 0.5) * shape[0] / len(cam)
+        out = np.interp(np.arange(shape[0]) + 0.5, centres, cam)
         return np.broadcast_to(out.reshape((shape[0],) + (1,) * (len(shape) - 1)), shape).copy()
     from skimage.transform import resize
 
@@ -254,6 +256,11 @@ def _upsample(cam: np.ndarray, shape: tuple) -> np.ndarray:
 @dataclasses.dataclass
 class GradCAM:
     """Grad-CAM (Selvaraju et al. 2017) on the last conv layer, found automatically.
+
+    The map is the last convolution's output after its BatchNorm and activation
+    (what the classifier reads), weighted by the gradients of the target's
+    pre-softmax logit (the probability saturates at high confidence), and
+    upsampled cell-centre to pixel-centre.
 
     The layer may sit inside a nested sub-model: its output is captured by
     wrapping the layer's call, never by a ``keras.Model`` over inner tensors
@@ -277,7 +284,7 @@ class GradCAM:
         x = _model.check_input(model, x)
         target = _model.resolve_target(_model.as_predict(model)(x[None])[0], target)
         name = options.get("layer", self.layer)
-        layer = _model.find_layer(model, name) if name else _model.last_conv_layer(model)
+        layer = _model.find_layer(model, name) if name else _model.rectified_conv_layer(model)
         fn = _gradcam_fn(model, layer)
         cam = np.asarray(fn(tf.constant(x[None]), tf.constant(target, tf.int32)))[0]
         values = _upsample(cam, x.shape).astype(np.float32)
@@ -301,9 +308,9 @@ def _gradcam_fn(model, layer):
         with tf.GradientTape() as tape:
             # Watching the captured output makes its gradient defined even when
             # the layers before it are frozen (no trainable variable to record).
-            with _model.capture(layer, store, on_output=tape.watch):
-                probs = model(batch, training=False)
-            score = tf.gather(probs, target, axis=-1)
+            with _model.capture(layer, store, on_output=tape.watch), _model.pre_softmax(model):
+                logits = model(batch, training=False)
+            score = tf.gather(logits, target, axis=-1)
         activations = store[-1]
         grads = tape.gradient(score, activations)
         spatial = list(range(1, len(activations.shape) - 1))

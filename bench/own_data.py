@@ -128,50 +128,43 @@ def _mean(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def speech(work: Path, seeds: int, shots=SHOTS["speech"]) -> tuple[list, list]:
-    """The few-shot curve: accuracy on held-out voices vs examples per new word, --from speech vs scratch."""
-    test = write_words(work / "words_test", NEW_WORDS, 30, "test", seed=1000)
+def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Path) -> tuple[list, list]:
+    """Test accuracy vs examples per class, ``--from source`` and from scratch (same run, same split).
+
+    ``write(folder, k, seed)`` writes ``k`` training examples per class; ``test`` is the fixed test set.
+    """
     rows, raw = [], []
     for k in shots:
         transfer, scratch, times = [], [], []
         for seed in range(seeds):
-            words = write_words(work / f"words_{k}_{seed}", NEW_WORDS, k, "train", seed)
+            folder = write(work / f"{kind}_{k}_{seed}", k, seed)
             start = time.time()
             metrics = train(
-                ["train", "speech", "--data", str(words), "--test-data", str(test), "--name", f"kw_{k}_{seed}",
-                 "--from", "speech", "--models-dir", str(work / "models"), "--set", f"data_dir={work / 'data'}",
+                ["train", kind, "--data", str(folder), "--test-data", str(test), "--name", f"{kind}_{k}_{seed}",
+                 "--from", source, "--models-dir", str(work / "models"), "--set", f"data_dir={work / 'data'}",
                  "--set", f"seed={seed}"]
             )  # fmt: skip
             times.append(time.time() - start)
             transfer.append(metrics["accuracy"])
             scratch.append(metrics["baselines"][SCRATCH]["accuracy"])
             raw.append({"shots": k, "seed": seed, "transfer": transfer[-1], "scratch": scratch[-1], "s": times[-1]})
-            print(f"speech {k} per word, seed {seed}: --from speech {transfer[-1]:.3f}, scratch {scratch[-1]:.3f}")
+            print(f"{kind} {k} per class, seed {seed}: --from {source} {transfer[-1]:.3f}, scratch {scratch[-1]:.3f}")
         rows.append([k, _mean(transfer), _mean(scratch), f"{statistics.mean(times):.0f}"])
     return rows, raw
+
+
+def speech(work: Path, seeds: int, shots=SHOTS["speech"]) -> tuple[list, list]:
+    """The few-shot curve: accuracy on held-out voices vs examples per new word, --from speech vs scratch."""
+    test = write_words(work / "words_test", NEW_WORDS, 30, "test", seed=1000)
+    return curve(
+        work, "speech", "speech", shots, seeds, lambda f, k, seed: write_words(f, NEW_WORDS, k, "train", seed), test
+    )
 
 
 def image(work: Path, seeds: int, shots=SHOTS["image"]) -> tuple[list, list]:
     """Digits: accuracy on 500 held-out digits vs images per class, --from image vs scratch."""
     test = write_digits(work / "digits_test", None, 0, test=True)
-    rows, raw = [], []
-    for k in shots:
-        transfer, scratch, times = [], [], []
-        for seed in range(seeds):
-            folder = write_digits(work / f"digits_{k}_{seed}", k, seed)
-            start = time.time()
-            metrics = train(
-                ["train", "image", "--data", str(folder), "--test-data", str(test), "--name", f"dg_{k}_{seed}",
-                 "--from", "image", "--models-dir", str(work / "models"), "--set", f"data_dir={work / 'data'}",
-                 "--set", f"seed={seed}"]
-            )  # fmt: skip
-            times.append(time.time() - start)
-            transfer.append(metrics["accuracy"])
-            scratch.append(metrics["baselines"][SCRATCH]["accuracy"])
-            raw.append({"shots": k, "seed": seed, "transfer": transfer[-1], "scratch": scratch[-1], "s": times[-1]})
-            print(f"digits {k} per class, seed {seed}: --from image {transfer[-1]:.3f}, scratch {scratch[-1]:.3f}")
-        rows.append([k, _mean(transfer), _mean(scratch), f"{statistics.mean(times):.0f}"])
-    return rows, raw
+    return curve(work, "image", "image", shots, seeds, write_digits, test)
 
 
 def text(work: Path) -> tuple[list, list]:

@@ -107,12 +107,7 @@ def test_data_page_without_the_prepared_copy_shows_one_error(models, tmp_path, m
     config = json.loads((tmp_path / "parts" / "config.json").read_text())
     config["data_dir"] = str(tmp_path / "elsewhere")  # e.g. the model copied to another machine
     (tmp_path / "parts" / "config.json").write_text(json.dumps(config))
-    monkeypatch.setenv("GLASSWING_MODELS_DIR", str(tmp_path))
-    at = AppTest.from_file(SCRIPT, default_timeout=120)
-    at.session_state["glasswing_app"] = "parts"
-    at.switch_page("views/data.py")
-    at.run()
-    assert not at.exception
+    at = _data_page_of_copy(tmp_path, monkeypatch)
     assert len(at.error) == 1 and "is missing" in at.error[0].value
     assert len(at.dataframe) == 2  # the counts and the skipped files still show
 
@@ -120,13 +115,19 @@ def test_data_page_without_the_prepared_copy_shows_one_error(models, tmp_path, m
 def test_data_page_with_a_corrupt_report_shows_one_error(models, tmp_path, monkeypatch):
     shutil.copytree(models / "parts", tmp_path / "parts")
     (tmp_path / "parts" / "data.json").write_text("{broken")
-    monkeypatch.setenv("GLASSWING_MODELS_DIR", str(tmp_path))
+    at = _data_page_of_copy(tmp_path, monkeypatch)
+    assert len(at.error) == 1 and "corrupt" in at.error[0].value
+
+
+def _data_page_of_copy(models_dir, monkeypatch) -> AppTest:
+    """The Data page of the model copied to ``models_dir/parts``, run once without an exception."""
+    monkeypatch.setenv("GLASSWING_MODELS_DIR", str(models_dir))
     at = AppTest.from_file(SCRIPT, default_timeout=120)
     at.session_state["glasswing_app"] = "parts"
     at.switch_page("views/data.py")
     at.run()
     assert not at.exception
-    assert len(at.error) == 1 and "corrupt" in at.error[0].value
+    return at
 
 
 def _stored_examples(modality: str, examples: list) -> None:

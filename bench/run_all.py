@@ -8,7 +8,7 @@ console output, and appends Markdown tables to a fragment file via
 side within one run. A bench that fails or is missing is reported in its
 section, and the others still run.
 
-    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment] [--out bench/results.md]
+    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment,own_data] [--out bench/results.md]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment")
+SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment", "own_data")
 # Students of speech's DS-CNN stay near chance for the first epochs (the body's batch
 # norms' moving statistics need a few hundred steps; the committed model's val accuracy too).
 OPTIMIZE_ARGS = {"speech": ("--distill-epochs", "8")}
@@ -178,6 +178,13 @@ def main() -> None:
             ]
             if "sentiment" in trained
             else [],
+        ),
+        "own_data": (
+            "Your own data: few-shot keywords, small digit sets, a text corpus",
+            "`glasswing train KIND --data ...`; every `--from` run trains the same architecture from "
+            "scratch on the same split beside it (docs/own-data.md).",
+            # One process per part: each stays inside --timeout.
+            [_python("bench/own_data.py", "--only", part, "--seeds", "3") for part in ("speech", "image", "text")],
         ),
     }
     body = []

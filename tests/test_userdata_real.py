@@ -32,6 +32,8 @@ def test_ten_recordings_per_new_word_make_a_usable_spotter_for_unseen_voices(tmp
     assert metrics["accuracy"] >= 0.90
     # Starting from the committed spotter is what makes ten recordings enough.
     assert metrics["accuracy"] > metrics["baselines"][own_data.SCRATCH]["accuracy"] + 0.3
+    folder = tmp_path / "models" / "kw"
+    assert (folder / "labels.txt").read_text().split() == ["computer", "lights", "music", "_unknown_", "_silence_"]
 
 
 def test_real_digits_fine_tuned_from_fashion_mnist_beat_scratch(tmp_path):

@@ -157,7 +157,7 @@ def main() -> None:
         "xai": (
             "Explanations: time per method and faithfulness",
             "",
-            [_python("bench/xai.py", *md, "--examples", "3")],
+            [_python("bench/xai.py", app, *md, "--examples", "200", "--budget", "120") for app in classifiers],
         ),
         "optimize": (
             "Pruning and distillation",

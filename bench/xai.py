@@ -1,12 +1,17 @@
 """Time per explanation and faithfulness per explainer, side by side, on trained apps.
 
-For each trained classifier app (or the one named), on ``--examples`` test
-examples: median seconds per explanation (after one warm-up call that traces
-the graphs), deletion and insertion AUC of the map vs a random ordering
-(deletion: lower is better; insertion: higher is better), IG's completeness
-error, the parameter-randomization check, and the float-vs-.tflite comparison.
+For each trained classifier app (or the one named), on up to ``--examples`` test
+examples per method (a slow method stops at ``--budget`` seconds and says how many
+it did): median seconds per explanation (after one warm-up call that traces the
+graphs), deletion and insertion AUC of the map and of random orderings as mean ±
+95 % interval (deletion: lower is better; insertion: higher is better), the
+paired gain over random with its interval (a method "beats random" when the
+whole interval is above 0), IG's completeness error, the parameter-randomization
+check for every method (rank correlation of the map with the map of the model
+with all weights re-initialized: near 1 means the map does not depend on what
+the model learned), and the float-vs-.tflite comparison.
 
-    python bench/xai.py [APP] [--models-dir models] [--examples 5]
+    python bench/xai.py [APP] [--models-dir models] [--examples 200] [--budget 120]
 """
 
 from __future__ import annotations
@@ -44,7 +49,25 @@ def _examples(app, cfg, n):
         return x, y, f"fake_batch ({type(err).__name__})"
 
 
-def bench_app(app, folder, n: int, markdown=None) -> None:
+def interval(values) -> str:
+    """``mean ± half-width`` of a normal 95 % interval of the mean."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return f"{values.mean():.3f} ± {half:.3f}"
+
+
+def _gain_beats_random(gains) -> str:
+    """"yes" when the 95 % interval of the paired gain over random is above 0, "no" when below, else "tie"."""
+    import numpy as np
+
+    gains = np.asarray(gains, dtype=np.float64)
+    half = 1.96 * gains.std(ddof=1) / np.sqrt(len(gains)) if len(gains) > 1 else float("inf")
+    return "yes" if gains.mean() - half > 0 else "no" if gains.mean() + half < 0 else "tie"
+
+
+def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None:
     import numpy as np
     from report import append, table
 
@@ -53,37 +76,35 @@ def bench_app(app, folder, n: int, markdown=None) -> None:
     from apps.litert import LiteRTModel
     from xai.faithfulness import deletion_insertion, randomization_check
 
-    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
-    cfg = artifacts.load_config(app, folder)
+    cfg, model = artifacts.load_trained(app, folder)
     xs, ys, source = _examples(app, cfg, n)
-    print(f"\n== {app.name} ({app.modality}): {len(xs)} examples from {source}")
-    print(f"{'method':22s} {'s/expl':>8s} {'del AUC':>8s} {'rand del':>8s} {'ins AUC':>8s} {'rand ins':>8s}")
+    print(f"\n== {app.name} ({app.modality}): up to {len(xs)} examples from {source}, {budget:.0f} s per method")
+    print(f"{'method':22s} {'n':>4s} {'s/expl':>7s} {'deletion':>15s} {'random':>15s} {'insertion':>15s} {'random':>15s}")
     table_rows, notes = [], []
     for name, explainer in xai.available(app).items():
         explainer.explain(app, model, xs[0], int(ys[0]))  # warm-up: traces graphs, JIT
         times, rows, extras = [], [], []
+        began = time.perf_counter()
         for x, y in zip(xs, ys):
             start = time.perf_counter()
             result = explainer.explain(app, model, x, int(y))
             times.append(time.perf_counter() - start)
-            f = deletion_insertion(model, x, result.values, result.target, app.modality)
+            f = deletion_insertion(model, x, result.values, result.target, app.modality, random_runs=3)
             rows.append((f.deletion, f.random_deletion, f.insertion, f.random_insertion))
             extras.append(result.extra.get("completeness_error"))
-        d, rd, i, ri = np.mean(rows, axis=0)
-        note = ""
-        if extras[0] is not None:
-            note = f"  completeness error max {max(extras):.2e}"
-        print(f"{name:22s} {statistics.median(times):8.3f} {d:8.3f} {rd:8.3f} {i:8.3f} {ri:8.3f}{note}")
-        figures = [f"{v:.3f}" for v in (statistics.median(times), d, rd, i, ri)]
-        table_rows.append([name, *figures, note.strip()])
-
-    report = randomization_check(xai.EXPLAINERS["saliency"], app, model, xs[0], int(ys[0]))
-    sanity = (
-        f"sanity (saliency): rank corr trained vs output-layer randomized {report['cascade'][0][1]:.2f}, "
-        f"vs fully randomized {report['fully_random']:.2f}"
-    )
-    print(sanity)
-    notes.append(sanity)
+            if time.perf_counter() - began > budget:
+                break
+        rows = np.asarray(rows)
+        # Paired per example: the map's deletion and insertion gain over random orderings.
+        gains = (rows[:, 1] - rows[:, 0]) + (rows[:, 2] - rows[:, 3])
+        sanity = randomization_check(explainer, app, model, xs[0], int(ys[0]))["fully_random"]
+        note = f"completeness error max {max(extras):.2e}" if extras[0] is not None else ""
+        figures = [interval(rows[:, k]) for k in range(4)]
+        print(f"{name:22s} {len(rows):4d} {statistics.median(times):7.3f} " + " ".join(f"{v:>15s}" for v in figures))
+        table_rows.append(
+            [name, len(rows), f"{statistics.median(times):.3f}", *figures, interval(gains), _gain_beats_random(gains),
+             f"{sanity:.2f}", note]
+        )  # fmt: skip
     tflite_dir = folder / artifacts.TFLITE_DIR
     if app.raw is not None:
         # Occlusion perturbs the model input (log-mel patches); this app's .tflite takes the raw signal.
@@ -112,7 +133,11 @@ def bench_app(app, folder, n: int, markdown=None) -> None:
         markdown,
         f"**{app.name}** ({len(xs)} examples from {source}; "
         "deletion AUC: lower is better, insertion: higher)\n\n"
-        + table(["method", "s/expl", "del AUC", "rand del", "ins AUC", "rand ins", "note"], table_rows)
+        + table(
+            ["method", "n", "s/expl", "deletion AUC", "random", "insertion AUC", "random", "gain over random",
+             "beats random", "rank corr vs random model", "note"],
+            table_rows,
+        )  # fmt: skip
         + "\n\n"
         + "\n".join(f"- {line}" for line in notes),
     )
@@ -124,7 +149,8 @@ def main() -> None:
     )
     parser.add_argument("app", nargs="?", default=None, help="one app (default: every trained classifier)")
     parser.add_argument("--models-dir", default="models")
-    parser.add_argument("--examples", type=int, default=5)
+    parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds per method (default: 120)")
     parser.add_argument("--markdown", default=None, help="append the tables to this file")
     args = parser.parse_args()
 
@@ -137,7 +163,7 @@ def main() -> None:
         app = get_app(name) if args.app else APPS.get(name)
         if app is None or app.task != "classify":
             continue
-        bench_app(app, artifacts.require_model_dir(args.models_dir, app), args.examples, args.markdown)
+        bench_app(app, artifacts.require_model_dir(args.models_dir, app), args.examples, args.markdown, args.budget)
 
 
 if __name__ == "__main__":

@@ -136,9 +136,17 @@ def _classify(app) -> bool:
 
 @dataclasses.dataclass
 class Saliency:
-    """Vanilla gradient magnitude |d p_target / d x| (Simonyan et al. 2014)."""
+    """Vanilla gradient magnitude |d p_target / d x| (Simonyan et al. 2014).
+
+    A weak method: the local gradient of a saturated probability is noisy and says
+    how sensitive the output is, not what it relies on (``caveat`` is shown with it).
+    """
 
     name: str = "saliency"
+    caveat: str = (
+        "Weak method: the gradient's size at this one point (noisy, sign-blind); "
+        "prefer integrated gradients or occlusion."
+    )
 
     def supports(self, app) -> bool:
         return _classify(app)

@@ -19,6 +19,17 @@ def _methods(app) -> list[str]:
     return st.multiselect("Methods", names, default=default, key="explain:methods")
 
 
+def faithfulness_rank(f: dict | None) -> float:
+    """How much better than random a map is on this input (more negative = better); +inf when unmeasured.
+
+    The sum of the deletion gain (random minus method, lower AUC is better) and
+    the insertion gain, negated: >= 0 means the map does no better than chance.
+    """
+    if not f:
+        return float("inf")
+    return -((f["random_deletion"] - f["deletion"]) + (f["insertion"] - f["random_insertion"]))
+
+
 def attributions(app, b, current, methods, target) -> None:
     """Runs the chosen methods with a progress bar (cached), then shows them side by side."""
     results = {}
@@ -35,6 +46,8 @@ def attributions(app, b, current, methods, target) -> None:
         if not isinstance(result, GlasswingError):
             faith[method] = core.guarded(core.faithfulness, app, method, current.x, result[0])
     progress.empty()
+    # Most faithful first, on this input: a user reads the left-most map first.
+    methods = sorted(methods, key=lambda m: faithfulness_rank(faith.get(m)))
     for row in range(0, len(methods), 3):
         for method, column in zip(methods[row : row + 3], st.columns(3)):
             with column:
@@ -53,6 +66,11 @@ def attributions(app, b, current, methods, target) -> None:
                         f"lower is better) · insertion AUC **{f['insertion']:.3f}** "
                         f"(random {f['random_insertion']:.3f}) · {seconds:.2f} s"
                     )
+                    if faithfulness_rank(f) >= 0:
+                        st.warning("No better than a random ordering on this input: do not read this map as an explanation.")
+                caveat = getattr(xai.EXPLAINERS[method], "caveat", "")
+                if caveat:
+                    st.caption(f"⚠ {caveat}")
 
 
 def float_vs_tflite(app, current, target) -> None:

@@ -365,12 +365,12 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
         return dataclasses.replace(cfg, data=data, classes=tuple(stored["classes"]))
     minimum = 2 if tests is None else 1
     user_classes = check_classes(found.labels, minimum=minimum)
-    if tests is not None:
-        test_classes = sorted(set(tests.labels))
-        if test_classes != user_classes:
-            raise GlasswingError(
-                f"--test-data classes ({', '.join(test_classes)}) differ from --data's ({', '.join(user_classes)})."
-            )
+    if tests is not None and not set(user_classes) <= set(tests.labels):
+        missing = sorted(set(user_classes) - set(tests.labels))
+        raise GlasswingError(
+            f"--test-data classes ({', '.join(sorted(set(tests.labels)))}) differ from --data's "
+            f"({', '.join(user_classes)}): no test example of {', '.join(missing)}."
+        )
     examples, found = read_all(own, cfg, found, progress)
     user_classes = check_classes(found.labels, minimum=minimum)  # again: decoding may have dropped files
     order = stratified_split(found.labels, cfg.seed, test=tests is None)
@@ -392,7 +392,15 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
     if own.fill is not None:
         classes, extra = own.fill(cfg, dict(collections.Counter(splits["train"][1])), cfg.seed)
         for split, pairs in extra.items():
+            # A fixed test set that brings its own examples of an added class keeps only those.
+            pairs = [(x, y) for x, y in pairs if not (split == "test" and tests is not None and y in tests.labels)]
             splits[split] = (splits[split][0] + [x for x, _ in pairs], splits[split][1] + [y for _, y in pairs])
+    if tests is not None and not set(tests.labels) <= set(classes):
+        extra_classes = sorted(set(tests.labels) - set(classes))
+        raise GlasswingError(
+            f"--test-data classes ({', '.join(sorted(set(tests.labels)))}) differ from --data's "
+            f"({', '.join(classes)}): {', '.join(extra_classes)} never appear in --data."
+        )
     warnings = fallback + (own.check(found.items) if own.check else []) + warnings_of(
         {s: pair for s, pair in splits.items() if not (fallback and s == "validation")},
         {s: _digests(pair[0]) for s, pair in splits.items() if not (fallback and s == "validation")},

@@ -8,9 +8,11 @@ by side in one run. Data, all real and never generated from a template:
 - **speech**: new words ("lights", "music", "computer") that the committed
   spotter never heard, spoken by the espeak-ng/flite voices of the built-in
   dataset's *training* split (the user's recordings); tested on 30 clips per
-  word by its held-out *test* voices, never used by any model, plus
-  ``_unknown_``/``_silence_`` (added automatically). 1, 3, 5, 10, 20 examples
-  per word, over seeds (which voices record the examples).
+  word by its held-out *test* voices, never used by any model, plus 60 other
+  words (``_unknown_``) and 30 noises (``_silence_``) by the same voices, the
+  false-alarm check (training gets its ``_unknown_``/``_silence_`` automatically).
+  1, 3, 5, 10, 20 examples per word, over seeds (which voices record the
+  examples); accuracy on all 180 test clips and on the 90 new-word clips alone.
 - **image**: scikit-learn's 1,797 real 8x8 handwritten digits, as PNGs in a
   folder per class; 1, 5, 20 per class for training, a fixed 500-digit test set;
   ``--from image`` (the Fashion-MNIST CNN) vs scratch.
@@ -66,6 +68,28 @@ def write_words(root: Path, words, per_word: int, split: str, seed: int) -> Path
         for k in range(per_word):
             row = {**rows[picks[w * per_word + k]], "word": word, "label": word}
             soundfile.write(root / word / f"{k}.wav", synth.render(row, seed), synth.SAMPLE_RATE)
+    return root
+
+
+def write_others(root: Path, unknown: int, silence: int, seed: int) -> Path:
+    """``root/_unknown_/`` (other words) and ``root/_silence_/`` (noise) clips by held-out test voices.
+
+    A fixed false-alarm check beside the new words: the test set of every few-shot run.
+    """
+    import soundfile
+
+    from apps.speech import synth
+
+    rows = synth.plan(synth.espeak_variants(), 0, unknown * 20, silence * 20, 42, flite=synth.flite_variants())
+    pool = [w for w in (*synth.KEYWORDS, *synth.UNKNOWN_WORDS) if w not in NEW_WORDS]
+    rng = np.random.default_rng(seed)
+    for label, n in ((synth.UNKNOWN, unknown), (synth.SILENCE, silence)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        picked = [r for r in rows if r["label"] == label and r["split"] == "test"][:n]
+        for k, row in enumerate(picked):
+            if label == synth.UNKNOWN:
+                row = {**row, "word": pool[rng.integers(len(pool))]}
+            soundfile.write(root / label / f"{k}.wav", synth.render(row, seed), synth.SAMPLE_RATE)
     return root
 
 
@@ -135,7 +159,7 @@ def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Pa
     """
     rows, raw = [], []
     for k in shots:
-        transfer, scratch, times = [], [], []
+        transfer, scratch, times, classes = [], [], [], []
         for seed in range(seeds):
             folder = write(work / f"{kind}_{k}_{seed}", k, seed)
             start = time.time()
@@ -147,15 +171,25 @@ def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Pa
             times.append(time.time() - start)
             transfer.append(metrics["accuracy"])
             scratch.append(metrics["baselines"][SCRATCH]["accuracy"])
+            classes.append(_user_class_accuracy(metrics, work / "models" / f"{kind}_{k}_{seed}"))
             raw.append({"shots": k, "seed": seed, "transfer": transfer[-1], "scratch": scratch[-1], "s": times[-1]})
             print(f"{kind} {k} per class, seed {seed}: --from {source} {transfer[-1]:.3f}, scratch {scratch[-1]:.3f}")
-        rows.append([k, _mean(transfer), _mean(scratch), f"{statistics.mean(times):.0f}"])
+        rows.append([k, _mean(transfer), _mean(classes), _mean(scratch), f"{statistics.mean(times):.0f}"])
     return rows, raw
+
+
+def _user_class_accuracy(metrics: dict, folder: Path) -> float:
+    """Accuracy on the test examples of the user's own classes (not the ``_unknown_``/``_silence_`` added)."""
+    matrix = np.asarray(metrics["confusion_matrix"])
+    labels = (folder / "labels.txt").read_text().split()
+    mine = [i for i, label in enumerate(labels) if not (label.startswith("_") and label.endswith("_"))]
+    return float(matrix[np.ix_(mine, mine)].trace() / matrix[mine].sum())
 
 
 def speech(work: Path, seeds: int, shots=SHOTS["speech"]) -> tuple[list, list]:
     """The few-shot curve: accuracy on held-out voices vs examples per new word, --from speech vs scratch."""
     test = write_words(work / "words_test", NEW_WORDS, 30, "test", seed=1000)
+    write_others(test, unknown=60, silence=30, seed=1000)
     return curve(
         work, "speech", "speech", shots, seeds, lambda f, k, seed: write_words(f, NEW_WORDS, k, "train", seed), test
     )
@@ -208,7 +242,11 @@ def main() -> None:
                 "examples per word by training-split voices, test = 30 clips per word by held-out voices. "
                 f"Mean ± sd over {args.seeds} seeds (which voices recorded the examples); "
                 "`glasswing train speech --data words/ --test-data test/ --from speech`.\n\n"
-                + report.table(["examples per word", "--from speech", "from scratch", "run s (both)"], rows),
+                + report.table(
+                    ["examples per word", "--from speech (all 180)", "--from speech (new words)", "from scratch (all)",
+                     "run s (both)"],
+                    rows,
+                ),  # fmt: skip
             )
             print(json.dumps(raw))
         if "image" in only:
@@ -218,7 +256,10 @@ def main() -> None:
                 "### Small image sets: scikit-learn's real 8x8 digits\n\n"
                 "Test = the last 500 digits; training images per class drawn from the rest. "
                 f"Mean ± sd over {args.seeds} seeds; `glasswing train image --data digits/ --test-data test/ --from image`.\n\n"
-                + report.table(["images per class", "--from image (Fashion-MNIST CNN)", "from scratch", "run s (both)"], rows),
+                + report.table(
+                    ["images per class", "--from image (Fashion-MNIST CNN)", "(same)", "from scratch", "run s (both)"],
+                    rows,
+                ),
             )
             print(json.dumps(raw))
         if "text" in only:

@@ -152,10 +152,11 @@ def _mean(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Path) -> tuple[list, list]:
+def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Path, extra=()) -> tuple[list, list]:
     """Test accuracy vs examples per class, ``--from source`` and from scratch (same run, same split).
 
-    ``write(folder, k, seed)`` writes ``k`` training examples per class; ``test`` is the fixed test set.
+    ``write(folder, k, seed)`` writes ``k`` training examples per class; ``test`` is the fixed test set;
+    ``extra``: more ``glasswing train`` options.
     """
     rows, raw = [], []
     for k in shots:
@@ -166,7 +167,7 @@ def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Pa
             metrics = train(
                 ["train", kind, "--data", str(folder), "--test-data", str(test), "--name", f"{kind}_{k}_{seed}",
                  "--from", source, "--models-dir", str(work / "models"), "--set", f"data_dir={work / 'data'}",
-                 "--set", f"seed={seed}"]
+                 "--set", f"seed={seed}", *extra]
             )  # fmt: skip
             times.append(time.time() - start)
             transfer.append(metrics["accuracy"])
@@ -198,7 +199,8 @@ def speech(work: Path, seeds: int, shots=SHOTS["speech"]) -> tuple[list, list]:
 def image(work: Path, seeds: int, shots=SHOTS["image"]) -> tuple[list, list]:
     """Digits: accuracy on 500 held-out digits vs images per class, --from image vs scratch."""
     test = write_digits(work / "digits_test", None, 0, test=True)
-    return curve(work, "image", "image", shots, seeds, write_digits, test)
+    # A mirrored digit is another digit (or none): no flips, as a user of this data would set.
+    return curve(work, "image", "image", shots, seeds, write_digits, test, extra=("--set", "flip=false"))
 
 
 def text(work: Path) -> tuple[list, list]:

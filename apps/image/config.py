@@ -31,6 +31,9 @@ class Config(TrainConfig):
     weight_decay: float = 5e-5
     # Max shift of the random translation, as a fraction of the side (0.06 = ~2 px).
     shift: float = 0.06
+    # Random horizontal flips in training: right for garments and most photos, wrong
+    # where the mirror image is another thing (digits, letters): --set flip=false.
+    flip: bool = True
     # Input: side x side pixels, 1 (grayscale) or 3 (colour) channels. A user's photos
     # (`glasswing train image --data DIR`) get channels from the data.
     side: int = 28

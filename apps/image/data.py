@@ -179,19 +179,15 @@ def _to_float(image, label):
 
 
 def make_augmenter(cfg):
-    """Batch-level augmentation: random horizontal flips and shifts (pad-and-crop)."""
-    layers = keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=cfg.seed),
-            keras.layers.RandomTranslation(
-                cfg.shift, cfg.shift, fill_mode="constant", fill_value=0.0, seed=cfg.seed + 1
-            ),
-        ],
-        name="augment",
+    """Batch-level augmentation: random horizontal flips (``cfg.flip``) and shifts (pad-and-crop)."""
+    layers = [keras.layers.RandomFlip("horizontal", seed=cfg.seed)] if getattr(cfg, "flip", True) else []
+    layers.append(
+        keras.layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="constant", fill_value=0.0, seed=cfg.seed + 1)
     )
+    pipeline = keras.Sequential(layers, name="augment")
 
     def augment(x, y):
-        return layers(x, training=True), y
+        return pipeline(x, training=True), y
 
     return augment
 

@@ -364,43 +364,12 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
         print(f"Using the prepared copy of {data_path} ({builder_dir(cfg, data)}): {stored.get('summary', '')}")
         return dataclasses.replace(cfg, data=data, classes=tuple(stored["classes"]))
     minimum = 2 if tests is None else 1
-    user_classes = check_classes(found.labels, minimum=minimum)
-    if tests is not None and not set(user_classes) <= set(tests.labels):
-        missing = sorted(set(user_classes) - set(tests.labels))
-        raise GlasswingError(
-            f"--test-data classes ({', '.join(sorted(set(tests.labels)))}) differ from --data's "
-            f"({', '.join(user_classes)}): no test example of {', '.join(missing)}."
-        )
-    examples, found = read_all(own, cfg, found, progress)
-    user_classes = check_classes(found.labels, minimum=minimum)  # again: decoding may have dropped files
-    order = stratified_split(found.labels, cfg.seed, test=tests is None)
-    splits = {s: ([examples[i] for i in idx], [found.labels[i] for i in idx]) for s, idx in order.items()}
-    skipped = list(found.skipped)
-    if tests is not None:
-        test_examples, tests = read_all(own, cfg, tests, progress)
-        splits["test"] = (test_examples, tests.labels)
-        skipped += [(f"test: {n}", why) for n, why in tests.skipped]
-    if not splits["test"][0]:
-        raise GlasswingError("Too few examples to hold out a test split; add examples or pass --test-data.")
-    fallback = []
-    if not splits["validation"][0] and own.fill is None:
-        # One-shot data beside a fixed test set: nothing is left to validate on, so the
-        # best-epoch choice watches the training examples (said in the report).
-        splits["validation"] = splits["train"]
-        fallback = ["no example was left for validation (one per class): checkpoint choice uses the training examples"]
-    classes = user_classes
-    if own.fill is not None:
-        classes, extra = own.fill(cfg, dict(collections.Counter(splits["train"][1])), cfg.seed)
-        for split, pairs in extra.items():
-            # A fixed test set that brings its own examples of an added class keeps only those.
-            pairs = [(x, y) for x, y in pairs if not (split == "test" and tests is not None and y in tests.labels)]
-            splits[split] = (splits[split][0] + [x for x, _ in pairs], splits[split][1] + [y for _, y in pairs])
-    if tests is not None and not set(tests.labels) <= set(classes):
-        extra_classes = sorted(set(tests.labels) - set(classes))
-        raise GlasswingError(
-            f"--test-data classes ({', '.join(sorted(set(tests.labels)))}) differ from --data's "
-            f"({', '.join(classes)}): {', '.join(extra_classes)} never appear in --data."
-        )
+    _check_test_classes(check_classes(found.labels, minimum=minimum), tests)
+    splits, found, skipped = _read_and_split(own, cfg, found, tests, minimum, progress)
+    user_classes = sorted(set(found.labels))
+    fallback = _validation_fallback(splits) if own.fill is None else []
+    classes = _add_filled(own, cfg, splits, tests, user_classes)
+    _check_test_classes(classes, tests, added=True)
     warnings = fallback + (own.check(found.items) if own.check else []) + warnings_of(
         {s: pair for s, pair in splits.items() if not (fallback and s == "validation")},
         {s: _digests(pair[0]) for s, pair in splits.items() if not (fallback and s == "validation")},
@@ -423,6 +392,68 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
     for note in warnings:
         print(f"Warning: {note}", flush=True)
     return dataclasses.replace(cfg, data=data, classes=tuple(classes))
+
+
+def _check_test_classes(classes: list[str], tests: Scan | None, added: bool = False) -> None:
+    """A fixed test set must test every class of ``--data`` (before reading) and no other (after the app's additions).
+
+    Raises:
+        GlasswingError: Names the classes missing from, or foreign to, ``--test-data``.
+    """
+    if tests is None:
+        return
+    have, want = set(tests.labels), set(classes)
+    bad = sorted(have - want) if added else sorted(want - have)
+    if bad:
+        why = f"{', '.join(bad)} never appear in --data" if added else f"no test example of {', '.join(bad)}"
+        raise GlasswingError(
+            f"--test-data classes ({', '.join(sorted(have))}) differ from --data's ({', '.join(classes)}): {why}."
+        )
+
+
+def _read_and_split(own, cfg, found: Scan, tests: Scan | None, minimum: int, progress: bool):
+    """Decodes the files once and splits them: ``({split: (examples, classes)}, readable Scan, skipped)``.
+
+    Raises:
+        GlasswingError: Too few readable examples per class, or none left for a test split.
+    """
+    examples, found = read_all(own, cfg, found, progress)
+    check_classes(found.labels, minimum=minimum)  # again: decoding may have dropped files
+    order = stratified_split(found.labels, cfg.seed, test=tests is None)
+    splits = {s: ([examples[i] for i in idx], [found.labels[i] for i in idx]) for s, idx in order.items()}
+    skipped = list(found.skipped)
+    if tests is not None:
+        test_examples, tests = read_all(own, cfg, tests, progress)
+        splits["test"] = (test_examples, tests.labels)
+        skipped += [(f"test: {n}", why) for n, why in tests.skipped]
+    if not splits["test"][0]:
+        raise GlasswingError("Too few examples to hold out a test split; add examples or pass --test-data.")
+    return splits, found, skipped
+
+
+def _validation_fallback(splits: dict) -> list[str]:
+    """One-shot data beside a fixed test set leaves nothing to validate on: the training examples stand in.
+
+    Returns the warning that says so (empty when validation has examples).
+    """
+    if splits["validation"][0]:
+        return []
+    splits["validation"] = splits["train"]
+    return ["no example was left for validation (one per class): checkpoint choice uses the training examples"]
+
+
+def _add_filled(own, cfg, splits: dict, tests: Scan | None, user_classes: list[str]) -> list[str]:
+    """Adds the app's own examples (``OwnData.fill``) to ``splits``; returns the full class list.
+
+    A fixed test set that brings its own examples of an added class keeps only those.
+    """
+    if own.fill is None:
+        return user_classes
+    classes, extra = own.fill(cfg, dict(collections.Counter(splits["train"][1])), cfg.seed)
+    for split, pairs in extra.items():
+        pairs = [(x, y) for x, y in pairs if not (split == "test" and tests is not None and y in tests.labels)]
+        splits[split] = (splits[split][0] + [x for x, _ in pairs], splits[split][1] + [y for _, y in pairs])
+    return classes
 
 
 # Config fields that change training, not the stored examples: not part of a prepared copy's key.

@@ -47,11 +47,12 @@ def test_real_digits_fine_tuned_from_fashion_mnist_beat_scratch(tmp_path):
     assert metrics["accuracy"] >= 0.85 and metrics["accuracy"] > scratch
 
 
-def test_fortunes_by_category_beat_the_majority_class_by_far(tmp_path):
+def test_fortunes_by_category_beat_the_majority_class(tmp_path):
     """A real 8-class text corpus with the quick linear architecture (the MiniLM run is in the bench)."""
     if not (own_data.FORTUNES / "computers").is_file():
         pytest.fail("Debian's fortunes package is missing (make install installs it)")
     data = own_data.write_fortunes(tmp_path / "fortunes.csv")
     metrics = _train(tmp_path, "text", "--data", str(data), "--name", "fortunes", "--set", "arch=linear")
-    assert metrics["accuracy"] >= own_data._majority(metrics) + 0.25
+    # Measured: 0.619 vs 0.320 majority (bench); the fine-tuned MiniLM default reaches 0.848.
+    assert metrics["accuracy"] >= own_data._majority(metrics) + 0.2
     assert len(metrics["per_class"]) == len(own_data.FORTUNE_CLASSES)

@@ -94,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--freeze",
         type=float,
-        default=0.5,
-        help="with --from: fraction of the backbone's layers kept frozen while fine-tuning "
-        "(1 = train the new head only; default: 0.5)",
+        default=0.0,
+        help="with --from: fraction of the backbone's layers kept frozen while fine-tuning, input side "
+        "first (0 = fine-tune all of it, the default; 1 = train the new head only)",
     )
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument(
@@ -289,7 +289,7 @@ def _train_own(args) -> int:
     if args.strategy:
         cfg = apply_overrides(cfg, [f"strategy={args.strategy}"])
     cfg = userdata.prepare(app, cfg, name, args.data, args.test_data, configure=source is None)
-    cfg = userdata.fit_batch(cfg, explicit=any(o.startswith("batch_size=") for o in args.overrides))
+    cfg = userdata.fit_small_data(cfg, explicit={o.partition("=")[0].strip() for o in args.overrides})
     user = userdata.user_app(app, name)
     if source is not None:
         transfer.train_from(user, cfg, source, args.freeze, args.models_dir, name, _command_line())

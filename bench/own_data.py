@@ -71,7 +71,7 @@ def write_words(root: Path, words, per_word: int, split: str, seed: int) -> Path
     return root
 
 
-def write_others(root: Path, unknown: int, silence: int, seed: int) -> Path:
+def write_others(root: Path, unknown: int, silence: int, seed: int, words=NEW_WORDS) -> Path:
     """``root/_unknown_/`` (other words) and ``root/_silence_/`` (noise) clips by held-out test voices.
 
     A fixed false-alarm check beside the new words: the test set of every few-shot run.
@@ -81,7 +81,7 @@ def write_others(root: Path, unknown: int, silence: int, seed: int) -> Path:
     from apps.speech import synth
 
     rows = synth.plan(synth.espeak_variants(), 0, unknown * 20, silence * 20, 42, flite=synth.flite_variants())
-    pool = [w for w in (*synth.KEYWORDS, *synth.UNKNOWN_WORDS) if w not in NEW_WORDS]
+    pool = [w for w in (*synth.KEYWORDS, *synth.UNKNOWN_WORDS) if w not in words]
     rng = np.random.default_rng(seed)
     for label, n in ((synth.UNKNOWN, unknown), (synth.SILENCE, silence)):
         (root / label).mkdir(parents=True, exist_ok=True)

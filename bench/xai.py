@@ -131,7 +131,7 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
         notes.append(line)
     append(
         markdown,
-        f"**{app.name}** ({len(xs)} examples from {source}; "
+        f"**{app.name}** (up to {len(xs)} examples from {source} per method, {budget:.0f} s each; "
         "deletion AUC: lower is better, insertion: higher)\n\n"
         + table(
             ["method", "n", "s/expl", "deletion AUC", "random", "insertion AUC", "random", "gain over random",

@@ -552,7 +552,8 @@ def check_name(name: str | None, models_dir) -> str:
 def fit_small_data(cfg, explicit: set[str] = frozenset()):
     """Batch size and epochs for a small dataset, unless set on the command line (``explicit``).
 
-    At least 8 steps per epoch (a smaller batch) and :data:`MIN_STEPS` steps in all
+    Small = fewer than 8 batches of the app's batch size. Then: at least 8 steps
+    per epoch (a smaller batch) and :data:`MIN_STEPS` steps in all
     (more epochs, at most :data:`MAX_EPOCHS`): five recordings per word are a few
     batches, and the app's epoch count was chosen for thousands of examples.
     Measured on few-shot keywords (words other than the reported ones): 20 epochs
@@ -560,7 +561,7 @@ def fit_small_data(cfg, explicit: set[str] = frozenset()):
     """
     counts = report_of(cfg).get("counts", {}).get("train", {})
     n = sum(counts.values())
-    if not n:
+    if not n or n / cfg.batch_size >= 8:  # not small: the app's own settings hold
         return cfg
     batch, epochs = cfg.batch_size, cfg.epochs
     if "batch_size" not in explicit:

@@ -396,9 +396,12 @@ def config_from_dict(app: App, values: dict):
     values = {k: v for k, v in values.items() if k in names}
     for key, value in values.items():
         expected = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}.get(hints.get(key))
-        if expected and (not isinstance(value, expected) or (bool not in expected and isinstance(value, bool))):
+        if expected and (
+            not isinstance(value, expected) or (bool not in expected and isinstance(value, bool))
+        ):
             raise GlasswingError(
-                f"config.json of {app.name!r}: {key}={value!r} is not a {hints[key].__name__}; retrain the model."
+                f"config.json of {app.name!r}: {key}={value!r} is not a {hints[key].__name__}; "
+                "retrain the model."
             )
     if "classes" in values:  # JSON has no tuples; keep the Config hashable and comparable
         values["classes"] = tuple(values["classes"])

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL",
         help="with --data: start from a trained model's backbone (a built-in such as speech, or any "
         "model under MODELS_DIR), or image: a keras.applications backbone (mobilenet_v3_small, "
-        "mobilenet_v3_large) with ImageNet weights; a new head is trained first, then the model is fine-tuned",
+        "mobilenet_v3_large) with ImageNet weights; a new head is trained first, then the model "
+        "is fine-tuned",
     )
     p.add_argument(
         "--freeze",
@@ -244,12 +245,16 @@ def _cmd_train(args) -> int:
         return _train_own(args)
     given = [option for option, value in user_only.items() if value is not None]
     if given:
-        raise GlasswingError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --data (your own data).")
+        raise GlasswingError(
+            f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --data (your own data)."
+        )
     from apps import APPS
 
     if args.app not in APPS:  # a model trained on a user's data is retrained with its --data command
         get_app(args.app)
-        raise GlasswingError(f"{args.app!r} was trained on your data: run its command again (see its metrics.json).")
+        raise GlasswingError(
+            f"{args.app!r} was trained on your data: run its command again (see its metrics.json)."
+        )
     app = get_app(args.app)
     cfg = _config(app, args)
     if args.strategy:
@@ -263,7 +268,7 @@ def _command_line() -> str | None:
 
 
 def _train_own(args) -> int:
-    """``train KIND --data PATH --name NAME [--test-data PATH] [--from MODEL]``: a model on the user's data."""
+    """``train KIND --data PATH --name NAME [--test-data PATH] [--from MODEL]``: a model on your data."""
     import dataclasses
 
     from apps import transfer, userdata

@@ -28,8 +28,8 @@ import tensorflow as tf
 
 from apps import artifacts, distribute
 from apps.app import App, config_hash, config_to_dict, validate_config
-from apps.errors import GlasswingError
 from apps.baselines import train_baselines
+from apps.errors import GlasswingError
 from apps.evaluate import evaluate
 
 
@@ -214,7 +214,7 @@ def _generative_card(app: App, cfg, metrics: dict) -> str:
 
 
 def class_weights(app: App, cfg) -> dict | None:
-    """``{class: n / (classes x n_class)}`` over the training split when ``cfg.balance_classes``; else None."""
+    """``{class: n / (classes x n_class)}`` on the training split when ``cfg.balance_classes``, else None."""
     if not cfg.balance_classes:
         return None
     ds = app.dataset(dataclasses.replace(cfg, augment=False), "train")

@@ -38,7 +38,10 @@ def load_source(spec: str, models_dir):
     if (path / artifacts.MODEL_FILE).is_file() and len(path.parts) > 1:
         models_dir, spec = path.parent, path.name
     app = get_app(spec, models_dir)
-    if not (Path(models_dir) / spec / artifacts.MODEL_FILE).is_file() and (COMMITTED / spec / artifacts.MODEL_FILE).is_file():
+    if (
+        not (Path(models_dir) / spec / artifacts.MODEL_FILE).is_file()
+        and (COMMITTED / spec / artifacts.MODEL_FILE).is_file()
+    ):
         models_dir = COMMITTED  # a built-in's committed model, when MODELS_DIR has no copy
     if app.task != "classify":
         raise GlasswingError(f"--from {spec}: a {app.task} model has no classifier backbone to start from.")
@@ -52,7 +55,8 @@ def start_config(app, source_app, source_cfg):
     if source_app.own_data is None or source_app.own_data.kind != app.own_data.kind:
         got = source_app.own_data.kind if source_app.own_data else source_app.name
         raise GlasswingError(
-            f"--from {source_app.name}: it is a {got} model; it cannot start a model of {app.own_data.kind} data."
+            f"--from {source_app.name}: it is a {got} model; "
+            f"it cannot start a model of {app.own_data.kind} data."
         )
     values = {**dataclasses.asdict(source_cfg), "data": "", "classes": (), "baselines": True}
     return dataclasses.replace(app.Config(), **{k: v for k, v in values.items() if k in _field_names(app)})
@@ -145,7 +149,10 @@ def train_from(app, cfg, source, freeze: float, models_dir, name: str, command: 
         return model
 
     last = with_scratch_baseline(app, dataclasses.replace(cfg, baselines=False, **app.own_data.scratch))
-    print(f"Phase 1: training a new head for {len(app.labels(cfg))} classes on the frozen backbone ...", flush=True)
+    print(
+        f"Phase 1: training a new head for {len(app.labels(cfg))} classes on the frozen backbone ...",
+        flush=True,
+    )
     if freeze >= 1.0:
         return train(last, cfg, models_dir, command=command, build=head_only, name=name)
     head_cfg = dataclasses.replace(cfg, epochs=head_epochs, baselines=False)
@@ -159,7 +166,10 @@ def train_from(app, cfg, source, freeze: float, models_dir, name: str, command: 
         set_frozen(model, freeze)
         return model
 
-    print(f"Phase 2: fine-tuning with {freeze:.0%} of the backbone frozen at a tenth of the rate ...", flush=True)
+    print(
+        f"Phase 2: fine-tuning with {freeze:.0%} of the backbone frozen at a tenth of the rate ...",
+        flush=True,
+    )
     return train(last, tuned_cfg, models_dir, command=command, build=fine_tune, name=name)
 
 

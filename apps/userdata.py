@@ -123,7 +123,9 @@ def _scan_csv(path: Path, option: str) -> Scan:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise GlasswingError(f"{option} {path} is not UTF-8 text ({err.reason} at byte {err.start}).") from None
+        raise GlasswingError(
+            f"{option} {path} is not UTF-8 text ({err.reason} at byte {err.start})."
+        ) from None
     reader = csv.DictReader(io.StringIO(text))
     columns = list(reader.fieldnames or [])
     text_col, label_col = _pick_column(columns, _TEXT_COLUMNS), _pick_column(columns, _LABEL_COLUMNS)
@@ -200,12 +202,16 @@ def check_classes(labels: list[str], option: str = "--data", minimum: int = 2) -
     counts = collections.Counter(labels)
     if len(counts) < 2:
         only = f" (only {next(iter(counts))!r})" if counts else ""
-        raise GlasswingError(f"{option} needs at least two classes{only}; a classifier needs something to tell apart.")
+        raise GlasswingError(
+            f"{option} needs at least two classes{only}; a classifier needs something to tell apart."
+        )
     small = sorted(name for name, n in counts.items() if n < minimum)
     if small:
         raise GlasswingError(
             f"{option}: class{'es' if len(small) > 1 else ''} {', '.join(map(repr, small))} "
-            "ha{} fewer than {} examples; add examples or remove the class.".format("ve" if len(small) > 1 else "s", minimum)
+            "ha{} fewer than {} examples; add examples or remove the class.".format(
+                "ve" if len(small) > 1 else "s", minimum
+            )
         )
     return sorted(counts)
 
@@ -228,7 +234,9 @@ def warnings_of(splits: dict, examples_of: dict) -> list[str]:
                 duplicates += 1
             seen.setdefault(digest, split)
     if duplicates:
-        notes.append(f"{duplicates} identical example(s) appear in more than one split: test accuracy is optimistic")
+        notes.append(
+            f"{duplicates} identical example(s) appear in more than one split: test accuracy is optimistic"
+        )
     return notes
 
 
@@ -257,7 +265,9 @@ def stratified_split(labels: list[str], seed: int, test: bool = True) -> dict[st
 
 def data_id(name: str, kind: str, cfg, stamps: list[str], settings: dict) -> str:
     """The prepared copy's name: the model name plus a hash of the files and every setting that shapes it."""
-    key = json.dumps({"kind": kind, "stamps": stamps, "seed": cfg.seed, **settings}, sort_keys=True, default=str)
+    key = json.dumps(
+        {"kind": kind, "stamps": stamps, "seed": cfg.seed, **settings}, sort_keys=True, default=str
+    )
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "data"
     return f"{slug}_{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
@@ -316,7 +326,9 @@ def load_split(cfg, split: str):
         )
     builder = tfds.builder_from_directory(str(folder))
     if split not in builder.info.splits:
-        raise GlasswingError(f"This model's data has no {split!r} split (it has {', '.join(builder.info.splits)}).")
+        raise GlasswingError(
+            f"This model's data has no {split!r} split (it has {', '.join(builder.info.splits)})."
+        )
     ds = builder.as_dataset(split=split, shuffle_files=False)
     return ds.map(lambda ex: (ex["x"], ex["label"]))
 
@@ -328,7 +340,10 @@ def report_of(cfg) -> dict:
 
 
 def _digests(examples) -> list[str]:
-    return [hashlib.sha1(np.asarray(x).tobytes() if not isinstance(x, str) else x.encode()).hexdigest() for x in examples]
+    return [
+        hashlib.sha1(np.asarray(x).tobytes() if not isinstance(x, str) else x.encode()).hexdigest()
+        for x in examples
+    ]
 
 
 def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = True, configure: bool = True):
@@ -361,7 +376,9 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
     data = data_id(name, own.kind, cfg, [found.stamp, tests.stamp if tests else ""], settings)
     if (builder_dir(cfg, data) / "dataset_info.json").is_file():
         stored = report_of(dataclasses.replace(cfg, data=data))
-        print(f"Using the prepared copy of {data_path} ({builder_dir(cfg, data)}): {stored.get('summary', '')}")
+        print(
+            f"Using the prepared copy of {data_path} ({builder_dir(cfg, data)}): {stored.get('summary', '')}"
+        )
         return dataclasses.replace(cfg, data=data, classes=tuple(stored["classes"]))
     minimum = 2 if tests is None else 1
     _check_test_classes(check_classes(found.labels, minimum=minimum), tests)
@@ -370,9 +387,13 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
     fallback = _validation_fallback(splits) if own.fill is None else []
     classes = _add_filled(own, cfg, splits, tests, user_classes)
     _check_test_classes(classes, tests, added=True)
-    warnings = fallback + (own.check(found.items) if own.check else []) + warnings_of(
-        {s: pair for s, pair in splits.items() if not (fallback and s == "validation")},
-        {s: _digests(pair[0]) for s, pair in splits.items() if not (fallback and s == "validation")},
+    warnings = (
+        fallback
+        + (own.check(found.items) if own.check else [])
+        + warnings_of(
+            {s: pair for s, pair in splits.items() if not (fallback and s == "validation")},
+            {s: _digests(pair[0]) for s, pair in splits.items() if not (fallback and s == "validation")},
+        )
     )
     counts = {s: dict(sorted(collections.Counter(pair[1]).items())) for s, pair in splits.items()}
     summary = ", ".join(f"{s} {len(pair[1])}" for s, pair in splits.items()) + f"; {len(classes)} classes"
@@ -395,7 +416,7 @@ def prepare(app, cfg, name: str, data_path, test_path=None, progress: bool = Tru
 
 
 def _check_test_classes(classes: list[str], tests: Scan | None, added: bool = False) -> None:
-    """A fixed test set must test every class of ``--data`` (before reading) and no other (after the app's additions).
+    """A fixed test set tests every class of ``--data`` (before reading), and no other (after additions).
 
     Raises:
         GlasswingError: Names the classes missing from, or foreign to, ``--test-data``.
@@ -407,7 +428,8 @@ def _check_test_classes(classes: list[str], tests: Scan | None, added: bool = Fa
     if bad:
         why = f"{', '.join(bad)} never appear in --data" if added else f"no test example of {', '.join(bad)}"
         raise GlasswingError(
-            f"--test-data classes ({', '.join(sorted(have))}) differ from --data's ({', '.join(classes)}): {why}."
+            f"--test-data classes ({', '.join(sorted(have))}) differ from --data's "
+            f"({', '.join(classes)}): {why}."
         )
 
 
@@ -439,7 +461,9 @@ def _validation_fallback(splits: dict) -> list[str]:
     if splits["validation"][0]:
         return []
     splits["validation"] = splits["train"]
-    return ["no example was left for validation (one per class): checkpoint choice uses the training examples"]
+    return [
+        "no example was left for validation (one per class): checkpoint choice uses the training examples"
+    ]
 
 
 def _add_filled(own, cfg, splits: dict, tests: Scan | None, user_classes: list[str]) -> list[str]:
@@ -451,7 +475,9 @@ def _add_filled(own, cfg, splits: dict, tests: Scan | None, user_classes: list[s
         return user_classes
     classes, extra = own.fill(cfg, dict(collections.Counter(splits["train"][1])), cfg.seed)
     for split, pairs in extra.items():
-        pairs = [(x, y) for x, y in pairs if not (split == "test" and tests is not None and y in tests.labels)]
+        pairs = [
+            (x, y) for x, y in pairs if not (split == "test" and tests is not None and y in tests.labels)
+        ]
         splits[split] = (splits[split][0] + [x for x, _ in pairs], splits[split][1] + [y for _, y in pairs])
     return classes
 
@@ -472,7 +498,9 @@ def user_app(base, name: str):
 
     def artifact_files(cfg) -> dict[str, str]:
         files = dict(base.artifact_files(cfg)) if base.artifact_files else {}
-        files[APP_FILE] = json.dumps({"app": base.name, "kind": base.own_data.kind, "data": cfg.data}, indent=2) + "\n"
+        files[APP_FILE] = (
+            json.dumps({"app": base.name, "kind": base.own_data.kind, "data": cfg.data}, indent=2) + "\n"
+        )
         files[REPORT_FILE] = json.dumps(report_of(cfg), indent=2) + "\n"
         return files
 
@@ -525,7 +553,10 @@ def kind_app(kind: str):
     by_name = {app.name: app for app in options.values()}
     app = options.get(kind) or by_name.get(kind)
     if app is None:
-        raise GlasswingError(f"--data: {kind!r} is not a kind of data Glasswing trains on; use one of {', '.join(sorted(options))}.")
+        raise GlasswingError(
+            f"--data: {kind!r} is not a kind of data Glasswing trains on; "
+            f"use one of {', '.join(sorted(options))}."
+        )
     return app
 
 
@@ -540,7 +571,9 @@ def check_name(name: str | None, models_dir) -> str:
     if not name:
         raise GlasswingError("--data needs --name NAME: the new model is written to MODELS_DIR/NAME.")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        raise GlasswingError(f"--name {name!r}: use letters, digits, '_', '-' or '.' (no '/' or spaces), at most 64.")
+        raise GlasswingError(
+            f"--name {name!r}: use letters, digits, '_', '-' or '.' (no '/' or spaces), at most 64."
+        )
     if name in APPS:
         raise GlasswingError(f"--name {name!r} is a built-in app's; pick another name.")
     folder = Path(models_dir) / name
@@ -571,7 +604,10 @@ def fit_small_data(cfg, explicit: set[str] = frozenset()):
         steps = -(-n // batch)
         epochs = min(MAX_EPOCHS, max(epochs, -(-MIN_STEPS // steps)))
     if (batch, epochs) != (cfg.batch_size, cfg.epochs):
-        print(f"{n} training examples: batch size {batch}, up to {epochs} epochs (at least {MIN_STEPS} steps).", flush=True)
+        print(
+            f"{n} training examples: batch size {batch}, up to {epochs} epochs (at least {MIN_STEPS} steps).",
+            flush=True,
+        )
     return dataclasses.replace(cfg, batch_size=batch, epochs=epochs)
 
 

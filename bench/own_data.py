@@ -80,7 +80,9 @@ def write_others(root: Path, unknown: int, silence: int, seed: int, words=NEW_WO
 
     from apps.speech import synth
 
-    rows = synth.plan(synth.espeak_variants(), 0, unknown * 20, silence * 20, 42, flite=synth.flite_variants())
+    rows = synth.plan(
+        synth.espeak_variants(), 0, unknown * 20, silence * 20, 42, flite=synth.flite_variants()
+    )
     pool = [w for w in (*synth.KEYWORDS, *synth.UNKNOWN_WORDS) if w not in words]
     rng = np.random.default_rng(seed)
     for label, n in ((synth.UNKNOWN, unknown), (synth.SILENCE, silence)):
@@ -152,7 +154,9 @@ def _mean(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Path, extra=()) -> tuple[list, list]:
+def curve(
+    work: Path, kind: str, source: str, shots, seeds: int, write, test: Path, extra=()
+) -> tuple[list, list]:
     """Test accuracy vs examples per class, ``--from source`` and from scratch (same run, same split).
 
     ``write(folder, k, seed)`` writes ``k`` training examples per class; ``test`` is the fixed test set;
@@ -165,7 +169,8 @@ def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Pa
             folder = write(work / f"{kind}_{k}_{seed}", k, seed)
             start = time.time()
             metrics = train(
-                ["train", kind, "--data", str(folder), "--test-data", str(test), "--name", f"{kind}_{k}_{seed}",
+                ["train", kind, "--data", str(folder), "--test-data", str(test),
+                 "--name", f"{kind}_{k}_{seed}",
                  "--from", source, "--models-dir", str(work / "models"), "--set", f"data_dir={work / 'data'}",
                  "--set", f"seed={seed}", *extra]
             )  # fmt: skip
@@ -173,8 +178,13 @@ def curve(work: Path, kind: str, source: str, shots, seeds: int, write, test: Pa
             transfer.append(metrics["accuracy"])
             scratch.append(metrics["baselines"][SCRATCH]["accuracy"])
             classes.append(_user_class_accuracy(metrics, work / "models" / f"{kind}_{k}_{seed}"))
-            raw.append({"shots": k, "seed": seed, "transfer": transfer[-1], "scratch": scratch[-1], "s": times[-1]})
-            print(f"{kind} {k} per class, seed {seed}: --from {source} {transfer[-1]:.3f}, scratch {scratch[-1]:.3f}")
+            raw.append(
+                {"shots": k, "seed": seed, "transfer": transfer[-1], "scratch": scratch[-1], "s": times[-1]}
+            )
+            print(
+                f"{kind} {k} per class, seed {seed}: "
+                f"--from {source} {transfer[-1]:.3f}, scratch {scratch[-1]:.3f}"
+            )
         rows.append([k, _mean(transfer), _mean(classes), _mean(scratch), f"{statistics.mean(times):.0f}"])
     return rows, raw
 
@@ -192,7 +202,13 @@ def speech(work: Path, seeds: int, shots=SHOTS["speech"]) -> tuple[list, list]:
     test = write_words(work / "words_test", NEW_WORDS, 30, "test", seed=1000)
     write_others(test, unknown=60, silence=30, seed=1000)
     return curve(
-        work, "speech", "speech", shots, seeds, lambda f, k, seed: write_words(f, NEW_WORDS, k, "train", seed), test
+        work,
+        "speech",
+        "speech",
+        shots,
+        seeds,
+        lambda f, k, seed: write_words(f, NEW_WORDS, k, "train", seed),
+        test,
     )
 
 
@@ -241,13 +257,20 @@ def main() -> None:
             report.append(
                 args.markdown,
                 "### Few-shot keywords: new words, held-out voices\n\n"
-                f"New words {', '.join(NEW_WORDS)} (never in the committed model's data) + `_unknown_` + `_silence_`; "
-                "examples per word by training-split voices, test = 30 clips per word by held-out voices plus 60 other words and 30 noises by the same voices (180 clips). "
+                f"New words {', '.join(NEW_WORDS)} (never in the committed model's data) "
+                "+ `_unknown_` + `_silence_`; examples per word by training-split voices, "
+                "test = 30 clips per word by held-out voices plus 60 other words and 30 noises "
+                "by the same voices (180 clips). "
                 f"Mean ± sd over {args.seeds} seeds (which voices recorded the examples); "
                 "`glasswing train speech --data words/ --test-data test/ --from speech`.\n\n"
                 + report.table(
-                    ["examples per word", "--from speech (all 180)", "--from speech (new words)", "from scratch (all)",
-                     "run s (both)"],
+                    [
+                        "examples per word",
+                        "--from speech (all 180)",
+                        "--from speech (new words)",
+                        "from scratch (all)",
+                        "run s (both)",
+                    ],
                     rows,
                 ),  # fmt: skip
             )
@@ -257,9 +280,13 @@ def main() -> None:
             report.append(
                 args.markdown,
                 "### Small image sets: scikit-learn's real 8x8 digits\n\n"
-                "Test = the last 500 digits; training images per class drawn from the rest; `--set flip=false`. "
-                f"Mean ± sd over {args.seeds} seeds; `glasswing train image --data digits/ --test-data test/ --from image`.\n\n"
-                + report.table(["images per class", "--from image (Fashion-MNIST CNN)", "from scratch", "run s (both)"], rows),
+                "Test = the last 500 digits; training images per class drawn from the rest; "
+                f"`--set flip=false`. Mean ± sd over {args.seeds} seeds; "
+                "`glasswing train image --data digits/ --test-data test/ --from image`.\n\n"
+                + report.table(
+                    ["images per class", "--from image (Fashion-MNIST CNN)", "from scratch", "run s (both)"],
+                    rows,
+                ),
             )
             print(json.dumps(raw))
         if "text" in only:
@@ -267,8 +294,10 @@ def main() -> None:
             report.append(
                 args.markdown,
                 "### A text corpus: fortunes by category\n\n"
-                f"Debian `fortunes` files {', '.join(FORTUNE_CLASSES)} as a CSV; seeded stratified 80/10/10 split; "
-                "`glasswing train text --data fortunes.csv`.\n\n" + report.table(["model", "test accuracy", "macro F1"], rows),
+                f"Debian `fortunes` files {', '.join(FORTUNE_CLASSES)} as a CSV; "
+                "seeded stratified 80/10/10 split; "
+                "`glasswing train text --data fortunes.csv`.\n\n"
+                + report.table(["model", "test accuracy", "macro F1"], rows),
             )
             print(json.dumps(raw))
 

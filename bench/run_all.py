@@ -8,7 +8,8 @@ console output, and appends Markdown tables to a fragment file via
 side within one run. A bench that fails or is missing is reported in its
 section, and the others still run.
 
-    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment,own_data] [--out bench/results.md]
+    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment,own_data]
+                            [--out bench/results.md]
 """
 
 from __future__ import annotations
@@ -157,7 +158,10 @@ def main() -> None:
         "xai": (
             "Explanations: time per method and faithfulness",
             "",
-            [_python("bench/xai.py", app, *md, "--examples", "200", "--budget", "120") for app in classifiers],
+            [
+                _python("bench/xai.py", app, *md, "--examples", "200", "--budget", "120")
+                for app in classifiers
+            ],
         ),
         "optimize": (
             "Pruning and distillation",
@@ -184,7 +188,10 @@ def main() -> None:
             "`glasswing train KIND --data ...`; every `--from` run trains the same architecture from "
             "scratch on the same split beside it (docs/own-data.md).",
             # One process per part: each stays inside --timeout.
-            [_python("bench/own_data.py", "--only", part, "--seeds", "3") for part in ("speech", "image", "text")],
+            [
+                _python("bench/own_data.py", "--only", part, "--seeds", "3")
+                for part in ("speech", "image", "text")
+            ],
         ),
     }
     body = []

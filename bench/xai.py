@@ -59,7 +59,7 @@ def interval(values) -> str:
 
 
 def _gain_beats_random(gains) -> str:
-    """"yes" when the 95 % interval of the paired gain over random is above 0, "no" when below, else "tie"."""
+    """ "yes": the 95 % interval of the paired gain over random is above 0; "no": below; else "tie"."""
     import numpy as np
 
     gains = np.asarray(gains, dtype=np.float64)
@@ -78,8 +78,13 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
 
     cfg, model = artifacts.load_trained(app, folder)
     xs, ys, source = _examples(app, cfg, n)
-    print(f"\n== {app.name} ({app.modality}): up to {len(xs)} examples from {source}, {budget:.0f} s per method")
-    print(f"{'method':22s} {'n':>4s} {'s/expl':>7s} {'deletion':>15s} {'random':>15s} {'insertion':>15s} {'random':>15s}")
+    print(
+        f"\n== {app.name} ({app.modality}): up to {len(xs)} examples from {source}, {budget:.0f} s per method"
+    )
+    print(
+        f"{'method':22s} {'n':>4s} {'s/expl':>7s} "
+        f"{'deletion':>15s} {'random':>15s} {'insertion':>15s} {'random':>15s}"
+    )
     table_rows, notes = [], []
     for name, explainer in xai.available(app).items():
         explainer.explain(app, model, xs[0], int(ys[0]))  # warm-up: traces graphs, JIT
@@ -100,9 +105,13 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
         sanity = randomization_check(explainer, app, model, xs[0], int(ys[0]))["fully_random"]
         note = f"completeness error max {max(extras):.2e}" if extras[0] is not None else ""
         figures = [interval(rows[:, k]) for k in range(4)]
-        print(f"{name:22s} {len(rows):4d} {statistics.median(times):7.3f} " + " ".join(f"{v:>15s}" for v in figures))
+        print(
+            f"{name:22s} {len(rows):4d} {statistics.median(times):7.3f} "
+            + " ".join(f"{v:>15s}" for v in figures)
+        )
         table_rows.append(
-            [name, len(rows), f"{statistics.median(times):.3f}", *figures, interval(gains), _gain_beats_random(gains),
+            [name, len(rows), f"{statistics.median(times):.3f}", *figures, interval(gains),
+             _gain_beats_random(gains),
              f"{sanity:.2f}", note]
         )  # fmt: skip
     tflite_dir = folder / artifacts.TFLITE_DIR
@@ -134,8 +143,19 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
         f"**{app.name}** (up to {len(xs)} examples from {source} per method, {budget:.0f} s each; "
         "deletion AUC: lower is better, insertion: higher)\n\n"
         + table(
-            ["method", "n", "s/expl", "deletion AUC", "random", "insertion AUC", "random", "gain over random",
-             "beats random", "rank corr vs random model", "note"],
+            [
+                "method",
+                "n",
+                "s/expl",
+                "deletion AUC",
+                "random",
+                "insertion AUC",
+                "random",
+                "gain over random",
+                "beats random",
+                "rank corr vs random model",
+                "note",
+            ],
             table_rows,
         )  # fmt: skip
         + "\n\n"
@@ -163,7 +183,9 @@ def main() -> None:
         app = get_app(name) if args.app else APPS.get(name)
         if app is None or app.task != "classify":
             continue
-        bench_app(app, artifacts.require_model_dir(args.models_dir, app), args.examples, args.markdown, args.budget)
+        bench_app(
+            app, artifacts.require_model_dir(args.models_dir, app), args.examples, args.markdown, args.budget
+        )
 
 
 if __name__ == "__main__":

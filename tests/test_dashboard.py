@@ -488,7 +488,9 @@ def test_browser_screenshots_of_every_page_with_the_committed_models():
                 titles = ["Overview", "Export"]
                 titles += ["Generate"] if APPS[name].task == "generate" else []
                 titles += (
-                    ["Data", "Playground", "Explain", "Features", "Errors"] if APPS[name].task == "classify" else []
+                    ["Data", "Playground", "Explain", "Features", "Errors"]
+                    if APPS[name].task == "classify"
+                    else []
                 )
                 for title in titles:
                     nav.get_by_text(title, exact=True).click()

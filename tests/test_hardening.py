@@ -70,7 +70,15 @@ def test_explain_out_must_be_a_png_in_an_existing_folder(capsys, tmp_path, out):
 
     Image.new("L", (28, 28)).save(tmp_path / "in.png")
     code, _, err = run_cli(
-        capsys, "explain", "image", "--method", "saliency", "--input", str(tmp_path / "in.png"), "--out", str(tmp_path / out)
+        capsys,
+        "explain",
+        "image",
+        "--method",
+        "saliency",
+        "--input",
+        str(tmp_path / "in.png"),
+        "--out",
+        str(tmp_path / out),
     )
     assert code == 2 and (".png file name" in err or "does not exist" in err), err
     assert not (tmp_path / out).exists()
@@ -123,7 +131,9 @@ def test_a_diverging_run_stops_and_publishes_nothing(image_cfg, tmp_path):
 
     def poisoned(cfg):
         model = APP.build(cfg)
-        model.get_layer("probs").set_weights([np.full(w.shape, np.nan, np.float32) for w in model.get_layer("probs").get_weights()])
+        model.get_layer("probs").set_weights(
+            [np.full(w.shape, np.nan, np.float32) for w in model.get_layer("probs").get_weights()]
+        )
         return model
 
     with pytest.raises(GlasswingError, match="Training diverged"):

@@ -46,7 +46,16 @@ def test_image_folder_trains_exports_int8_and_explains(capsys, tmp_path):
     (root / "stray.png").write_bytes(b"outside any class folder")
     (root / "README.md").write_text("notes are not data")
     code, out, err = _cli(
-        capsys, tmp_path, "train", "image", "--data", str(root), "--name", "parts", *FAST, *_data_dir(tmp_path)
+        capsys,
+        tmp_path,
+        "train",
+        "image",
+        "--data",
+        str(root),
+        "--name",
+        "parts",
+        *FAST,
+        *_data_dir(tmp_path),
     )
     assert code == 0, err
     folder = tmp_path / "models" / "parts"
@@ -101,29 +110,67 @@ def _write_csv(path, rows, header=("text", "label")):
 
 
 TICKETS = {
-    "billing": ["my invoice is wrong", "refund my payment", "charged twice on my card", "billing address change"],
-    "login": ["cannot log in", "password reset link broken", "account locked after login", "two factor code fails"],
-    "shipping": ["parcel never arrived", "tracking number missing", "late delivery again", "wrong shipping address"],
+    "billing": [
+        "my invoice is wrong",
+        "refund my payment",
+        "charged twice on my card",
+        "billing address change",
+    ],
+    "login": [
+        "cannot log in",
+        "password reset link broken",
+        "account locked after login",
+        "two factor code fails",
+    ],
+    "shipping": [
+        "parcel never arrived",
+        "tracking number missing",
+        "late delivery again",
+        "wrong shipping address",
+    ],
 }
 
 
 def test_text_csv_trains_exports_int8_and_explains(capsys, tmp_path):
-    rows = [(f"{text} {suffix}", label) for label, texts in TICKETS.items() for text in texts for suffix in ("", "please")]
+    rows = [
+        (f"{text} {suffix}", label)
+        for label, texts in TICKETS.items()
+        for text in texts
+        for suffix in ("", "please")
+    ]
     rows.append(("", "billing"))  # an empty text is skipped, not fatal
     data = _write_csv(tmp_path / "tickets.csv", rows, header=("Message", "Category"))
     code, out, err = _cli(
-        capsys, tmp_path, "train", "text", "--data", str(data), "--name", "support", *FAST, *_data_dir(tmp_path)
+        capsys,
+        tmp_path,
+        "train",
+        "text",
+        "--data",
+        str(data),
+        "--name",
+        "support",
+        *FAST,
+        *_data_dir(tmp_path),
     )
     assert code == 0, err
     folder = tmp_path / "models" / "support"
     assert (folder / "labels.txt").read_text().split() == ["billing", "login", "shipping"]
-    assert json.loads((folder / "data.json").read_text())["skipped"] == [{"file": "line 26", "why": "empty text"}]
+    assert json.loads((folder / "data.json").read_text())["skipped"] == [
+        {"file": "line 26", "why": "empty text"}
+    ]
     # The word vocabulary is adapted on the user's training texts, not on movie reviews.
     vocab = (folder / "vocab.txt").read_text().split("\n")
     assert "parcel" in vocab or "invoice" in vocab or "password" in vocab
     assert _cli(capsys, tmp_path, "export", "support", "--quant", "int8")[0] == 0
     code, out, err = _cli(
-        capsys, tmp_path, "explain", "support", "--method", "integrated_gradients", "--text", "parcel never arrived"
+        capsys,
+        tmp_path,
+        "explain",
+        "support",
+        "--method",
+        "integrated_gradients",
+        "--text",
+        "parcel never arrived",
     )
     assert code == 0, err
     assert "explained" in out and "completeness_error" in out
@@ -142,13 +189,28 @@ def _write_words(root, words, per_word: int, split: str = "train"):
             row = {**rows[w * per_word + i], "word": word, "label": word}
             # 22.05 kHz files of 1.5 s: the reader resamples and picks the loudest second.
             clip = np.concatenate([synth.render(row, 42), np.zeros(8000, np.float32)])
-            soundfile.write(root / word / f"{i}.wav", np.interp(np.arange(0, len(clip), 16000 / 22050), np.arange(len(clip)), clip), 22050)
+            soundfile.write(
+                root / word / f"{i}.wav",
+                np.interp(np.arange(0, len(clip), 16000 / 22050), np.arange(len(clip)), clip),
+                22050,
+            )
     return root
 
 
 def test_speech_folder_trains_exports_int8_and_explains_with_unknown_and_silence_added(capsys, tmp_path):
     root = _write_words(tmp_path / "words", ["lights", "music"], per_word=4)
-    code, out, err = _cli(capsys, tmp_path, "train", "speech", "--data", str(root), "--name", "home", *FAST, *_data_dir(tmp_path))
+    code, out, err = _cli(
+        capsys,
+        tmp_path,
+        "train",
+        "speech",
+        "--data",
+        str(root),
+        "--name",
+        "home",
+        *FAST,
+        *_data_dir(tmp_path),
+    )
     assert code == 0, err
     folder = tmp_path / "models" / "home"
     assert (folder / "labels.txt").read_text().split() == ["lights", "music", "_unknown_", "_silence_"]
@@ -159,7 +221,9 @@ def test_speech_folder_trains_exports_int8_and_explains_with_unknown_and_silence
     code, out, err = _cli(capsys, tmp_path, "export", "home", "--quant", "int8")
     assert code == 0, err
     clip = root / "music" / "0.wav"
-    code, out, err = _cli(capsys, tmp_path, "predict", "home", "--input", str(clip), "--tflite", "int8", "--top-k", "4")
+    code, out, err = _cli(
+        capsys, tmp_path, "predict", "home", "--input", str(clip), "--tflite", "int8", "--top-k", "4"
+    )
     assert code == 0 and "music" in out, err
     code, out, err = _cli(capsys, tmp_path, "explain", "home", "--method", "saliency", "--input", str(clip))
     assert code == 0, err
@@ -195,7 +259,9 @@ def test_unusable_data_is_refused_with_one_line(capsys, tmp_path, setup, argv, m
     (other / "top").rename(other / "elsewhere")
     argv = [a.format(other=other) for a in argv]
     name = [] if "--name" in argv else ["--name", "x"]
-    code, out, err = _cli(capsys, tmp_path, "train", "image", "--data", str(root), *name, *argv, *FAST, *_data_dir(tmp_path))
+    code, out, err = _cli(
+        capsys, tmp_path, "train", "image", "--data", str(root), *name, *argv, *FAST, *_data_dir(tmp_path)
+    )
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "models" / "x" / "model.keras").exists()
@@ -215,7 +281,9 @@ def test_csv_without_its_columns_names_what_it_found(capsys, tmp_path):
 def test_stratified_split_is_seeded_and_keeps_every_class_everywhere():
     labels = ["a"] * 20 + ["b"] * 3 + ["c"] * 2
     first = userdata.stratified_split(labels, seed=1)
-    assert {k: v.tolist() for k, v in first.items()} == {k: v.tolist() for k, v in userdata.stratified_split(labels, seed=1).items()}
+    assert {k: v.tolist() for k, v in first.items()} == {
+        k: v.tolist() for k, v in userdata.stratified_split(labels, seed=1).items()
+    }
     assert sorted(np.concatenate(list(first.values())).tolist()) == list(range(len(labels)))
     count = lambda split, c: sum(labels[i] == c for i in first[split])  # noqa: E731
     assert (count("train", "a"), count("validation", "a"), count("test", "a")) == (16, 2, 2)
@@ -256,14 +324,15 @@ def test_transfer_copies_the_backbone_and_freezes_the_asked_fraction():
 def test_a_keras_applications_backbone_starts_from_a_local_weights_file(capsys, tmp_path):
     import keras
 
-    from apps.image.model import _backbone  # noqa: PLC2701 - the backbone exactly as the app builds it
     from apps.image import APP
+    from apps.image.model import _backbone  # noqa: PLC2701 - the backbone exactly as the app builds it
 
     cfg = APP.Config(arch="mobilenet_v3_small", channels=3, side=32, backbone_weights="none")
     _backbone(cfg).save_weights(tmp_path / "mobilenet.weights.h5")
     root = _write_images(tmp_path / "photos", per_class=4)
     code, out, err = _cli(
-        capsys, tmp_path, "train", "image", "--data", str(root), "--name", "mob", "--from", "mobilenet_v3_small",
+        capsys, tmp_path, "train", "image", "--data", str(root), "--name", "mob",
+        "--from", "mobilenet_v3_small",
         "--freeze", "1", "--set", "side=32", "--set", "epochs=1", "--set", "baselines=false",
         "--set", f"backbone_weights={tmp_path / 'mobilenet.weights.h5'}", *_data_dir(tmp_path),
     )  # fmt: skip
@@ -284,6 +353,17 @@ def test_imagenet_weights_offline_is_one_line_that_says_what_to_do(capsys, tmp_p
 
     monkeypatch.setattr(file_utils, "get_file", offline)
     root = _write_images(tmp_path / "photos", per_class=3)
-    code, _, err = _cli(capsys, tmp_path, "train", "image", "--data", str(root), "--name", "mob", "--from", "mobilenet_v3_small")
+    code, _, err = _cli(
+        capsys,
+        tmp_path,
+        "train",
+        "image",
+        "--data",
+        str(root),
+        "--name",
+        "mob",
+        "--from",
+        "mobilenet_v3_small",
+    )
     assert code == 2 and "offline" in err and "backbone_weights=PATH" in err
     assert len(err.strip().splitlines()) == 1

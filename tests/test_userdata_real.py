@@ -27,7 +27,7 @@ def _train(tmp_path, *argv):
 
 
 def test_ten_recordings_per_new_word_make_a_usable_spotter_for_unseen_voices(tmp_path):
-    """Goal of the few-shot issue: >= 90 % top-1 on the new words with 10 examples per word (bench seed 0: 0.989).
+    """Few-shot goal: >= 90 % top-1 on the new words with 10 examples per word (bench seed 0: 0.989).
 
     Test: 30 clips per word by held-out voices, plus 60 other words and 30 noises by
     the same voices (the false-alarm check), from the committed model.
@@ -36,11 +36,18 @@ def test_ten_recordings_per_new_word_make_a_usable_spotter_for_unseen_voices(tmp
     own_data.write_others(test, unknown=60, silence=30, seed=1000)
     words = own_data.write_words(tmp_path / "words", own_data.NEW_WORDS, 10, "train", seed=0)
     metrics = _train(
-        tmp_path, "speech", "--data", str(words), "--test-data", str(test), "--name", "kw", "--from", "speech",
+        tmp_path, "speech", "--data", str(words), "--test-data", str(test), "--name", "kw",
+        "--from", "speech",
         "--set", "seed=0",
     )  # fmt: skip
     folder = tmp_path / "models" / "kw"
-    assert (folder / "labels.txt").read_text().split() == ["computer", "lights", "music", "_unknown_", "_silence_"]
+    assert (folder / "labels.txt").read_text().split() == [
+        "computer",
+        "lights",
+        "music",
+        "_unknown_",
+        "_silence_",
+    ]
     assert own_data._user_class_accuracy(metrics, folder) >= 0.90
     assert metrics["accuracy"] >= FEW_SHOT_FLOOR
     # Starting from the committed spotter is what makes ten recordings enough.

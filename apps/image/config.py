@@ -54,6 +54,10 @@ class Config(TrainConfig):
         if self.arch != "cnn" and self.arch not in BACKBONES:
             raise GlasswingError(f"Unknown arch={self.arch!r}. Expected 'cnn' or one of {sorted(BACKBONES)}.")
         if self.channels not in (1, 3) or self.side < 8:
-            raise GlasswingError(f"channels must be 1 or 3 and side >= 8, got {self.channels} and {self.side}.")
+            raise GlasswingError(
+                f"channels must be 1 or 3 and side >= 8, got {self.channels} and {self.side}."
+            )
         if self.arch != "cnn" and (self.channels != 3 or self.side < 32):
-            raise GlasswingError(f"arch={self.arch} takes colour images of side >= 32 (--set channels=3 side=96).")
+            raise GlasswingError(
+                f"arch={self.arch} takes colour images of side >= 32 (--set channels=3 side=96)."
+            )

@@ -182,7 +182,9 @@ def make_augmenter(cfg):
     """Batch-level augmentation: random horizontal flips (``cfg.flip``) and shifts (pad-and-crop)."""
     layers = [keras.layers.RandomFlip("horizontal", seed=cfg.seed)] if getattr(cfg, "flip", True) else []
     layers.append(
-        keras.layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="constant", fill_value=0.0, seed=cfg.seed + 1)
+        keras.layers.RandomTranslation(
+            cfg.shift, cfg.shift, fill_mode="constant", fill_value=0.0, seed=cfg.seed + 1
+        )
     )
     pipeline = keras.Sequential(layers, name="augment")
 
@@ -261,7 +263,9 @@ def _to_pil(raw, mode: str):
         array = array[..., 0]
     colour = array.ndim == 3 and array.shape[-1] in (3, 4)
     if not (array.ndim == 2 or colour) or array.size == 0:
-        raise GlasswingError(f"Expected a 2-D grayscale or HxWxC image, got an array of shape {np.shape(raw)}.")
+        raise GlasswingError(
+            f"Expected a 2-D grayscale or HxWxC image, got an array of shape {np.shape(raw)}."
+        )
     if array.dtype != np.uint8:
         array = _to_uint8(array)
     return Image.fromarray(array[..., :3] if colour else array, mode="RGB" if colour else "L").convert(mode)
@@ -337,7 +341,7 @@ def check_own(paths) -> list[str]:
 
 
 def input_shape(cfg) -> tuple[int, int, int]:
-    """``(side, side, channels)`` of ``cfg``; the VAE shares this module with a Config that is always 28x28x1."""
+    """``(side, side, channels)`` of ``cfg`` (the VAE shares this module; its Config is always 28x28x1)."""
     side = getattr(cfg, "side", SIDE)
     return (side, side, getattr(cfg, "channels", 1))
 

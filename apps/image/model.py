@@ -44,7 +44,9 @@ def _backbone(cfg) -> keras.Model:
                 "once into ~/.keras/models and this machine seems offline. Copy the file there, or pass "
                 "--set backbone_weights=PATH (a weights file) or backbone_weights=none (random)."
             ) from None
-        raise GlasswingError(f"backbone_weights={weights!r} does not fit {cfg.arch}: {str(err)[:200]}") from None
+        raise GlasswingError(
+            f"backbone_weights={weights!r} does not fit {cfg.arch}: {str(err)[:200]}"
+        ) from None
 
 
 def _pretrained(cfg, inputs) -> keras.KerasTensor:

@@ -287,7 +287,13 @@ def _child_main(argv: list[str]) -> int:
     from apps.userdata import models_dir_of
 
     try:
-        convert_folder(get_app(args.app, models_dir_of(args.app, args.folder)), args.folder, args.quant, Path(args.out), sparsity=args.sparsity)
+        convert_folder(
+            get_app(args.app, models_dir_of(args.app, args.folder)),
+            args.folder,
+            args.quant,
+            Path(args.out),
+            sparsity=args.sparsity,
+        )
     except GlasswingError as err:
         print(err, file=sys.stderr)
         return 2

@@ -451,7 +451,13 @@ def _child_main(argv: list[str]) -> int:
     from apps.userdata import models_dir_of
 
     try:
-        result = debug_model(get_app(args.app, models_dir_of(args.app, args.folder)), args.folder, args.out, args.keep_float, args.debug_examples)
+        result = debug_model(
+            get_app(args.app, models_dir_of(args.app, args.folder)),
+            args.folder,
+            args.out,
+            args.keep_float,
+            args.debug_examples,
+        )
     except GlasswingError as err:
         print(err, file=sys.stderr)
         return 2

@@ -108,5 +108,7 @@ def baselines(cfg) -> dict:
     if cfg.arch == "linear":
         return {}
     linear = {**Config.PRESETS["arch"]["linear"], "arch": "linear"}
-    shared = {k: getattr(cfg, k) for k in ("seed", "data_dir", "max_train_examples", "strategy", "data", "classes")}
+    shared = {
+        k: getattr(cfg, k) for k in ("seed", "data_dir", "max_train_examples", "strategy", "data", "classes")
+    }
     return {"linear bag of n-grams": dataclasses.replace(Config(), **linear, **shared, baselines=False)}

@@ -53,7 +53,16 @@ class Config(TrainConfig):
     freq_mask_bins: int = 5
 
     def __post_init__(self):
-        for key in ("sample_rate", "clip_samples", "fft_length", "mel_bins", "window_ms", "hop_ms", "filters", "blocks"):
+        for key in (
+            "sample_rate",
+            "clip_samples",
+            "fft_length",
+            "mel_bins",
+            "window_ms",
+            "hop_ms",
+            "filters",
+            "blocks",
+        ):
             if not getattr(self, key) > 0:
                 raise GlasswingError(f"{key} must be > 0, got {getattr(self, key)}.")
         if self.input_norm not in ("utterance", "batch"):

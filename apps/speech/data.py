@@ -30,7 +30,7 @@ STAMP = "manifest_digest.txt"
 
 
 def labels(cfg=None) -> list[str]:
-    """The 20 keywords, then ``_unknown_`` and ``_silence_``; or a user dataset's classes (``cfg.classes``)."""
+    """The 20 keywords, then ``_unknown_`` and ``_silence_``; or a user dataset's (``cfg.classes``)."""
     return class_names(cfg, LABELS) if cfg is not None else list(LABELS)
 
 
@@ -297,7 +297,8 @@ def fill_own(cfg, counts: dict, seed: int) -> tuple[list[str], dict]:
     # words: 43 of 60 held-out other words were taken for a keyword).
     train_n = {synth.UNKNOWN: max(UNKNOWN_FILL, 2 * median), synth.SILENCE: max(SILENCE_FILL, median)}
     wanted = {
-        label: {"train": n, "validation": max(2, n // 4), "test": max(2, n // 4)} for label, n in train_n.items()
+        label: {"train": n, "validation": max(2, n // 4), "test": max(2, n // 4)}
+        for label, n in train_n.items()
     }
     pool = [w for w in (*synth.KEYWORDS, *synth.UNKNOWN_WORDS) if w not in {c.lower() for c in counts}]
     # Enough planned rows that the held-out voices' share covers validation and test.
@@ -308,7 +309,10 @@ def fill_own(cfg, counts: dict, seed: int) -> tuple[list[str], dict]:
     for label in missing:
         for row in rows:
             want = wanted[label]
-            if row["label"] != label or len([1 for _, y in extra[row["split"]] if y == label]) >= want[row["split"]]:
+            if (
+                row["label"] != label
+                or len([1 for _, y in extra[row["split"]] if y == label]) >= want[row["split"]]
+            ):
                 continue
             if label == synth.UNKNOWN:
                 row = {**row, "word": pool[rng.integers(len(pool))]}

@@ -67,7 +67,10 @@ def attributions(app, b, current, methods, target) -> None:
                         f"(random {f['random_insertion']:.3f}) · {seconds:.2f} s"
                     )
                     if faithfulness_rank(f) >= 0:
-                        st.warning("No better than a random ordering on this input: do not read this map as an explanation.")
+                        st.warning(
+                            "No better than a random ordering on this input: "
+                            "do not read this map as an explanation."
+                        )
                 caveat = getattr(xai.EXPLAINERS[method], "caveat", "")
                 if caveat:
                     st.caption(f"⚠ {caveat}")

@@ -36,6 +36,23 @@ def _cli(capsys, tmp_path, *argv):
     return run_cli(capsys, *argv, "--models-dir", str(tmp_path / "models"))
 
 
+def _train_own(capsys, tmp_path, kind: str, data, name: str, *extra):
+    """``glasswing train KIND --data DATA --name NAME`` with the fast settings, in ``tmp_path``."""
+    return _cli(
+        capsys,
+        tmp_path,
+        "train",
+        kind,
+        "--data",
+        str(data),
+        "--name",
+        name,
+        *FAST,
+        *_data_dir(tmp_path),
+        *extra,
+    )
+
+
 def _data_dir(tmp_path):
     return ["--set", f"data_dir={tmp_path / 'data'}"]
 
@@ -45,18 +62,7 @@ def test_image_folder_trains_exports_int8_and_explains(capsys, tmp_path):
     (root / "top" / "broken.png").write_bytes(b"not an image")
     (root / "stray.png").write_bytes(b"outside any class folder")
     (root / "README.md").write_text("notes are not data")
-    code, out, err = _cli(
-        capsys,
-        tmp_path,
-        "train",
-        "image",
-        "--data",
-        str(root),
-        "--name",
-        "parts",
-        *FAST,
-        *_data_dir(tmp_path),
-    )
+    code, out, err = _train_own(capsys, tmp_path, "image", root, "parts")
     assert code == 0, err
     folder = tmp_path / "models" / "parts"
     assert (folder / "labels.txt").read_text().split() == ["bottom", "top"]
@@ -140,18 +146,7 @@ def test_text_csv_trains_exports_int8_and_explains(capsys, tmp_path):
     ]
     rows.append(("", "billing"))  # an empty text is skipped, not fatal
     data = _write_csv(tmp_path / "tickets.csv", rows, header=("Message", "Category"))
-    code, out, err = _cli(
-        capsys,
-        tmp_path,
-        "train",
-        "text",
-        "--data",
-        str(data),
-        "--name",
-        "support",
-        *FAST,
-        *_data_dir(tmp_path),
-    )
+    code, out, err = _train_own(capsys, tmp_path, "text", data, "support")
     assert code == 0, err
     folder = tmp_path / "models" / "support"
     assert (folder / "labels.txt").read_text().split() == ["billing", "login", "shipping"]
@@ -199,18 +194,7 @@ def _write_words(root, words, per_word: int, split: str = "train"):
 
 def test_speech_folder_trains_exports_int8_and_explains_with_unknown_and_silence_added(capsys, tmp_path):
     root = _write_words(tmp_path / "words", ["lights", "music"], per_word=4)
-    code, out, err = _cli(
-        capsys,
-        tmp_path,
-        "train",
-        "speech",
-        "--data",
-        str(root),
-        "--name",
-        "home",
-        *FAST,
-        *_data_dir(tmp_path),
-    )
+    code, out, err = _train_own(capsys, tmp_path, "speech", root, "home")
     assert code == 0, err
     folder = tmp_path / "models" / "home"
     assert (folder / "labels.txt").read_text().split() == ["lights", "music", "_unknown_", "_silence_"]

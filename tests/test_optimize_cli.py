@@ -40,6 +40,8 @@ def trained(image_data_dir, tmp_path_factory):
     return models, folder
 
 
+# ~40 s each: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_prune_verb_reaches_its_sparsity_and_verifies_the_files(trained, tmp_path, capsys):
     models, folder = trained
     markdown = tmp_path / "prune.md"
@@ -89,6 +91,8 @@ def test_prune_verb_reaches_its_sparsity_and_verifies_the_files(trained, tmp_pat
     assert not (tmp_path / "out" / artifacts.PARTIAL_DIR).exists()
 
 
+# ~40 s each: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_distill_verb_reports_teacher_distilled_and_scratch(trained, tmp_path, capsys):
     models, _ = trained
     out = tmp_path / "out"

@@ -305,6 +305,7 @@ def test_transfer_copies_the_backbone_and_freezes_the_asked_fraction():
     assert model.layers[-1].trainable
 
 
+@pytest.mark.slow  # MobileNetV3 training, ~15 s: kept out of `make test`'s 10 min
 def test_a_keras_applications_backbone_starts_from_a_local_weights_file(capsys, tmp_path):
     import keras
 

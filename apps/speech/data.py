@@ -307,13 +307,11 @@ def fill_own(cfg, counts: dict, seed: int) -> tuple[list[str], dict]:
     rng = np.random.default_rng(seed)
     extra: dict[str, list] = {"train": [], "validation": [], "test": []}
     for label in missing:
+        taken = dict.fromkeys(extra, 0)
         for row in rows:
-            want = wanted[label]
-            if (
-                row["label"] != label
-                or len([1 for _, y in extra[row["split"]] if y == label]) >= want[row["split"]]
-            ):
+            if row["label"] != label or taken[row["split"]] >= wanted[label][row["split"]]:
                 continue
+            taken[row["split"]] += 1
             if label == synth.UNKNOWN:
                 row = {**row, "word": pool[rng.integers(len(pool))]}
             clip = synth.render(row, seed)

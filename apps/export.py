@@ -381,7 +381,7 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
     """
     import keras
 
-    from apps.train import cpu_name
+    from apps.sysinfo import cpu_name
 
     modes = quant_modes(quant)
     folder = artifacts.require_model_dir(models_dir, app)

@@ -15,7 +15,6 @@ import csv
 import dataclasses
 import math
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -31,6 +30,7 @@ from apps.app import App, config_hash, config_to_dict, validate_config
 from apps.baselines import train_baselines
 from apps.errors import GlasswingError
 from apps.evaluate import evaluate
+from apps.sysinfo import device_name
 
 
 def gpus_present() -> list:
@@ -114,14 +114,21 @@ class _ResumeNotice(keras.callbacks.Callback):
                 print(f"Resuming interrupted run at epoch {epoch + 1}.", flush=True)
 
 
-def _callbacks(cfg, work: Path, tensorboard: bool, restore_dir: Path | None = None, strategy=None) -> list:
+def _callbacks(
+    cfg, work: Path, tensorboard: bool, restore_dir: Path | None = None, strategy=None, ema: bool = False
+) -> list:
     best = _best_val_loss(work / "history.csv")
+    # An optimizer that averages the weights (use_ema): its average is what validation, the
+    # best checkpoint and early stopping see. After the backup, which must hold the raw weights
+    # (a resumed run goes on training them), before every other callback.
+    averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
     callbacks = [
         # First, so an epoch's backup is written before anything else of it.
         # Multi-worker: every worker backs up into its own ``work`` but restores the chief's.
         distribute.SharedBackupAndRestore(
             work / "backup", restore_dir=restore_dir, strategy=strategy, delete_checkpoint=False
         ),
+        *averaged,
         _ResumeNotice(),
         keras.callbacks.ModelCheckpoint(
             str(work / "best.keras"),
@@ -311,6 +318,7 @@ def train(
             tensorboard,
             restore_dir=shared_work / "backup" if worker else None,
             strategy=strategy if worker else None,
+            ema=bool(getattr(model.optimizer, "use_ema", False)),
         )
         + list(callbacks or []),
         verbose=verbose,
@@ -347,7 +355,7 @@ def train(
         seed=cfg.seed,
         epochs_run=len(history) or len(fit.epoch),
         wall_time_s=round(wall, 1),
-        device=_device_name(),
+        device=device_name(),
         command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         keras_version=keras.__version__,
         tensorflow_version=tf.__version__,
@@ -403,26 +411,6 @@ def _save_worker_weights(model, worker) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         model.save_weights(Path(folder) / f"{worker.name}.weights.h5")
-
-
-def _device_name() -> str:
-    gpus = gpus_present()
-    if gpus:
-        return ", ".join(
-            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
-        )
-    return f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
-
-
-def cpu_name() -> str:
-    """The CPU model name, for recording where a number was measured."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def main() -> None:
     from report import append, table
 
     from apps import get_app
-    from apps.train import cpu_name
+    from apps.sysinfo import cpu_name
 
     app = get_app(args.app)
     # A slice of the training split keeps the run short; every epoch still pays the

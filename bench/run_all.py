@@ -8,7 +8,7 @@ console output, and appends Markdown tables to a fragment file via
 side within one run. A bench that fails or is missing is reported in its
 section, and the others still run.
 
-    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment,own_data]
+    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment,own_data,peers]
                             [--out bench/results.md]
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment", "own_data")
+SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment", "own_data", "peers")
 # Students of speech's DS-CNN stay near chance for the first epochs (the body's batch
 # norms' moving statistics need a few hundred steps; the committed model's val accuracy too).
 OPTIMIZE_ARGS = {"speech": ("--distill-epochs", "8")}
@@ -191,6 +191,26 @@ def main() -> None:
             [
                 _python("bench/own_data.py", "--only", part, "--seeds", "3")
                 for part in ("speech", "image", "text")
+            ],
+        ),
+        "peers": (
+            "Peers: what a sceptic would run instead, side by side",
+            "Each pair in one run on this machine (bench/peers.py). Set GLASSWING_SPEECH_DEV to a folder of "
+            "real labelled recordings to score speech on them too.",
+            [
+                _python(
+                    "bench/peers.py",
+                    *md,
+                    "--seeds",
+                    os.environ.get("GLASSWING_PEER_SEEDS", "1"),
+                    "--only",
+                    ",".join(p for p in ("image", "sentiment", "speech") if p == "image" or p in trained),
+                    *(
+                        ("--speech-dev", os.environ["GLASSWING_SPEECH_DEV"])
+                        if os.environ.get("GLASSWING_SPEECH_DEV")
+                        else ()
+                    ),
+                )
             ],
         ),
     }

@@ -42,7 +42,7 @@ def main() -> None:
     from apps import artifacts, get_app
     from apps.export import QUANT_MODES, export_inputs, exported_model
     from apps.litert import LiteRTModel
-    from apps.train import cpu_name
+    from apps.sysinfo import cpu_name
 
     app = get_app(args.app)
     folder = artifacts.require_model_dir(args.models_dir, app)

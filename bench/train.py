@@ -8,6 +8,10 @@ four ways and times its training step on one in-memory batch (no input work):
 * ``jit_compile``    XLA (``model.jit_compile = True``);
 * ``mixed+jit``      both.
 
+Utilisation: each app's training FLOPs per example (bench/flops.py: 3x the forward
+pass of its convolution and dense layers) x examples per second, against the FLOP/s
+of a 2048-cubed float32 matmul measured in the same run.
+
 Variants run interleaved round by round so machine noise hits all alike; each
 reports the median ms/step over the rounds (a warm-up call that traces and
 compiles is excluded) and the ratio to ``baseline``. Training's ``auto`` turns
@@ -35,9 +39,9 @@ VARIANTS = {  # name: (mixed precision, XLA)
 
 def device_name() -> str:
     """The GPUs if there are any, else the CPU model and core count."""
-    from apps.train import _device_name
+    from apps.sysinfo import device_name
 
-    return _device_name()
+    return device_name()
 
 
 def _build(app, cfg, mixed: bool, jit: bool):
@@ -72,6 +76,7 @@ def bench_app(app, steps: int, rounds: int, budget_s: float) -> dict[str, dict]:
     over as many rounds as fit the budget (at least one); its note says so.
     """
     import tensorflow as tf
+    from flops import train_flops
 
     tf.get_logger().setLevel("ERROR")  # one retracing warning per variant says nothing new
     cfg = app.Config()
@@ -98,7 +103,11 @@ def bench_app(app, steps: int, rounds: int, budget_s: float) -> dict[str, dict]:
         if probe * steps * rounds > budget_s:
             n_steps, n_rounds = 1, max(1, min(rounds, int(budget_s // probe)))
             note = f"slow: {n_rounds} round(s) of 1 step"
-        results[name] = {"times": [], "warmup_s": warmup, "note": note, "rounds": n_rounds}
+        flops, complete = train_flops(model)
+        results[name] = {
+            "times": [], "warmup_s": warmup, "note": note, "rounds": n_rounds,
+            "flops": flops * cfg.batch_size, "complete": complete,
+        }  # fmt: skip
         models[name] = (model, batch.repeat(n_steps), n_steps)
     for round_index in range(rounds):  # interleaved: noise hits every variant alike
         for name, (model, ds, n_steps) in models.items():
@@ -126,14 +135,20 @@ def main() -> None:
     parser.add_argument("--markdown", default=None, help="append a Markdown table to this file")
     args = parser.parse_args()
 
+    from flops import matmul_peak
     from report import append, table
 
     from apps import APPS, get_app
 
     names = args.apps or list(APPS)
     device = device_name()
+    peak = matmul_peak()
+    print(f"Peak: a 2048-cubed float32 matmul runs at {peak / 1e9:.0f} GFLOP/s here")
     print(f"Training step time per switch on {device}: {args.steps} steps x {args.rounds} rounds, median")
-    print(f"{'app':10s} {'variant':14s} {'ms/step':>9s} {'x baseline':>11s} {'warm-up s':>10s}  note")
+    print(
+        f"{'app':10s} {'variant':14s} {'ms/step':>9s} {'x baseline':>11s} {'warm-up s':>10s} "
+        f"{'GFLOP/s':>8s} {'% peak':>7s}  note"
+    )
     rows = []
     for name in names:
         app = get_app(name)
@@ -142,22 +157,31 @@ def main() -> None:
         for variant, row in results.items():
             if "median_s" not in row:
                 print(f"{name:10s} {variant:14s} skipped: {row['error']}")
-                rows.append([name, variant, "—", "—", "—", f"skipped: {row['error']}"])
+                rows.append([name, variant, "—", "—", "—", "—", "—", f"skipped: {row['error']}"])
                 continue
             ratio = f"{row['median_s'] / base:.2f}" if base else "—"
+            rate = row["flops"] / row["median_s"]
+            # A model with uncounted layers (recurrent, attention) does more work than counted.
+            share = f"{100 * rate / peak:.0f}" + ("" if row["complete"] else " (lower bound)")
             print(
                 f"{name:10s} {variant:14s} {row['median_s'] * 1000:9.1f} {ratio:>11s} "
-                f"{row['warmup_s']:10.1f}  {row['note']}"
+                f"{row['warmup_s']:10.1f} {rate / 1e9:8.1f} {share:>7s}  {row['note']}"
             )
             rows.append(
-                [name, variant, f"{row['median_s'] * 1000:.1f}", ratio, f"{row['warmup_s']:.1f}", row["note"]]
-            )
+                [
+                    name, variant, f"{row['median_s'] * 1000:.1f}", ratio, f"{row['warmup_s']:.1f}",
+                    f"{rate / 1e9:.1f}", share, row["note"],
+                ]
+            )  # fmt: skip
     append(
         args.markdown,
-        f"Device: {device}. Real `Config()` model and batch size, "
+        f"Device: {device}; a 2048-cubed float32 matmul runs at {peak / 1e9:.0f} GFLOP/s (the peak). "
+        "Real `Config()` model and batch size, "
         f"one in-memory batch; median of {args.rounds} interleaved rounds of {args.steps} steps; the "
-        "warm-up call (tracing, XLA compilation) is reported separately and excluded.\n\n"
-        + table(["app", "variant", "ms/step", "× baseline", "warm-up s", "note"], rows),
+        "warm-up call (tracing, XLA compilation) is reported separately and excluded. GFLOP/s = training "
+        "FLOPs per example (3x the forward pass of the convolution and dense layers, bench/flops.py) x "
+        "examples per second; % peak is against the matmul.\n\n"
+        + table(["app", "variant", "ms/step", "× baseline", "warm-up s", "GFLOP/s", "% peak", "note"], rows),
     )
 
 

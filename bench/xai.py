@@ -175,7 +175,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from apps import APPS, artifacts, get_app
-    from apps.train import cpu_name
+    from apps.sysinfo import cpu_name
 
     names = [args.app] if args.app else artifacts.list_trained(args.models_dir)
     print(f"xai benchmark on {cpu_name()}")

@@ -29,6 +29,9 @@ class Config(TrainConfig):
     dropout: float = 0.0
     dense_dropout: float = 0.3
     weight_decay: float = 5e-5
+    # Momentum of an exponential moving average of the weights (0 = off): the model
+    # validated and published is the average, not the last step's weights.
+    ema: float = 0.0
     # Max shift of the random translation, as a fraction of the side (0.06 = ~2 px).
     shift: float = 0.06
     # Random horizontal flips in training: right for garments and most photos, wrong
@@ -53,6 +56,8 @@ class Config(TrainConfig):
 
         if self.arch != "cnn" and self.arch not in BACKBONES:
             raise GlasswingError(f"Unknown arch={self.arch!r}. Expected 'cnn' or one of {sorted(BACKBONES)}.")
+        if not 0.0 <= self.ema < 1.0:
+            raise GlasswingError(f"ema must be in [0, 1) (0 = off), got {self.ema}.")
         if self.channels not in (1, 3) or self.side < 8:
             raise GlasswingError(
                 f"channels must be 1 or 3 and side >= 8, got {self.channels} and {self.side}."

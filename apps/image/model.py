@@ -95,7 +95,9 @@ def _head(cfg, x) -> keras.KerasTensor:
 
 def _compile(model: keras.Model, cfg) -> keras.Model:
     model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        # Polyak averaging (cfg.ema): training evaluates, checkpoints and publishes the
+        # averaged weights (apps/train.py swaps them in), which are steadier than the last step's.
+        optimizer=keras.optimizers.Adam(cfg.learning_rate, use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

@@ -268,7 +268,7 @@ def ratio(value, base) -> str:
 
 def machine() -> str:
     """Where the numbers were measured."""
-    from apps.train import cpu_name
+    from apps.sysinfo import cpu_name
 
     return f"{cpu_name()}, {os.cpu_count()} cores"
 

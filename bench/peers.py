@@ -1,0 +1,384 @@
+"""Peers side by side: what a sceptic would run instead, and Glasswing, in one run.
+
+- **image**: keras-io's "Simple MNIST convnet" (examples/vision/mnist_convnet.py: model,
+  optimizer, batch 128, 15 epochs and ``validation_split=0.1`` exactly as published) on
+  Fashion-MNIST's 60,000 training images, against ``glasswing train image``. The runs
+  alternate peer, ours, peer, ours ... over ``--seeds``. Both record test accuracy after
+  every epoch (the evaluation time is not counted), so the table gives each side's
+  time to the peer's final accuracy.
+- **sentiment**: scikit-learn TF-IDF (word 1-2-grams + char 2-5-grams) + logistic
+  regression with C picked on validation (bench/sentiment.py) against the committed
+  Glasswing model, on the movie test split and the NYT editorial snippets.
+- **speech**: TensorFlow's "Simple audio recognition" tutorial model (STFT magnitude
+  resized to 32x32, two convolutions, dense 128, Adam, early stopping) trained on the
+  app's synthetic training split, against the committed DS-CNN, on the held-out
+  synthetic voices and, with ``--speech-dev DIR``, a folder of real recordings.
+
+    python bench/peers.py [--only image,sentiment,speech] [--seeds 1] [--set KEY=VALUE ...]
+                          [--speech-dev DIR] [--markdown F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(HERE))  # last, for bench/report.py only
+
+import keras  # noqa: E402
+import report  # noqa: E402
+from flops import train_flops  # noqa: E402
+
+from apps import artifacts  # noqa: E402
+from apps.sysinfo import cpu_name  # noqa: E402
+
+PARTS = ("image", "sentiment", "speech")
+
+
+class TestCurve(keras.callbacks.Callback):
+    """Test accuracy after every epoch against training seconds so far.
+
+    The time spent evaluating here is subtracted, so ``points`` holds
+    ``(seconds of fit, test accuracy)`` as if nobody had looked.
+    """
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y = x, y
+        self.points: list[tuple[float, float]] = []
+
+    def on_train_begin(self, logs=None):
+        self._start, self._paused = time.perf_counter(), 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        probs = self.model.predict(self.x, batch_size=1024, verbose=0)
+        self.points.append((now - self._start - self._paused, float(np.mean(probs.argmax(-1) == self.y))))
+        print(
+            f"  epoch {epoch + 1}: test accuracy {self.points[-1][1]:.4f} after {self.points[-1][0]:.0f} s",
+            flush=True,
+        )
+        self._paused += time.perf_counter() - now
+
+
+def time_to(points: list[tuple[float, float]], target: float) -> float | None:
+    """Seconds of training until test accuracy first reached ``target`` (None: never)."""
+    return next((t for t, acc in points if acc >= target - 1e-9), None)
+
+
+# --- image ---------------------------------------------------------------------------
+
+
+def _fashion_arrays() -> dict:
+    """Fashion-MNIST as the peer's script prepares it: float32 in [0, 1], (n, 28, 28, 1)."""
+    from apps.image import data
+    from apps.image.config import Config
+
+    folder = data.find_source_dir(Config())
+    out = {}
+    for part in ("train", "test"):
+        images, targets = data.read_pair(folder, part)
+        out[part] = (np.expand_dims(images.astype("float32") / 255, -1), targets.astype("int64"))
+    return out
+
+
+def keras_io_convnet(seed: int, arrays: dict) -> dict:
+    """keras-io's Simple MNIST convnet, unchanged but for the data (and a seed)."""
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    (x_train, y_train), (x_test, y_test) = arrays["train"], arrays["test"]
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    curve = TestCurve(x_test, y_test)
+    model.fit(
+        x_train, keras.utils.to_categorical(y_train, 10), batch_size=128, epochs=15,
+        validation_split=0.1, callbacks=[curve], verbose=0,
+    )  # fmt: skip
+    return {"points": curve.points, "params": model.count_params(), "flops": train_flops(model)[0]}
+
+
+def glasswing_image(seed: int, arrays: dict, overrides: list[str]) -> dict:
+    """``glasswing train image`` (apps.train.train) with ``--set`` overrides, in a scratch folder."""
+    from apps.app import apply_overrides
+    from apps.image import APP
+    from apps.train import train
+
+    cfg = apply_overrides(APP.Config(), [*overrides, f"seed={seed}"])
+    curve = TestCurve(*arrays["test"])
+    with tempfile.TemporaryDirectory(prefix="glasswing-peer-") as tmp:
+        folder = train(APP, cfg, models_dir=tmp, callbacks=[curve], verbose=0)
+        metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
+        model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+        return {
+            "points": curve.points,
+            "params": model.count_params(),
+            "flops": train_flops(model)[0],
+            "final": metrics["accuracy"],
+            "wall": metrics["wall_time_s"],
+        }
+
+
+def image_part(seeds: list[int], overrides: list[str], md: str | None) -> None:
+    arrays = _fashion_arrays()
+    runs = {"peer": [], "ours": []}
+    for seed in seeds:  # interleaved: a slow spell on a shared machine hits both sides
+        for side in ("peer", "ours"):
+            print(f"image seed {seed}: {side} ...", flush=True)
+            result = (
+                keras_io_convnet(seed, arrays) if side == "peer" else glasswing_image(seed, arrays, overrides)
+            )
+            result["final"] = result.get("final", result["points"][-1][1])
+            result["seconds"] = result.get("wall", result["points"][-1][0])
+            runs[side].append(result)
+            print(f"  test accuracy {result['final']:.4f} in {result['seconds']:.0f} s", flush=True)
+    rows, ratios = [], []
+    for i, seed in enumerate(seeds):
+        target = runs["peer"][i]["final"]
+        times = {side: time_to(runs[side][i]["points"], target) for side in runs}
+        if times["ours"] is not None:
+            ratios.append(times["ours"] / times["peer"])
+        for side in runs:
+            r = runs[side][i]
+            rows.append(
+                [
+                    seed, side, f"{r['final']:.4f}", f"{r['seconds']:.0f}", len(r["points"]),
+                    _fmt_s(times[side]), f"{r['params']:,}", f"{r['flops'] / 1e6:.1f}",
+                ]
+            )  # fmt: skip
+    summary = {
+        side: (_mean_sd([r["final"] for r in runs[side]]), _mean_sd([r["seconds"] for r in runs[side]]))
+        for side in runs
+    }
+    ratio = _mean_sd(ratios) if ratios else "never reached"
+    text = report.table(
+        ["seed", "model", "test accuracy", "train s", "epochs", "s to the peer's final accuracy",
+         "params", "train MFLOP/example"],
+        rows,
+    )  # fmt: skip
+    text += (
+        f"\n\nMean over {len(seeds)} seed(s): peer {summary['peer'][0]} in {summary['peer'][1]} s; "
+        f"Glasswing {summary['ours'][0]} in {summary['ours'][1]} s. Time to the peer's final accuracy, "
+        f"Glasswing / peer: **{ratio}**."
+    )
+    print(text, flush=True)
+    settings = (
+        "Peer: keras-io `examples/vision/mnist_convnet.py` as published (Conv 32, pool, Conv 64, pool, "
+        "dropout 0.5, dense softmax; Adam 1e-3, batch 128, 15 epochs, validation_split=0.1 of the 60,000 "
+        "training images). Glasswing: `glasswing train image"
+        + "".join(f" --set {o}" for o in overrides)
+        + "` (its Config defaults: 54,000 training images, 6,000 validation). Both scored on the same "
+        "10,000 test images after every epoch; train s is fit time (Glasswing: its recorded wall time, "
+        "with data loading)."
+    )
+    report.append(md, f"### Peers: image (Fashion-MNIST)\n\n{settings}\n\n{text}")
+
+
+# --- sentiment ---------------------------------------------------------------------------
+
+
+def sentiment_part(models_dir: str, md: str | None) -> None:
+    """TF-IDF + logistic regression trained here vs the committed Glasswing sentiment model."""
+    import sentiment as bench_sentiment  # bench/sentiment.py: the sets and the scikit-learn peer
+
+    from apps.sentiment import APP
+
+    folder = Path(models_dir) / "sentiment"
+    sets = bench_sentiment.load_sets(APP.Config())
+    start = time.perf_counter()
+    peer, note = bench_sentiment.tfidf_lr(sets)
+    peer_s = time.perf_counter() - start
+    model = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
+    ours = bench_sentiment._accuracies(
+        bench_sentiment.glasswing_predictor(model, APP.preprocessor(folder)), sets
+    )
+    arch = artifacts.load_config(APP, folder).arch
+    rows = [
+        ["scikit-learn TF-IDF word 1-2 + char 2-5, logistic regression (" + note + ")",
+         f"{peer['test']:.4f}", f"{peer['nyt']:.4f}", f"{peer_s:.0f} (trained here)", "-"],
+        [f"Glasswing {arch} ({folder})", f"{ours['test']:.4f}", f"{ours['nyt']:.4f}",
+         f"{metrics.get('wall_time_s', 0):.0f} (its metrics.json)", f"{model.count_params():,}"],
+    ]  # fmt: skip
+    text = report.table(
+        ["model", f"movie test ({len(sets.labels['test'])})", f"NYT editorials ({len(sets.labels['nyt'])})",
+         "train s", "params"],
+        rows,
+    )  # fmt: skip
+    text += (
+        f"\n\nGlasswing - peer: movie test {100 * (ours['test'] - peer['test']):+.1f} pt, NYT "
+        f"{100 * (ours['nyt'] - peer['nyt']):+.1f} pt, at {metrics.get('wall_time_s', 0) / peer_s:.0f}x "
+        "the training time (bench/sentiment.py has more baselines and seeds)."
+    )
+    print(text, flush=True)
+    report.append(md, f"### Peers: sentiment\n\n{text}")
+
+
+# --- speech ------------------------------------------------------------------------------
+
+
+def tutorial_spectrogram(waveform):
+    """The tutorial's features: |STFT| with 255-sample frames every 128 samples, one channel."""
+    import tensorflow as tf
+
+    return tf.abs(tf.signal.stft(waveform, frame_length=255, frame_step=128))[..., None]
+
+
+def simple_audio_model(train_ds, val_ds, n_labels: int, seed: int):
+    """TensorFlow's "Simple audio recognition" tutorial model, trained as the tutorial does."""
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    norm = layers.Normalization()
+    norm.adapt(train_ds.map(lambda x, _: x))
+    model = keras.Sequential(
+        [
+            keras.Input(train_ds.element_spec[0].shape[1:]),
+            layers.Resizing(32, 32),
+            norm,
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(n_labels),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        train_ds, validation_data=val_ds, epochs=10, verbose=2,
+        callbacks=[keras.callbacks.EarlyStopping(verbose=1, patience=2)],
+    )  # fmt: skip
+    return model
+
+
+def _speech_split(cfg, split: str, batch: int):
+    from apps.speech import data
+
+    ds = data.waveforms(cfg, split).map(lambda x, y: (tutorial_spectrogram(data._to_float(x)), y))
+    return ds.cache().batch(batch).prefetch(2)
+
+
+def _real_recordings(folder: str, cfg):
+    """Waveforms and label ids of a folder of recordings, read as `glasswing evaluate --data` reads it."""
+    from apps.speech import APP
+
+    labels = APP.labels(cfg)
+    data = APP.labelled(folder, labels)
+    waves = np.stack([APP.raw.load(path, cfg)[0] for path in data.inputs])
+    return waves, np.array([labels.index(label) for label in data.labels])
+
+
+def speech_part(models_dir: str, speech_dev: str | None, md: str | None) -> None:
+    """The tutorial model trained on the synthetic training split vs the committed DS-CNN."""
+    import tensorflow as tf
+
+    from apps.evaluate import keras_predictor
+    from apps.speech import APP
+
+    folder = Path(models_dir) / "speech"
+    cfg = artifacts.load_config(APP, folder)
+    train_ds, val_ds = _speech_split(cfg, "train", 64), _speech_split(cfg, "validation", 64)
+    start = time.perf_counter()
+    peer = simple_audio_model(train_ds, val_ds, len(APP.labels(cfg)), cfg.seed)
+    peer_s = time.perf_counter() - start
+    ours = artifacts.load_model(folder / artifacts.MODEL_FILE)
+    ours_run, frontend = keras_predictor(ours), APP.raw.frontend(cfg)
+
+    def scores(waves, y):
+        peer_pred = peer.predict(tutorial_spectrogram(tf.constant(waves)), verbose=0).argmax(-1)
+        feats = np.asarray(frontend(tf.constant(waves)))
+        ours_pred = np.concatenate([ours_run(feats[i : i + 256]) for i in range(0, len(feats), 256)]).argmax(
+            -1
+        )
+        return float(np.mean(peer_pred == y)), float(np.mean(ours_pred == y))
+
+    from apps.speech import data
+
+    test = [(x / 32768.0, y) for x, y in data.waveforms(cfg, "test").as_numpy_iterator()]
+    results = {f"held-out synthetic voices ({len(test)})": scores(
+        np.stack([x for x, _ in test]).astype("float32"), np.array([y for _, y in test])
+    )}  # fmt: skip
+    if speech_dev:
+        waves, y = _real_recordings(speech_dev, cfg)
+        results[f"real recordings ({len(y)}, {Path(speech_dev).name})"] = scores(waves, y)
+    metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
+    rows = [
+        ["TensorFlow tutorial 'Simple audio recognition' (trained here)",
+         *(f"{p:.4f}" for p, _ in results.values()), f"{peer_s:.0f}", f"{peer.count_params():,}"],
+        [f"Glasswing DS-CNN ({folder})", *(f"{o:.4f}" for _, o in results.values()),
+         f"{metrics.get('wall_time_s', 0):.0f} (its metrics.json)", f"{ours.count_params():,}"],
+    ]  # fmt: skip
+    text = report.table(["model", *results, "train s", "params"], rows)
+    settings = (
+        "Peer: the tutorial's model and training as published (|STFT| 255/128 resized to 32x32, "
+        "Normalization adapted on the training set, Conv 32, Conv 64, pool, dropout 0.25, dense 128, dropout "
+        "0.5; Adam, batch 64, 10 epochs, early stopping patience 2) on the app's synthetic training split, "
+        "no augmentation."
+    )
+    print(text, flush=True)
+    report.append(md, f"### Peers: speech\n\n{settings}\n\n{text}")
+
+
+def _fmt_s(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.0f}"
+
+
+def _mean_sd(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.2g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--seeds", type=int, default=1, help="image runs per side (seeds 42, 1, 2, ...)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="Glasswing image Config")
+    parser.add_argument("--models-dir", default="models", help="the committed sentiment and speech models")
+    parser.add_argument("--speech-dev", help="a folder of real labelled recordings to score speech on")
+    parser.add_argument("--markdown")
+    args = parser.parse_args()
+    print(f"Machine: {cpu_name()}", flush=True)
+    seeds = [42, 1, 2, 3, 4][: args.seeds]
+    only = [p.strip() for p in args.only.split(",") if p.strip()]
+    if "image" in only:
+        image_part(seeds, args.overrides, args.markdown)
+    if "sentiment" in only:
+        sentiment_part(args.models_dir, args.markdown)
+    if "speech" in only:
+        speech_part(args.models_dir, args.speech_dev, args.markdown)
+
+
+if __name__ == "__main__":
+    main()

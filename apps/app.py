@@ -63,6 +63,9 @@ class TrainConfig:
 
     # An app's small-model settings for tiny(): a class attribute, not a field.
     TINY: ClassVar[dict] = {}
+    # The integer fields that set the model's width (channels, units): what a default
+    # distillation student shrinks (apps/optimize/distill.py). Declared, not guessed from names.
+    WIDTHS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def tiny(cls, **overrides):
@@ -101,6 +104,7 @@ class Generative:
             per mode in ``export.json``, and for the Keras model itself.
         card: ``(cfg, metrics) -> str``: Markdown added to ``MODEL_CARD.md`` that
             says what the metrics mean.
+        prompt: A text generator's example prompt, where the dashboard starts.
     """
 
     load: Callable
@@ -108,6 +112,7 @@ class Generative:
     export_inputs: Callable | None = None
     export_quality: Callable | None = None
     card: Callable | None = None
+    prompt: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

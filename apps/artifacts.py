@@ -135,6 +135,8 @@ def load_model(path: Path):
 
     import keras
 
+    import apps.losses  # noqa: F401 - registers the losses a saved model may be compiled with
+
     path = Path(path)
     if not path.is_file():
         raise GlasswingError(f"Model file {path} is missing.")

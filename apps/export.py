@@ -438,14 +438,23 @@ def export(app, models_dir="models", quant: str = "all") -> dict:
     return {mode: rows[mode] for mode in modes}
 
 
-_QUALITY_KEYS = ("mse_vs_float", "classifier_agreement", "perplexity", "cross_entropy")
+# What verify() itself measures for every file; any other number in a row is the app's
+# own quality measure (App.generative.export_quality), shown whatever its name.
+_MEASURED_KEYS = (
+    "size_bytes", "max_abs_diff", "accuracy", "agreement", "latency_ms",
+    "size_ratio_vs_float32", "accuracy_drop_pt",
+)  # fmt: skip
 
 
 def _summary(row: dict) -> str:
     parts = [f"{row['size_bytes'] / 1024:.0f} KB"]
     if "accuracy" in row:
         parts.append(f"accuracy {row['accuracy']:.4f}, agreement {row['agreement']:.4f}")
-    parts += [f"{k} {v:.4g}" for k, v in row.items() if k in _QUALITY_KEYS]
+    parts += [
+        f"{k} {v:.4g}"
+        for k, v in row.items()
+        if k not in _MEASURED_KEYS and isinstance(v, float | int) and not isinstance(v, bool)
+    ]
     parts.append(f"max |diff| {row['max_abs_diff']:.2g}, {row['latency_ms']:.3f} ms/example")
     return ", ".join(parts)
 

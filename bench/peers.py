@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -118,8 +119,12 @@ def keras_io_convnet(seed: int, arrays: dict) -> dict:
     return {"points": curve.points, "params": model.count_params(), "flops": train_flops(model)[0]}
 
 
-def glasswing_image(seed: int, arrays: dict, overrides: list[str]) -> dict:
-    """``glasswing train image`` (apps.train.train) with ``--set`` overrides, in a scratch folder."""
+def glasswing_image(seed: int, arrays: dict, overrides: list[str], keep: str | None = None) -> dict:
+    """``glasswing train image`` (apps.train.train) with ``--set`` overrides, in a scratch folder.
+
+    ``keep``: also copy the published model folder there (its ``wall_time_s`` includes
+    the per-epoch test scoring this bench adds, about 1.5 s an epoch).
+    """
     from apps.app import apply_overrides
     from apps.image import APP
     from apps.train import train
@@ -127,7 +132,10 @@ def glasswing_image(seed: int, arrays: dict, overrides: list[str]) -> dict:
     cfg = apply_overrides(APP.Config(), [*overrides, f"seed={seed}"])
     curve = TestCurve(*arrays["test"])
     with tempfile.TemporaryDirectory(prefix="glasswing-peer-") as tmp:
-        folder = train(APP, cfg, models_dir=tmp, callbacks=[curve], verbose=0)
+        command = "glasswing train image" + "".join(f" --set {o}" for o in overrides)
+        folder = train(APP, cfg, models_dir=tmp, callbacks=[curve], verbose=0, command=command)
+        if keep:
+            shutil.copytree(folder, keep, dirs_exist_ok=True)
         metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
         model = artifacts.load_model(folder / artifacts.MODEL_FILE)
         return {
@@ -139,14 +147,16 @@ def glasswing_image(seed: int, arrays: dict, overrides: list[str]) -> dict:
         }
 
 
-def image_part(seeds: list[int], overrides: list[str], md: str | None) -> None:
+def image_part(seeds: list[int], overrides: list[str], md: str | None, keep: str | None = None) -> None:
     arrays = _fashion_arrays()
     runs = {"peer": [], "ours": []}
     for seed in seeds:  # interleaved: a slow spell on a shared machine hits both sides
         for side in ("peer", "ours"):
             print(f"image seed {seed}: {side} ...", flush=True)
             result = (
-                keras_io_convnet(seed, arrays) if side == "peer" else glasswing_image(seed, arrays, overrides)
+                keras_io_convnet(seed, arrays)
+                if side == "peer"
+                else glasswing_image(seed, arrays, overrides, keep if seed == seeds[0] else None)
             )
             result["final"] = result.get("final", result["points"][-1][1])
             result["seconds"] = result.get("wall", result["points"][-1][0])
@@ -367,13 +377,14 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Glasswing image Config")
     parser.add_argument("--models-dir", default="models", help="the committed sentiment and speech models")
     parser.add_argument("--speech-dev", help="a folder of real labelled recordings to score speech on")
+    parser.add_argument("--keep", help="copy Glasswing's first image model folder here")
     parser.add_argument("--markdown")
     args = parser.parse_args()
     print(f"Machine: {cpu_name()}", flush=True)
     seeds = [42, 1, 2, 3, 4][: args.seeds]
     only = [p.strip() for p in args.only.split(",") if p.strip()]
     if "image" in only:
-        image_part(seeds, args.overrides, args.markdown)
+        image_part(seeds, args.overrides, args.markdown, args.keep)
     if "sentiment" in only:
         sentiment_part(args.models_dir, args.markdown)
     if "speech" in only:

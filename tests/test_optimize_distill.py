@@ -58,8 +58,9 @@ def test_distiller_loss_and_prediction_are_the_students():
 
 
 def test_default_student_divides_width_fields():
-    cfg = distill.student_config(APP, APP.Config())
-    assert (cfg.filters, cfg.dense_units) == (8, 64)
+    teacher = APP.Config()
+    cfg = distill.student_config(APP, teacher)
+    assert (cfg.filters, cfg.dense_units) == (teacher.filters // 4, teacher.dense_units // 4)
     assert cfg.epochs == APP.Config().epochs and cfg.dropout == APP.Config().dropout
     cfg = distill.student_config(APP, APP.Config(), ["filters=4"])
     assert (cfg.filters, cfg.dense_units) == (4, 64)

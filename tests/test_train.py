@@ -150,3 +150,32 @@ def test_a_killed_run_resumes_where_it_stopped(image_data_dir, tmp_path):
     assert 2 < resumed_at <= done_before_kill + 1
     final_epochs = _history_epochs(models / "image" / "history.csv")
     assert final_epochs == list(range(12))
+
+
+def test_weight_averaging_publishes_the_averaged_weights(image_cfg, tmp_path):
+    """With ``ema`` on, validation, the best checkpoint and the artifact all use the average."""
+    import keras
+    import numpy as np
+
+    seen = []  # per epoch: (weights the epoch-end callbacks see, the raw weights kept aside)
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(
+                (
+                    [v.numpy().copy() for v in self.model.trainable_variables],
+                    [v.numpy().copy() for v in self.model.optimizer._model_variables_moving_average],
+                )
+            )
+
+    cfg = dataclasses.replace(image_cfg, epochs=3, patience=5, ema=0.5)
+    folder = train(APP, cfg, tmp_path / "models", callbacks=[Record()])
+    assert len(seen) == 3
+    # The swap happened: the weights callbacks saw are not the ones training goes on with
+    # (after the last epoch both are the average, which fit() then keeps).
+    assert any(not np.allclose(a, b) for a, b in zip(*seen[-2]))
+    history = list(csv.DictReader(open(folder / "history.csv", newline="")))
+    best = int(np.argmin([float(row["val_loss"]) for row in history]))
+    published = artifacts.load_model(folder / "model.keras").trainable_variables
+    for saved, averaged in zip(published, seen[best][0]):
+        np.testing.assert_allclose(saved.numpy(), averaged, rtol=1e-6, atol=1e-7)

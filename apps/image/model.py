@@ -6,6 +6,7 @@ import keras
 
 from apps.errors import GlasswingError
 from apps.image.data import labels
+from apps.losses import SmoothedSparseCrossentropy
 
 # keras.applications backbones a user's photos can start from (`--from NAME`), with
 # the Config settings each needs: colour input, side 96 (small enough for 2 CPU cores).
@@ -98,7 +99,9 @@ def _compile(model: keras.Model, cfg) -> keras.Model:
         # Polyak averaging (cfg.ema): training evaluates, checkpoints and publishes the
         # averaged weights (apps/train.py swaps them in), which are steadier than the last step's.
         optimizer=keras.optimizers.Adam(cfg.learning_rate, use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99),
-        loss="sparse_categorical_crossentropy",
+        loss=SmoothedSparseCrossentropy(cfg.label_smoothing)
+        if cfg.label_smoothing
+        else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     return model

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-import typing
 from pathlib import Path
 
 import keras
@@ -34,9 +33,8 @@ PACKAGE = "glasswing_optimize"
 DEFAULT_EPOCHS = 3
 DEFAULT_ALPHA = 0.1
 DEFAULT_TEMPERATURE = 4.0
-# Default student: every integer width field of the app's Config divided by this.
+# Default student: every width field of the app's Config (Config.WIDTHS) divided by this.
 WIDTH_DIVISOR = 4
-WIDTH_SUFFIXES = ("filters", "units", "_dim")
 _EPS = 1e-7
 
 
@@ -117,32 +115,24 @@ class Distiller(keras.Model):
 def student_config(app, teacher_cfg, overrides=()):
     """The teacher's Config with every integer width field divided by ``WIDTH_DIVISOR``, then ``overrides``.
 
-    Width fields are the app's own integer fields whose names end in
-    ``filters``, ``units`` or ``_dim`` (e.g. the image CNN's ``filters`` and
-    ``dense_units``, the sentiment model's ``embed_dim``, ``lstm_units`` and
-    ``ff_dim``). ``overrides`` (``--student key=value``) replace any of them.
+    Width fields are the ones the app's Config declares in ``WIDTHS`` (e.g. the
+    image CNN's ``filters`` and ``dense_units``, the sentiment model's ``embed_dim``,
+    ``lstm_units`` and ``ff_dim``). ``overrides`` (``--student key=value``) replace any of them.
 
     Raises:
         GlasswingError: No width field and no override, so the student would be
             the teacher's architecture; or an invalid override.
     """
-    from apps.app import TrainConfig, apply_overrides
+    from apps.app import apply_overrides
 
-    shared = {f.name for f in dataclasses.fields(TrainConfig)}
-    hints = typing.get_type_hints(type(teacher_cfg))
-    smaller = {}
-    for field in dataclasses.fields(teacher_cfg):
-        value = getattr(teacher_cfg, field.name)
-        if (
-            field.name not in shared
-            and hints.get(field.name) is int
-            and field.name.endswith(WIDTH_SUFFIXES)
-            and value > 1
-        ):
-            smaller[field.name] = max(1, value // WIDTH_DIVISOR)
+    smaller = {
+        name: max(1, getattr(teacher_cfg, name) // WIDTH_DIVISOR)
+        for name in type(teacher_cfg).WIDTHS
+        if getattr(teacher_cfg, name) > 1
+    }
     if not smaller and not overrides:
         raise GlasswingError(
-            f"{app.name}: no width fields ({', '.join(WIDTH_SUFFIXES)}) to shrink; "
+            f"{app.name}: its Config declares no width fields (WIDTHS) to shrink; "
             "describe the student with --student key=value."
         )
     try:

@@ -27,6 +27,7 @@ class Config(TrainConfig):
 
     # tiny(): a few-thousand-parameter BiLSTM on 64 examples (the pretrained encoder
     # cannot be tiny; its tests set arch=minilm, pretrained=false).
+    WIDTHS: ClassVar[tuple[str, ...]] = ("embed_dim", "lstm_units", "ff_dim")
     TINY: ClassVar[dict] = {
         **{k: v for k, v in _WORD_MODEL.items() if k not in ("epochs", "batch_size", "patience")},
         "arch": "bilstm",

@@ -12,6 +12,7 @@ class Config(TrainConfig):
     """DS-CNN keyword spotter on log-mel features of 1-s, 16 kHz clips."""
 
     # tiny(): a narrow two-block model; fake_batch never touches the dataset.
+    WIDTHS: ClassVar[tuple[str, ...]] = ("filters",)
     TINY: ClassVar[dict] = {"filters": 8, "blocks": 1}
 
     epochs: int = 20

@@ -23,5 +23,6 @@ APP = App(
         metrics=generate.metrics,
         export_quality=generate.export_quality,
         card=generate.card,
+        prompt=generate.SAMPLE_PROMPT + "\n",
     ),
 )

@@ -56,7 +56,8 @@ def activations_section(app, b, current) -> None:
 
 def filters_section(app, b) -> None:
     st.subheader("What the filters look for")
-    convs = [name for name in _layers(b.model) if "conv" in name.lower()]
+    # By what a layer is (it has a kernel size), not by its name.
+    convs = [layer.name for layer in _model.iter_layers(b.model) if hasattr(layer, "kernel_size")]
     left, right = st.columns(2)
     with left:
         st.markdown("**Filter visualization** (inputs that excite each filter most)")

@@ -62,7 +62,7 @@ def latent_map(app, b, gen) -> None:
 
 def text(app, gen) -> None:
     st.subheader("Continue a prompt")
-    prompt = st.text_area("Prompt", "ROMEO:\n", key="generate:prompt")
+    prompt = st.text_area("Prompt", app.generative.prompt, key="generate:prompt")
     cols = st.columns(4)
     temperature = cols[0].slider("Temperature", 0.1, 2.0, 0.8, 0.1, key="generate:temperature")
     top_k = cols[1].number_input("Top-k (0 = all)", 0, 1000, 0, key="generate:top_k")

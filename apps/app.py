@@ -247,6 +247,9 @@ class App:
             ``labels`` are the model's class names.
         own_data: Optional :class:`OwnData` hooks: the app trains on a user's
             own files (``glasswing train KIND --data PATH --name NAME``).
+        read_file: Optional ``path -> raw input``: what ``preprocess`` takes when
+            the user names a file (``--input FILE``), e.g. a text app's decoded
+            text; by default the path itself (the app's ``preprocess`` reads it).
     """
 
     name: str
@@ -270,6 +273,7 @@ class App:
     int8_float: Callable | None = None
     labelled: Callable | None = None
     own_data: OwnData | None = None
+    read_file: Callable | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:

@@ -362,7 +362,7 @@ def _cmd_export(args) -> int:
 
 
 def _raw_input(app, args):
-    """The raw input the app's preprocess takes: a file path, or text for text apps."""
+    """The raw input the app's preprocess takes: ``--text``, or the file through ``App.read_file``."""
     if args.text is not None:
         return args.text
     path = Path(args.input)
@@ -370,9 +370,7 @@ def _raw_input(app, args):
         raise GlasswingError(f"--input {path} is a folder; give one file.")
     if not path.is_file():
         raise GlasswingError(f"Input file {path} does not exist.")
-    if app.modality == "text":
-        return path.read_bytes().decode("utf-8", errors="replace")
-    return path
+    return app.read_file(path) if app.read_file is not None else path
 
 
 def _load_trained(args, check=None):
@@ -494,7 +492,7 @@ def _cmd_explain(args) -> int:
     probs = np.asarray(model(x[None], training=False))[0]
     print(f"Explaining {app.name} with {args.method} ...", flush=True)
     start = time.perf_counter()
-    tokens = artifacts.token_strings(folder, x) if np.issubdtype(np.asarray(x).dtype, np.integer) else None
+    tokens = artifacts.token_strings(folder, x)  # None unless the model has a vocabulary
     options = {"tokens": tokens} if tokens is not None else {}
     attribution = explainer.explain(app, model, x, target=args.target, **options)
     elapsed = time.perf_counter() - start
@@ -542,8 +540,8 @@ def _cmd_generate(args) -> int:
     folder = artifacts.require_model_dir(args.models_dir, app)
     model = artifacts.load_model(folder / artifacts.MODEL_FILE)
     generator = app.generator(model, folder)
-    # Images and text are shown differently; the generator functions are the protocol's.
-    if app.modality == "image":
+    # What a generator offers decides what is shown (Generative.load's protocol).
+    if hasattr(generator, "sample"):
         from PIL import Image
 
         if args.out is None:

@@ -20,7 +20,7 @@ class Config(TrainConfig):
     }
 
     # The recipe (bench/results.md, "Peers: image"): a narrower net for more epochs in the
-    # same 10 CPU minutes, weight averaging, label smoothing, no warm-up (BN needs none).
+    # same 10 CPU minutes, weight averaging, no warm-up (BN needs none).
     epochs: int = 18
     batch_size: int = 128
     learning_rate: float = 3e-3
@@ -39,7 +39,8 @@ class Config(TrainConfig):
     # validated and published is the average, not the last step's weights.
     ema: float = 0.99
     # Label smoothing: train towards (1 - s) on the true class and s spread over all.
-    label_smoothing: float = 0.1
+    # Off: 0.1 scored 0.9302 against 0.9333 without it (seed 42, the rest of the recipe).
+    label_smoothing: float = 0.0
     # Max shift of the random translation, as a fraction of the side (0.06 = ~2 px).
     shift: float = 0.06
     # Random horizontal flips in training: right for garments and most photos, wrong

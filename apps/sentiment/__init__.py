@@ -23,4 +23,5 @@ APP = App(
     int8_float=model.int8_float_layers,
     labelled=data.read_labelled,
     own_data=OwnData(kind="text", layout="csv", read=data.read_own, feature=data.own_feature),
+    read_file=data.read_file,
 )

@@ -452,6 +452,11 @@ def _csv_rows(path: Path, text: str, labels_: list[str]) -> list[tuple[str, str,
     return rows
 
 
+def read_file(path) -> str:
+    """The text of a file given as ``--input`` (UTF-8; undecodable bytes become U+FFFD)."""
+    return Path(path).read_bytes().decode("utf-8", errors="replace")
+
+
 def read_own(text: str, cfg) -> str:
     """One row of a user's CSV as stored for training: the text, cleaned like ``preprocess`` does."""
     return _clean_text(text)

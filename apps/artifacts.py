@@ -199,6 +199,27 @@ def token_strings(folder: Path, ids) -> list[str] | None:
     return [vocab[i] if 0 <= i < len(vocab) else "[UNK]" for i in (int(v) for v in ids)]
 
 
+# Tokens that stand for no word: padding, a WordPiece model's markers, the OOV token.
+_NOT_WORDS = {"", "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"}
+NO_KNOWN_WORD = (
+    "Note: no word of this text is one the model knows (only punctuation, numbers or unknown "
+    "tokens): the prediction rests on nothing it learned and means little."
+)
+
+
+def known_words(folder: Path, ids) -> int | None:
+    """How many of ``ids`` are words the model knows (a token with a letter); None without a vocabulary."""
+    strings = token_strings(folder, ids)
+    if strings is None:
+        return None
+    return sum(1 for s in strings if s not in _NOT_WORDS and any(c.isalpha() for c in s))
+
+
+def input_note(folder: Path, x) -> str | None:
+    """:data:`NO_KNOWN_WORD` when a text model's input holds no word it knows, else None."""
+    return NO_KNOWN_WORD if known_words(folder, x) == 0 else None
+
+
 def list_trained(models_dir) -> list[str]:
     """Names of the app folders under ``models_dir`` that hold a model file."""
     root = Path(models_dir)

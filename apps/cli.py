@@ -387,6 +387,14 @@ def _load_trained(args, check=None):
     return app, folder, cfg, model
 
 
+def _say_input_note(folder, x) -> None:
+    from apps import artifacts
+
+    note = artifacts.input_note(folder, x)
+    if note:
+        print(note)
+
+
 def _load_for_input(args):
     """(app, folder, cfg, model, x): the trained model and the preprocessed input."""
     app, folder, cfg, model = _load_trained(args)
@@ -409,6 +417,7 @@ def _cmd_predict(args) -> int:
         return _scan(args)
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
+    _say_input_note(folder, x)
     signal = None
     if app.raw is not None:
         # Raw-input apps (speech): say what was heard (resampled? which window?); the
@@ -489,6 +498,7 @@ def _cmd_explain(args) -> int:
         artifacts.check_output_path(args.out, (".png",))
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
+    _say_input_note(folder, x)
     probs = np.asarray(model(x[None], training=False))[0]
     print(f"Explaining {app.name} with {args.method} ...", flush=True)
     start = time.perf_counter()

@@ -140,3 +140,23 @@ def test_a_diverging_run_stops_and_publishes_nothing(image_cfg, tmp_path):
         train(APP, dataclasses.replace(image_cfg, epochs=3), tmp_path, build=poisoned, verbose=0)
     assert not (tmp_path / "image").exists()
     assert not list((tmp_path / ".partial").glob("image-*"))  # nor left to be resumed
+
+
+def test_known_words_counts_tokens_with_letters_only(tmp_path):
+    from apps import artifacts
+
+    (tmp_path / "vocab.txt").write_text("\n".join(["", "[UNK]", "[CLS]", "good", "##ly", "!", "42"]))
+    assert artifacts.known_words(tmp_path, [2, 3, 4, 5, 0]) == 2  # good, ##ly
+    assert artifacts.known_words(tmp_path, [2, 1, 5, 6, 0]) == 0
+    assert artifacts.input_note(tmp_path, [2, 1, 5, 6, 0]) == artifacts.NO_KNOWN_WORD
+    assert artifacts.input_note(tmp_path, [3]) is None
+    assert artifacts.known_words(tmp_path / "no-vocabulary-here", [1, 2]) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "marked"), [("!!! ??? 123", True), ("\ufffd\ufffd\x00", True), ("A fine film.", False)]
+)
+def test_text_with_no_known_word_gets_a_marked_prediction(capsys, text, marked):
+    out = run_cli(capsys, "predict", "sentiment", "--text", text)[1]
+    assert ("no word of this text is one the model knows" in out) == marked
+    assert "positive" in out and "negative" in out  # still a prediction, now marked

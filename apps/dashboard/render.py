@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from apps import artifacts
 from apps.dashboard import core
 
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff")
@@ -117,6 +118,9 @@ def show_input(app, current, width: int = 200) -> None:
         text = current.raw if isinstance(current.raw, str) else " ".join(tokens(app, current.x, True))
         st.markdown(f"> {html.escape(text)}")
         st.caption(current.source)
+        note = artifacts.input_note(core.bundle(app).folder, current.x)
+        if note:
+            st.warning(note)
     else:
         if isinstance(current.raw, (bytes, bytearray)):
             st.audio(bytes(current.raw))

@@ -305,7 +305,9 @@ def spell_symbols(text: str) -> str:
         return text
     out = []
     for char in text:
-        if unicodedata.category(char) == "So":
+        if char == "\ufffd":  # an undecodable byte: no word at all, not "replacement character"
+            out.append(" ")
+        elif unicodedata.category(char) == "So":
             out.append(f" {unicodedata.name(char, '').lower()} ")
         elif unicodedata.category(char) not in ("Mn", "Cf"):  # variation selectors, joiners
             out.append(char)

@@ -158,6 +158,10 @@ def test_playground_typed_text_is_classified_and_empty_text_is_not(models, monke
     _assert_ok(at)
     assert at.session_state["glasswing_input:sentiment"].source == "typed text"
     assert at.metric[0].value in ("negative", "positive")
+    assert not any("no word of this text" in w.value for w in at.warning)
+    at.text_area(key="playground:text").input("!!! ??? 123").run()
+    assert any("no word of this text" in w.value for w in at.warning)  # classified, but marked
+    assert at.metric[0].value in ("negative", "positive")
     at.text_area(key="playground:text").input("   ").run()
     _assert_ok(at)
     assert "Type something" in _captions(at)

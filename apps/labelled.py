@@ -32,6 +32,8 @@ class Labelled:
         names: A short name of each input for the report (a file, a line number).
         groups: The group of each input (a sub-folder, a CSV ``group`` column).
         skipped: ``(name, why)`` of inputs that could not be read or labelled.
+        unknown: Names of inputs that hold no word the model knows (text models;
+            they are still predicted, and the report lists them).
     """
 
     inputs: list
@@ -39,6 +41,7 @@ class Labelled:
     names: list[str]
     groups: list[str]
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    unknown: list[str] = dataclasses.field(default_factory=list)
 
 
 def require_file(path) -> Path:
@@ -102,6 +105,8 @@ def predict(app, folder, cfg, model, data: Labelled, lite=None) -> tuple[np.ndar
     Returns:
         ``(probs, kept)``: probabilities in the order of ``kept``, the readable inputs.
     """
+    from apps.artifacts import known_words
+
     preprocess = app.preprocessor(folder)
     kept = Labelled([], [], [], [], list(data.skipped))
     features = []
@@ -114,6 +119,8 @@ def predict(app, folder, cfg, model, data: Labelled, lite=None) -> tuple[np.ndar
             kept.skipped.append((name, str(err)))
             continue
         features.append(x)
+        if known_words(folder, x) == 0:
+            kept.unknown.append(name)
         for field, value in zip(("inputs", "labels", "names", "groups"), (raw, label, name, group)):
             getattr(kept, field).append(value)
     if not features:
@@ -155,6 +162,7 @@ def report(probs: np.ndarray, data: Labelled, labels: list[str], misses: int = 1
         for i in wrong[:misses]
     ]
     metrics["skipped"] = [{"input": name, "why": why} for name, why in data.skipped]
+    metrics["no_known_word"] = list(data.unknown)
     return metrics
 
 
@@ -185,6 +193,12 @@ def format_report(metrics: dict) -> str:
         for row in metrics["most_confident_errors"]:
             top = ", ".join(f"{name} {p:.3f}" for name, p in row["top3"])
             lines.append(f"  {row['input'][:60]!r} (true {row['true']}): {top}")
+    if metrics.get("no_known_word"):
+        unknown = metrics["no_known_word"]
+        lines.append(
+            f"{len(unknown)} input(s) hold no word the model knows (predicted anyway): "
+            + ", ".join(unknown[:5])
+        )
     if metrics["skipped"]:
         lines.append(f"skipped {len(metrics['skipped'])}:")
         lines += [f"  {row['input']}: {row['why']}" for row in metrics["skipped"][:20]]

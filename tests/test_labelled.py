@@ -61,6 +61,13 @@ def test_csv_and_vader_files_are_scored_with_a_report(capsys, trained, tmp_path)
     assert set(report["groups"]) == {"a", "b"} and report["groups"]["a"]["n"] == 20
     assert np.asarray(report["confusion_matrix"]).sum() == 40
     assert "accuracy" in out and "confusion matrix" in out
+    assert report["no_known_word"] == []
+    with_noise = tmp_path / "noise.csv"
+    with_noise.write_text(csv_path.read_text() + '"!!! ??? 42",positive\n', encoding="utf-8")
+    code, out, err = evaluate_cli(capsys, trained, "--data", str(with_noise), "--json", str(report_path))
+    report = json.loads(report_path.read_text())
+    assert code == 0 and report["n_examples"] == 41 and len(report["no_known_word"]) == 1
+    assert "1 input(s) hold no word the model knows" in out
     vader = tmp_path / "vader.txt"
     rows = write_corpus(vader, n=30, seed=9)
     code, out, err = evaluate_cli(capsys, trained, "--data", str(vader))

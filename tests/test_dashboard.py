@@ -110,9 +110,9 @@ def _captions(at: AppTest) -> str:
 def test_overview_shows_each_trained_app_and_how_to_train_the_rest(image_only, monkeypatch):
     at = _open(image_only, monkeypatch)
     assert [h.value for h in at.header] == ["image · image classify"]
-    assert "428,202 parameters" in _markdown(at)
+    assert "297,666 parameters" in _markdown(at)
     metrics, sizes = at.dataframe[0].value, at.dataframe[1].value
-    assert metrics.set_index("metric").loc["accuracy", "value"] == pytest.approx(0.9305)
+    assert metrics.set_index("metric").loc["accuracy", "value"] == pytest.approx(0.9344)
     assert list(sizes["mode"]) == ["float32", "dynamic", "float16", "int8"]
     assert "glasswing train sentiment" in _markdown(at)
     assert len(at.image) >= 1  # the confusion-matrix heatmap

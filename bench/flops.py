@@ -9,7 +9,15 @@ import numpy as np
 # Layers whose cost is kernel size x output positions: convolutions and dense layers
 # (EinsumDense too). Recurrent, attention-score and pooling costs are not counted, so
 # for models built mostly of those the figure is a lower bound (the benches say so).
-_COUNTED = ("Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "EinsumDense")
+_COUNTED = (
+    "Conv1D",
+    "Conv2D",
+    "Conv2DTranspose",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Dense",
+    "EinsumDense",
+)
 
 
 def forward_flops(model) -> tuple[float, bool]:
@@ -21,7 +29,11 @@ def forward_flops(model) -> tuple[float, bool]:
         if type(layer).__name__ not in _COUNTED:
             complete = complete and type(layer).__name__ in ("BatchNormalization", "LayerNormalization")
             continue
-        spatial = layer.output.shape[1:-1]  # a conv's output positions; () for a dense layer
+        # A conv's output positions (a transposed conv's input ones); () for a dense layer.
+        spatial = (layer.input if type(layer).__name__ == "Conv2DTranspose" else layer.output).shape[1:-1]
+        if any(d is None for d in spatial):  # a variable length (a sequence model): not counted
+            complete = False
+            continue
         positions = float(np.prod(spatial)) if len(spatial) else 1.0
         kernels = [
             w for w in layer.weights if w.path.endswith(("kernel", "depthwise_kernel", "pointwise_kernel"))

@@ -27,6 +27,15 @@ def test_forward_flops_counts_conv_and_dense_exactly():
     assert flops.train_flops(model)[0] == 3 * total
 
 
+def test_transposed_convs_count_input_positions_and_open_lengths_are_not_counted():
+    up = keras.Sequential(
+        [keras.Input((4, 4, 2)), keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same")]
+    )
+    assert flops.forward_flops(up) == (2 * 16 * 9 * 2 * 3, True)
+    seq = keras.Sequential([keras.Input((None, 5)), keras.layers.Dense(2)])
+    assert flops.forward_flops(seq) == (0.0, False)
+
+
 def test_forward_flops_says_when_a_layer_is_not_counted():
     model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
     total, complete = flops.forward_flops(model)

@@ -35,12 +35,14 @@ def test_every_explainer_on_the_committed_model(committed, method):
 
 def test_integrated_gradients_completeness_on_the_committed_model(committed):
     model, xs, ys = committed
-    errors = [
-        xai.EXPLAINERS["integrated_gradients"]
-        .explain(APP, model, x, int(y), steps=256)
-        .extra["relative_error"]
+    extras = [
+        xai.EXPLAINERS["integrated_gradients"].explain(APP, model, x, int(y), steps=256).extra
         for x, y in zip(xs, ys)
     ]
+    # Error relative to the output change, floored at 0.1: where the class's probability
+    # barely moves from the black baseline to the image (one test image: -0.0005), a
+    # relative error is 0/0-like and says nothing (there: 0.0015 absolute, 3.3 relative).
+    errors = [e["completeness_error"] / max(abs(e["output_delta"]), 0.1) for e in extras]
     assert np.median(errors) < 0.02 and max(errors) < 0.1
 
 

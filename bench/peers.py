@@ -220,7 +220,7 @@ def sentiment_part(models_dir: str, md: str | None) -> None:
     peer_s = time.perf_counter() - start
     model = artifacts.load_model(folder / artifacts.MODEL_FILE)
     metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
-    ours = bench_sentiment._accuracies(
+    ours = bench_sentiment.accuracies(
         bench_sentiment.glasswing_predictor(model, APP.preprocessor(folder)), sets
     )
     arch = artifacts.load_config(APP, folder).arch
@@ -310,7 +310,7 @@ def speech_part(models_dir: str, speech_dev: str | None, md: str | None) -> None
     import tensorflow as tf
 
     from apps.evaluate import keras_predictor
-    from apps.speech import APP
+    from apps.speech import APP, data
 
     folder = Path(models_dir) / "speech"
     cfg = artifacts.load_config(APP, folder)
@@ -328,8 +328,6 @@ def speech_part(models_dir: str, speech_dev: str | None, md: str | None) -> None
             -1
         )
         return float(np.mean(peer_pred == y)), float(np.mean(ours_pred == y))
-
-    from apps.speech import data
 
     test = [(x / 32768.0, y) for x, y in data.waveforms(cfg, "test").as_numpy_iterator()]
     results = {f"held-out synthetic voices ({len(test)})": scores(

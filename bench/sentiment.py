@@ -70,7 +70,7 @@ def load_sets(cfg) -> Sets:
 EVAL = ("test", "nyt", "nyt_clear", "checklist")
 
 
-def _accuracies(predict, sets: Sets) -> dict:
+def accuracies(predict, sets: Sets) -> dict:
     """``predict(texts) -> 0/1 array`` scored on every evaluation set, plus per-capability checklist."""
     out = {name: float(np.mean(predict(sets.texts[name]) == sets.labels[name])) for name in EVAL}
     hits = predict(sets.texts["checklist"]) == sets.labels["checklist"]
@@ -105,7 +105,7 @@ def tfidf_lr(sets: Sets) -> tuple[dict, str]:
         return make_pipeline(features, LogisticRegression(C=c, max_iter=2000))
 
     c, model = _best_c(make, sets)
-    return _accuracies(model.predict, sets), f"C={c:g} (best of {len(C_GRID)} on validation)"
+    return accuracies(model.predict, sets), f"C={c:g} (best of {len(C_GRID)} on validation)"
 
 
 class NBLogistic:
@@ -132,7 +132,7 @@ class NBLogistic:
 
 def nbsvm(sets: Sets) -> tuple[dict, str]:
     c, model = _best_c(NBLogistic, sets)
-    return _accuracies(model.predict, sets), f"C={c:g} (best of {len(C_GRID)} on validation)"
+    return accuracies(model.predict, sets), f"C={c:g} (best of {len(C_GRID)} on validation)"
 
 
 def vader(sets: Sets) -> tuple[dict, str]:
@@ -141,7 +141,7 @@ def vader(sets: Sets) -> tuple[dict, str]:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     analyzer = SentimentIntensityAnalyzer()
-    return _accuracies(
+    return accuracies(
         lambda texts: np.array([int(analyzer.polarity_scores(t)["compound"] > 0) for t in texts]), sets
     ), (f"vaderSentiment {metadata.version('vaderSentiment')}")
 
@@ -169,7 +169,7 @@ def linear_run(seed: int, sets: Sets) -> tuple[dict, int, float]:
     seconds = time.time() - start
     vocab = sdata.vocabulary(cfg)
     predict = glasswing_predictor(model, lambda t: sdata.preprocess(t, vocab=vocab, seq_len=cfg.seq_len))
-    return _accuracies(predict, sets), model.count_params(), seconds
+    return accuracies(predict, sets), model.count_params(), seconds
 
 
 def _fmt(value) -> str:
@@ -242,7 +242,7 @@ def main() -> None:
         run_cfg = artifacts.load_config(APP, folder)
         model = artifacts.load_model(folder / artifacts.MODEL_FILE)
         metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
-        result = _accuracies(glasswing_predictor(model, APP.preprocessor(folder)), sets)
+        result = accuracies(glasswing_predictor(model, APP.preprocessor(folder)), sets)
         add(
             f"Glasswing {run_cfg.arch} (seed {run_cfg.seed}, {folder})",
             result,

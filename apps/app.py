@@ -1,7 +1,7 @@
 """The App protocol: every app is the same small bundle of functions.
 
 Training, evaluation, export, explanation and the dashboard are written once
-against :class:`App` and never branch on an app's name (see DESIGN.md §3).
+against :class:`App` and never branch on an app's name (see docs/design.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The artifact folder ``models/<app>/``: fixed file names, atomic writes, safe loads.
 
 Every writer here goes through a temporary path and a rename, so a crash never
-leaves half a file or half a folder where a reader looks (DESIGN.md §5).
+leaves half a file or half a folder where a reader looks (docs/design.md, "Artifacts").
 """
 
 from __future__ import annotations

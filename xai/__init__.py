@@ -1,4 +1,4 @@
-"""Explainers behind one interface (DESIGN.md §6).
+"""Explainers behind one interface (docs/design.md, "Explanations").
 
 ``EXPLAINERS`` is a plain dict of every method; ``available(app)`` filters it
 by ``supports`` (LIT's ``is_compatible``). Explainers work through the App

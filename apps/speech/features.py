@@ -4,7 +4,7 @@ The same :class:`LogMel` layer computes the features in the tf.data pipeline,
 in :func:`apps.speech.data.preprocess` and inside the exported .tflite (where
 ``keras.ops.stft`` becomes builtin ``RFFT2D`` ops), so training, inference and
 the exported file cannot drift apart. ``keras.ops`` keeps it backend-neutral
-(``tf.signal`` layers fail under the JAX backend, see STACK.md).
+(``tf.signal`` layers fail under the JAX backend).
 """
 
 from __future__ import annotations

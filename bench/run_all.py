@@ -178,7 +178,9 @@ def main() -> None:
             [
                 _python(
                     "bench/sentiment.py", "--runs", f"{args.models_dir}/sentiment", "--linear-seeds", "42,1,2"
-                )
+                ),
+                # Linear probe and WiSE-FT: does fine-tuning cost robustness outside movie reviews?
+                _python("bench/sentiment_wise.py", "--model", f"{args.models_dir}/sentiment"),
             ]
             if "sentiment" in trained
             else [],

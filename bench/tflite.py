@@ -40,7 +40,7 @@ def main() -> None:
     from report import append, table
 
     from apps import artifacts, get_app
-    from apps.export import QUANT_MODES, export_inputs, exported_model
+    from apps.conversion import QUANT_MODES, export_inputs, exported_model
     from apps.litert import LiteRTModel
     from apps.sysinfo import cpu_name
 

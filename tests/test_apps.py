@@ -8,7 +8,7 @@ import pytest
 
 from apps import APPS
 from apps.artifacts import load_model
-from apps.export import export_inputs, export_model, exported_model
+from apps.conversion import export_inputs, export_model, exported_model
 from apps.litert import LiteRTModel
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apps import artifacts, export
+from apps import artifacts, conversion, export
 from apps.errors import GlasswingError
 from apps.image import APP
 from apps.litert import LiteRTModel
@@ -35,7 +35,7 @@ def exported(image_data_dir, tmp_path_factory):
 
 def test_every_mode_exports_and_is_measured(exported):
     folder, report = exported
-    assert set(report) == set(export.QUANT_MODES)
+    assert set(report) == set(conversion.QUANT_MODES)
     for mode, row in report.items():
         assert "error" not in row, row
         assert (folder / "tflite" / f"{mode}.tflite").stat().st_size == row["size_bytes"]
@@ -90,9 +90,9 @@ def test_a_converter_crash_is_a_clear_error(monkeypatch, tmp_path):
     def segfault(*args, **kwargs):
         return subprocess.CompletedProcess(args, -11, "", "Fatal Python error: Segmentation fault")
 
-    monkeypatch.setattr(export.subprocess, "run", segfault)
+    monkeypatch.setattr(conversion.subprocess, "run", segfault)
     with pytest.raises(GlasswingError, match=r"int8: the TF Lite converter crashed \(SIGSEGV\)"):
-        export._convert_in_subprocess(APP, tmp_path, "int8", tmp_path / "x.tflite")
+        conversion.convert_in_subprocess(APP, tmp_path, "int8", tmp_path / "x.tflite", what="int8")
 
 
 def test_unknown_quant_and_missing_model_are_named(tmp_path):

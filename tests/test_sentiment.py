@@ -10,8 +10,8 @@ import pytest
 
 from apps import artifacts
 from apps.app import apply_overrides
+from apps.conversion import export_model
 from apps.errors import GlasswingError
-from apps.export import export_model
 from apps.litert import LiteRTModel
 from apps.sentiment import APP
 from apps.sentiment import data as sdata

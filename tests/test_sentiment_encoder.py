@@ -164,7 +164,7 @@ def test_minilm_int8_keeps_softmax_and_norms_float_and_agrees(tmp_path):
     import keras
     import tensorflow as tf
 
-    from apps.export import export_model, float_layers
+    from apps.conversion import export_model, float_layers
     from apps.litert import LiteRTModel
 
     cfg = tiny_minilm(learning_rate=3e-3)

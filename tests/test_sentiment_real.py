@@ -77,7 +77,7 @@ def test_committed_int8_is_measured_in_the_interpreter(real_cfg):
     report = json.loads((MODEL_DIR / "export.json").read_text())
     modes = report["modes"]
     assert all("error" not in modes[m] for m in ("float32", "dynamic", "float16", "int8"))
-    # int8 keeps LayerNorms, residual adds and softmaxes float (export.float_layers): still ~4x smaller.
+    # int8 keeps LayerNorms, residual adds and softmaxes float (conversion.float_layers): still ~4x smaller.
     assert modes["int8"]["size_bytes"] <= 0.35 * modes["float32"]["size_bytes"]
     assert modes["dynamic"]["size_bytes"] <= 0.35 * modes["float32"]["size_bytes"]
     assert modes["int8"]["accuracy_drop_pt"] <= 2.0

@@ -276,7 +276,7 @@ def test_missing_file_and_wrong_array_shape():
 def test_int8_waveform_tflite_agrees_with_keras(tmp_path):
     import keras
 
-    from apps.export import export_model, exported_model, float_layers
+    from apps.conversion import export_model, exported_model, float_layers
     from apps.litert import LiteRTModel
 
     # A steady tone is the same in every frame, so per-utterance mean removal would erase it:

@@ -104,7 +104,7 @@ def bundle(app) -> Bundle:
 
 def tflite_modes(app) -> list[str]:
     """Quant modes with a .tflite file on disk, in export order."""
-    from apps.export import QUANT_MODES
+    from apps.conversion import QUANT_MODES
 
     folder = folder_of(app) / artifacts.TFLITE_DIR
     return [mode for mode in QUANT_MODES if (folder / f"{mode}.tflite").is_file()]

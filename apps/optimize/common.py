@@ -1,29 +1,18 @@
-"""What pruning, distillation and the int8 debugger share: conversion, measuring, tables.
+"""What pruning, distillation and the int8 debugger share: measuring and tables.
 
-Conversions run in a child process (``python -m apps.optimize.common ...``), as
-in :mod:`apps.export`: the TF Lite converter can kill its process (e.g. int8 of
-a looped BiLSTM), and a crash must become a clear error, not a lost session.
+Their .tflite files are converted by :mod:`apps.conversion`, like ``glasswing export``'s.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import gzip
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-from apps import artifacts
-from apps.errors import GlasswingError
-
-CONVERT_TIMEOUT_S = 900
 
 
 def gzip_size(path) -> int:
@@ -34,70 +23,6 @@ def gzip_size(path) -> int:
 def file_sizes(path) -> dict:
     """``{"size_bytes", "gzip_bytes"}`` of one file."""
     return {"size_bytes": Path(path).stat().st_size, "gzip_bytes": gzip_size(path)}
-
-
-def convert_folder(app, folder, quant: str, out_path, sparsity: bool = False) -> None:
-    """Converts ``folder/model.keras`` (any artifact folder) to one .tflite file.
-
-    The same path as :func:`apps.export.convert`: the model the mode exports
-    (``exported_model``: e.g. the sentiment app's unrolled BiLSTM for int8, a
-    raw-input app's front-end folded in), int8 calibrated on unaugmented
-    training examples, the same converter options and float layers.
-    """
-    import tensorflow as tf
-
-    from apps import export
-
-    folder = Path(folder)
-    cfg, trained = artifacts.load_trained(app, folder)
-    model = export.exported_model(app, trained, cfg, quant)
-    dtype = model.inputs[0].dtype
-
-    def representative():
-        calibration = export.export_dataset(app, export.calibration_cfg(cfg), "train")
-        for x, _ in calibration.take(export.CALIBRATION_EXAMPLES):
-            yield [tf.cast(export.export_inputs(app, trained, cfg, x), dtype)]
-
-    export.export_model(
-        model,
-        out_path,
-        quant,
-        representative,
-        sparsity=sparsity,
-        float_layers=export.float_layers(app, cfg),
-    )
-
-
-def run_child(module: str, args: list[str], what: str) -> None:
-    """Runs ``python -m module args``; a crash or failure becomes a GlasswingError."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", module, *args],
-            capture_output=True,
-            text=True,
-            timeout=CONVERT_TIMEOUT_S,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
-        raise GlasswingError(f"{what}: took over {CONVERT_TIMEOUT_S} s and was stopped.") from None
-    if done.returncode == 0:
-        return
-    tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-    if done.returncode < 0:
-        raise GlasswingError(f"{what}: the process crashed ({signal.Signals(-done.returncode).name}). {tail}")
-    raise GlasswingError(f"{what}: failed (exit {done.returncode}). {tail}")
-
-
-def convert_in_subprocess(app, folder, quant: str, out_path, sparsity: bool = False) -> Path:
-    """:func:`convert_folder` in a child process; returns ``out_path``."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    args = ["convert", app.name, str(folder), quant, str(out_path)] + (["--sparsity"] if sparsity else [])
-    run_child("apps.optimize.common", args, f"{quant} conversion of {folder}")
-    if not out_path.is_file():
-        raise GlasswingError(f"{quant} conversion of {folder} wrote no file.")
-    return out_path
 
 
 def test_reference(app, model, cfg) -> dict:
@@ -190,7 +115,7 @@ def keras_runner(app, model, cfg):
     """What the float32 file exports (e.g. with a raw-input front-end) as a compiled ``tf.function``."""
     import tensorflow as tf
 
-    from apps.export import exported_model
+    from apps.conversion import exported_model
 
     exported = exported_model(app, model, cfg, "float32")
     return tf.function(lambda t: exported(t, training=False))
@@ -198,7 +123,7 @@ def keras_runner(app, model, cfg):
 
 def one_test_input(app, cfg, model) -> np.ndarray:
     """One test example as the exported model takes it, batch of 1 (for latency)."""
-    from apps.export import export_dataset, export_inputs
+    from apps.conversion import export_dataset, export_inputs
 
     x, _ = next(iter(export_dataset(app, dataclasses.replace(cfg, batch_size=1, augment=False), "test")))
     return np.asarray(export_inputs(app, model, cfg, x))
@@ -271,34 +196,3 @@ def machine() -> str:
     from apps.sysinfo import cpu_name
 
     return f"{cpu_name()}, {os.cpu_count()} cores"
-
-
-def _child_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apps.optimize.common")
-    sub = parser.add_subparsers(dest="verb", required=True)
-    p = sub.add_parser("convert")
-    p.add_argument("app")
-    p.add_argument("folder")
-    p.add_argument("quant")
-    p.add_argument("out")
-    p.add_argument("--sparsity", action="store_true")
-    args = parser.parse_args(argv)
-    from apps import get_app
-    from apps.userdata import models_dir_of
-
-    try:
-        convert_folder(
-            get_app(args.app, models_dir_of(args.app, args.folder)),
-            args.folder,
-            args.quant,
-            Path(args.out),
-            sparsity=args.sparsity,
-        )
-    except GlasswingError as err:
-        print(err, file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import keras
 
-from apps import artifacts
+from apps import artifacts, conversion
 from apps.errors import GlasswingError
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
 
@@ -225,7 +225,7 @@ def distill(
         reference = common.test_reference(app, model, folder_cfg)
         tflite = staging / artifacts.TFLITE_DIR / f"{name}-float32.tflite"
         print(f"  {name}: converting float32 ...", flush=True)
-        common.convert_in_subprocess(app, folder, "float32", tflite)
+        conversion.convert_in_subprocess(app, folder, "float32", tflite)
         file_row = common.verify_file(app, tflite, reference, folder_cfg)
         rows[name] = {
             "accuracy": reference["accuracy"],

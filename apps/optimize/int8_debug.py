@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps import artifacts
+from apps import artifacts, conversion
 from apps.errors import GlasswingError
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
 
@@ -112,7 +112,7 @@ def _converter(model, options: dict):
 
     The debugger needs the converter object, which ``model.export`` keeps to
     itself; this is the same ExportArchive -> SavedModel -> converter path,
-    with a fixed batch of 1 (as :func:`apps.export.export_model`).
+    with a fixed batch of 1 (as :func:`apps.conversion.export_model`).
     """
     import tensorflow as tf
     from keras.src import export as keras_export
@@ -209,31 +209,25 @@ def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> d
     """The child-process half: runs the debugger, writes the .tflite files and ``layers.json``."""
     import tensorflow as tf
 
-    from apps import export
-
     folder, out_dir = Path(folder), Path(out_dir)
     cfg = artifacts.load_config(app, folder)
     trained = artifacts.load_model(folder / artifacts.MODEL_FILE)
-    model = export.exported_model(app, trained, cfg, "int8")
+    model = conversion.exported_model(app, trained, cfg, "int8")
     dtype = model.inputs[0].dtype
 
     def batches(split, n):
-        def gen():
-            for x, _ in export.export_dataset(app, export.calibration_cfg(cfg), split).take(n):
-                yield [tf.cast(export.export_inputs(app, trained, cfg, x), dtype).numpy()]
+        return conversion.calibration_batches(app, trained, cfg, dtype, split, n)
 
-        return gen
-
-    options = export.converter_options("int8", dtype, batches("train", export.CALIBRATION_EXAMPLES))
+    options = conversion.converter_options("int8", dtype, batches("train", conversion.CALIBRATION_EXAMPLES))
     # Layers the app's own int8 export keeps in float (a raw-input front-end) stay
     # float here too, with a float input, so "int8" is the file `glasswing export`
     # makes. They must be denylisted from the start: quantizing speech's STFT
     # front-end in debug mode fails ("Please check if the quantized model is in debug mode").
-    always_float = export.float_layers(app, cfg)
+    always_float = conversion.float_layers(app, cfg)
     # A calibrated float model names the front-end's tensors and is what the
     # selective file is quantized from; image needs neither without --keep-float.
     calibrated = _calibrated(model, options) if always_float or keep_float > 0 else None
-    required = export.layer_tensors(calibrated, always_float) if always_float else []
+    required = conversion.layer_tensors(calibrated, always_float) if always_float else []
     fully = not always_float
     converter = _converter(model, options)
     debugger = tf.lite.experimental.QuantizationDebugger(
@@ -249,7 +243,7 @@ def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> d
 
     tflite = out_dir / artifacts.TFLITE_DIR
     tflite.mkdir(parents=True, exist_ok=True)
-    common.convert_folder(app, folder, "float32", tflite / "float32.tflite")
+    conversion.convert_folder(app, folder, "float32", tflite / "float32.tflite")
     from ai_edge_litert.interpreter import Interpreter
 
     output_tensor = Interpreter(model_path=str(tflite / "float32.tflite")).get_output_details()[0]["name"]
@@ -276,7 +270,7 @@ def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> d
         # The quantizer `glasswing export` uses for float layers, on the calibrated
         # model: re-setting the debugger's options re-runs its debug model, which fails
         # for speech's graph whatever the denylist.
-        selective = export.quantize_keeping_nodes(calibrated, denylist, float_input=not fully)
+        selective = conversion.quantize_keeping_nodes(calibrated, denylist, float_input=not fully)
         name = f"int8-keep-float-{keep_float}"
         (tflite / f"{name}.tflite").write_bytes(selective)
         result["keep_float"] = [group["keras_layer"] for group in keep]
@@ -309,7 +303,7 @@ def int8_debug(
     artifacts.ensure_writable(staging)
     start = time.time()
     print(f"Running the int8 quantization debugger on {app.name} ({debug_examples} validation examples) ...")
-    common.run_child(
+    conversion.run_child(
         "apps.optimize.int8_debug",
         ["debug", app.name, str(folder), str(staging), str(keep_float), str(debug_examples)],
         "int8 debugger",

@@ -37,7 +37,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from apps import artifacts
+from apps import artifacts, conversion
 from apps.errors import GlasswingError
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
 
@@ -288,7 +288,7 @@ def measure_folder(app, folder: Path, cfg, quants, sparsity: bool, tflite_dir: P
         path = tflite_dir / f"{quant}.tflite"
         print(f"  {folder.name}: converting {quant}{' (sparsity-aware)' if sparsity else ''} ...", flush=True)
         try:
-            common.convert_in_subprocess(app, folder, quant, path, sparsity=sparsity)
+            conversion.convert_in_subprocess(app, folder, quant, path, sparsity=sparsity)
             try:
                 row["tflite"][quant] = common.verify_file(app, path, reference, cfg)
             except GlasswingError as err:
@@ -309,7 +309,7 @@ def measure_folder(app, folder: Path, cfg, quants, sparsity: bool, tflite_dir: P
                     sparse.unlink()
                     print(f"  {quant}-sparse: unusable: {builtin_err}", flush=True)
                     item = {"error": str(builtin_err)}
-                common.convert_in_subprocess(app, folder, quant, path, sparsity=False)
+                conversion.convert_in_subprocess(app, folder, quant, path, sparsity=False)
                 row["tflite"][quant] = common.verify_file(app, path, reference, cfg)
                 row["tflite"][quant]["note"] = "converted without EXPERIMENTAL_SPARSITY (see the -sparse row)"
                 row["tflite"][f"{quant}-sparse"] = item

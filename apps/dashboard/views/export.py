@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from apps import artifacts
+from apps.conversion import QUANT_MODES
 from apps.dashboard import core
 from apps.errors import GlasswingError
-from apps.export import QUANT_MODES
 
 # export.json row fields with a column of their own.
 KNOWN = {

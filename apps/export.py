@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from apps import artifacts
 from apps.conversion import QUANT_MODES, convert_in_subprocess, export_dataset, export_inputs, exported_model
 from apps.errors import GlasswingError
+from apps.litert import median_latency_ms
 
 LATENCY_RUNS = 200
 
@@ -44,16 +44,6 @@ def export_quality(app, cfg, outputs, reference) -> dict:
     return hooks.export_quality(cfg, outputs, reference)
 
 
-def _median_ms(fn, x, runs: int) -> float:
-    fn(x)  # warm up: first calls allocate and trace
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
-
-
 def keras_reference(app, model, cfg) -> dict:
     """The test split's inputs and labels, the Keras outputs, and its direct-call latency.
 
@@ -71,7 +61,7 @@ def keras_reference(app, model, cfg) -> dict:
         ys.append(np.asarray(y))
         outputs.append(predict(x))
     x_all = np.concatenate(xs)
-    latency = _median_ms(lambda x: exported(x, training=False), x_all[:1], 50)
+    latency = median_latency_ms(lambda x: exported(x, training=False), x_all[:1], 50)
     return {
         "x": x_all,
         "y_true": np.concatenate(ys),
@@ -98,6 +88,17 @@ def run_on_split(runner, tflite_path: Path, reference: dict) -> np.ndarray:
     return outputs
 
 
+def compare_outputs(outputs: np.ndarray, reference: dict, classify: bool) -> dict:
+    """A file's outputs vs the Keras ones: largest difference; for classifiers, accuracy and agreement."""
+    keras_out = reference["outputs"]
+    row = {"max_abs_diff": float(np.max(np.abs(outputs - keras_out)))}
+    if classify:
+        pred = outputs.argmax(-1)
+        row["accuracy"] = float((pred == reference["y_true"]).mean())
+        row["agreement"] = float((pred == keras_out.argmax(-1)).mean())
+    return row
+
+
 def verify(app, tflite_path: Path, reference: dict, cfg=None) -> dict:
     """Runs the .tflite on the whole test split; compares it with the Keras outputs.
 
@@ -107,20 +108,15 @@ def verify(app, tflite_path: Path, reference: dict, cfg=None) -> dict:
 
     x_all = reference["x"]
     outputs = run_on_split(LiteRTModel(tflite_path), tflite_path, reference)
-    keras_out = reference["outputs"]
     row = {
         "file": f"{artifacts.TFLITE_DIR}/{tflite_path.name}",
         "size_bytes": tflite_path.stat().st_size,
-        "max_abs_diff": float(np.max(np.abs(outputs - keras_out))),
+        **compare_outputs(outputs, reference, classify=app.task == "classify"),
         "finite": bool(np.isfinite(outputs).all()),
     }
-    if app.task == "classify":
-        pred, keras_pred = outputs.argmax(-1), keras_out.argmax(-1)
-        row["accuracy"] = float((pred == reference["y_true"]).mean())
-        row["agreement"] = float((pred == keras_pred).mean())
     row.update(export_quality(app, cfg, outputs, reference))
     single = LiteRTModel(tflite_path, num_threads=1)
-    row["latency_ms"] = _median_ms(single, x_all[:1], LATENCY_RUNS)
+    row["latency_ms"] = median_latency_ms(single, x_all[:1], LATENCY_RUNS)
     row["input"] = _describe(single.input_details)
     row["output"] = _describe(single.output_details)
     return row

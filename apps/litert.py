@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +104,27 @@ def describe_tensor(details: dict) -> dict:
         "dtype": np.dtype(details["dtype"]).name,
         "quantization": {"scale": float(scale), "zero_point": int(zero)} if scale else None,
     }
+
+
+def interleaved_latency(runners: dict, x, runs: int = 200) -> dict:
+    """Median single-call milliseconds of each ``{name: fn}`` on ``x``, the calls interleaved.
+
+    Interleaving spreads the noise of a shared machine over every runner alike,
+    so the ratios between them are fair even when the absolute numbers wobble.
+    Five warm-up calls each come first (tracing, allocation).
+    """
+    for fn in runners.values():
+        for _ in range(5):
+            fn(x)
+    times = {name: [] for name in runners}
+    for _ in range(runs):
+        for name, fn in runners.items():
+            start = time.perf_counter()
+            fn(x)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(v) * 1000 for name, v in times.items()}
+
+
+def median_latency_ms(fn, x, runs: int) -> float:
+    """Median milliseconds of one call ``fn(x)`` (:func:`interleaved_latency` of one runner)."""
+    return interleaved_latency({"fn": fn}, x, runs)["fn"]

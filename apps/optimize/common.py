@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,40 +40,20 @@ def verify_file(app, path, reference: dict, cfg, delegates: bool = True, latency
     thread), for classifiers. ``delegates=False`` runs LiteRT's builtin kernels
     without its default XNNPack delegate (which refuses some sparse files).
     """
-    from apps.export import run_on_split
+    from apps.export import compare_outputs, run_on_split
+    from apps.litert import median_latency_ms
 
     path = Path(path)
-    x_all, keras_out = reference["x"], reference["outputs"]
+    x_all = reference["x"]
     outputs = run_on_split(tflite_runner(path, threads=None, delegates=delegates), path, reference)
-    pred = outputs.argmax(-1)
     single = tflite_runner(path, delegates=delegates)
     return {
         "file": str(path),
         **file_sizes(path),
-        "accuracy": float((pred == reference["y_true"]).mean()),
-        "agreement": float((pred == keras_out.argmax(-1)).mean()),
-        "max_abs_diff": float(np.max(np.abs(outputs - keras_out))),
-        "latency_ms": interleaved_latency({"file": single}, x_all[:1], latency_runs)["file"],
+        **compare_outputs(outputs, reference, classify=True),
+        "latency_ms": median_latency_ms(single, x_all[:1], latency_runs),
         "delegates": "LiteRT default (XNNPack)" if delegates else "builtin kernels, no XNNPack",
     }
-
-
-def interleaved_latency(runners: dict, x, runs: int = 200) -> dict:
-    """Median single-example milliseconds per runner, runs interleaved.
-
-    Interleaving spreads the noise of a shared machine over every runner alike,
-    so the ratios between them are fair even when the absolute numbers wobble.
-    """
-    for fn in runners.values():  # warm up: tracing, allocation
-        for _ in range(5):
-            fn(x)
-    times = {name: [] for name in runners}
-    for _ in range(runs):
-        for name, fn in runners.items():
-            start = time.perf_counter()
-            fn(x)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(v) * 1000 for name, v in times.items()}
 
 
 def _builtin_litert_model(path, num_threads=None):

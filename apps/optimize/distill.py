@@ -27,6 +27,7 @@ import keras
 
 from apps import artifacts, conversion
 from apps.errors import GlasswingError
+from apps.litert import interleaved_latency
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
 
 PACKAGE = "glasswing_optimize"
@@ -236,7 +237,7 @@ def distill(
         }
         x = common.one_test_input(app, folder_cfg, model) if x is None else x
         runners[name] = common.tflite_runner(tflite)
-    latency = common.interleaved_latency(runners, x, latency_runs)
+    latency = interleaved_latency(runners, x, latency_runs)
     for name in rows:
         rows[name]["latency_ms"] = latency[name]
     report = {

@@ -51,6 +51,7 @@ import numpy as np
 
 from apps import artifacts, conversion
 from apps.errors import GlasswingError
+from apps.litert import interleaved_latency
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
 
 DEBUG_EXAMPLES = 100
@@ -321,7 +322,7 @@ def int8_debug(
         files[path.stem]["float_ops"] = result["float_ops"].get(path.stem)
     x = common.one_test_input(app, cfg, model)
     runners = {name: common.tflite_runner(staging / row["file"]) for name, row in files.items()}
-    latency = common.interleaved_latency(runners, x, latency_runs)
+    latency = interleaved_latency(runners, x, latency_runs)
     for name, ms in latency.items():
         files[name]["latency_ms"] = ms
     report = {

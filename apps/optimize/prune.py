@@ -39,6 +39,7 @@ import numpy as np
 
 from apps import artifacts, conversion
 from apps.errors import GlasswingError
+from apps.litert import interleaved_latency
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
 
 PRUNABLE_NAMES = ("kernel", "recurrent_kernel", "depthwise_kernel", "pointwise_kernel", "embeddings")
@@ -417,7 +418,7 @@ def _latencies(app, base_folder, cfg, rows: dict, runs) -> dict:
             if "file" in item:
                 delegates = "no XNNPack" not in item.get("delegates", "")
                 runners[f"{name} {fmt}"] = common.tflite_runner(item["file"], delegates=delegates)
-    return common.interleaved_latency(runners, x, runs)
+    return interleaved_latency(runners, x, runs)
 
 
 def table(result: dict) -> common.Table:

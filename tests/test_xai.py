@@ -202,7 +202,7 @@ def test_compare_reports_rank_correlation_of_two_models(image_model):
         rng = np.random.default_rng(1)
         return rng.dirichlet(np.ones(10), len(batch))
 
-    other = xai.compare(model, unrelated, xt[0])  # modality inferred from x
+    other = xai.compare(model, unrelated, xt[0], IMAGE_APP)
     assert abs(other["rank_correlation"]) < 0.5 and other["top_overlap"] < 0.5
 
 
@@ -251,7 +251,7 @@ def test_bad_inputs_raise_errors_that_name_the_problem(image_model, text_model):
     with pytest.raises(GlasswingError, match="Unknown method='nope'"):
         xai.get_explainer("nope")
     with pytest.raises(GlasswingError, match="prediction-only"):
-        xai.compare(model, model, xt[0], method="saliency")
+        xai.compare(model, model, xt[0], IMAGE_APP, method="saliency")
 
 
 def test_rank_correlation_is_nan_for_constant_maps():

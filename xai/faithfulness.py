@@ -86,7 +86,7 @@ def deletion_insertion(
     if values.shape != x.shape:
         raise GlasswingError(f"Attribution has shape {values.shape}, expected the input's {x.shape}.")
     fill = segments.fill_value(modality, x)
-    allowed = segments.tokens(x) >= 0 if modality == "text" else np.ones(x.shape, dtype=bool)
+    allowed = segments.switchable(modality, x)
     switchable = np.flatnonzero(allowed.reshape(-1))
     if switchable.size == 0:
         raise GlasswingError("The input has no elements to switch off (only padding).")

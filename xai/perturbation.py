@@ -26,33 +26,6 @@ def _prepare(explainer, app, model, x, target):
     return predict, x, _model.resolve_target(probs, target), probs
 
 
-def occlusion_masks(modality: str, x: np.ndarray, window: int | None = None, stride: int | None = None):
-    """Boolean masks (``(n, *x.shape)``, True = occluded) of a sliding patch.
-
-    Images and log-mels get a square ``window`` slid with ``stride`` over the
-    first two axes (defaults scale with the input: ~1/7 of the side, half-window
-    stride); text gets one mask per non-padding token.
-    """
-    if modality == "text":
-        seg = segments.tokens(x)
-        return np.stack([seg == j for j in range(segments.n_segments(seg))]) if seg.max() >= 0 else None
-    h = x.shape[0]
-    w = x.shape[1] if x.ndim > 1 else 1
-    if window is None:
-        window = max(2, round(min(h, w) / 7)) if w > 1 else max(2, round(h / 10))
-    stride = stride or max(1, window // 2)
-    masks = []
-    for top in range(0, max(h - window, 0) + 1, stride):
-        for left in range(0, max(w - window, 0) + 1, stride) if w > 1 else (0,):
-            mask = np.zeros(x.shape, dtype=bool)
-            if x.ndim > 1:
-                mask[top : top + window, left : left + window] = True
-            else:
-                mask[top : top + window] = True
-            masks.append(mask)
-    return np.stack(masks)
-
-
 @dataclasses.dataclass
 class Occlusion:
     """Sliding-patch occlusion (Zeiler & Fergus 2014): drop in p_target per element.
@@ -70,7 +43,7 @@ class Occlusion:
 
     def explain(self, app, model, x, target=None, **options) -> Attribution:
         predict, x, target, probs = _prepare(self, app, model, x, target)
-        masks = occlusion_masks(app.modality, x, options.get("window", self.window), self.stride)
+        masks = segments.occlusion_masks(app.modality, x, options.get("window", self.window), self.stride)
         if masks is None:
             raise GlasswingError("The input holds only padding: nothing to occlude.")
         fill = segments.fill_value(app.modality, x)
@@ -163,29 +136,14 @@ def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
     return len(set(np.argsort(-a)[:k]) & set(np.argsort(-b)[:k])) / k
 
 
-def _infer_modality(x: np.ndarray) -> str:
-    if np.issubdtype(np.asarray(x).dtype, np.integer):
-        return "text"
-    return "image" if np.ndim(x) == 3 and np.shape(x)[-1] in (1, 3, 4) else "audio"
-
-
-@dataclasses.dataclass(frozen=True)
-class _AdHocApp:
-    """Stands in for an App when ``compare`` is called without one."""
-
-    name: str
-    modality: str
-    task: str = "classify"
-
-
-def compare(float_model, tflite_model, x, app=None, method: str = "occlusion", target=None) -> dict:
+def compare(float_model, tflite_model, x, app, method: str = "occlusion", target=None) -> dict:
     """Explains the float model and its exported .tflite with the same method.
 
     Args:
         float_model: The Keras model (or its predict callable).
         tflite_model: A ``predict(batch) -> probs`` callable, e.g. ``LiteRTModel``.
         x: One input.
-        app: The App (for its modality); inferred from ``x`` when omitted.
+        app: The App (its modality decides what a part and "off" are).
         method: A prediction-only explainer name from ``xai.EXPLAINERS``.
         target: Class to explain; default the float model's prediction, so both
             maps explain the same class.
@@ -203,7 +161,6 @@ def compare(float_model, tflite_model, x, app=None, method: str = "occlusion", t
             f"compare needs a prediction-only method, got {method!r}. "
             f"Expected one of {sorted(PREDICTION_ONLY)}."
         )
-    app = app or _AdHocApp("adhoc", _infer_modality(x))
     explainer = EXPLAINERS[method]
     x = _model.check_input(float_model, x)
     float_probs = _model.as_predict(float_model)(x[None])[0]

@@ -11,7 +11,8 @@ only on the modality, so it lives here and nowhere else:
   example's minimum (silence in log-mel).
 
 A segment map has the shape of ``x``; entry ``-1`` marks elements that are
-never switched off (text padding).
+never switched off (text padding). Occlusion's sliding patches and which
+elements may be switched off at all (faithfulness curves) are answered here too.
 """
 
 from __future__ import annotations
@@ -113,6 +114,44 @@ def segment(modality: str, x: np.ndarray, **options) -> np.ndarray:
     if modality == "text":
         return tokens(x)
     return patches(x, **options)
+
+
+def parts_are_tokens(modality: str) -> bool:
+    """Whether the parts are token positions (text) rather than regions of a grid."""
+    _check_modality(modality)
+    return modality == "text"
+
+
+def switchable(modality: str, x: np.ndarray) -> np.ndarray:
+    """Boolean map of the elements that may be switched off: all but text padding."""
+    return tokens(x) >= 0 if parts_are_tokens(modality) else np.ones(np.shape(x), dtype=bool)
+
+
+def occlusion_masks(modality: str, x: np.ndarray, window: int | None = None, stride: int | None = None):
+    """Boolean masks (``(n, *x.shape)``, True = occluded) of a sliding patch.
+
+    Images and log-mels get a square ``window`` slid with ``stride`` over the
+    first two axes (defaults scale with the input: ~1/7 of the side, half-window
+    stride); text gets one mask per non-padding token (``None`` if there is none).
+    """
+    if parts_are_tokens(modality):
+        seg = tokens(x)
+        return np.stack([seg == j for j in range(n_segments(seg))]) if seg.max() >= 0 else None
+    h = x.shape[0]
+    w = x.shape[1] if x.ndim > 1 else 1
+    if window is None:
+        window = max(2, round(min(h, w) / 7)) if w > 1 else max(2, round(h / 10))
+    stride = stride or max(1, window // 2)
+    masks = []
+    for top in range(0, max(h - window, 0) + 1, stride):
+        for left in range(0, max(w - window, 0) + 1, stride) if w > 1 else (0,):
+            mask = np.zeros(x.shape, dtype=bool)
+            if x.ndim > 1:
+                mask[top : top + window, left : left + window] = True
+            else:
+                mask[top : top + window] = True
+            masks.append(mask)
+    return np.stack(masks)
 
 
 def n_segments(segments: np.ndarray) -> int:

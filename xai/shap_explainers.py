@@ -144,7 +144,7 @@ class ShapPartition:
         probs = predict(x[None])[0]
         target = _model.resolve_target(probs, target)
         max_evals = int(options.get("max_evals", self.max_evals))
-        if app.modality == "text":
+        if segments.parts_are_tokens(app.modality):
             values, base = self._text(predict, x, target, max_evals)
         else:
             values, base = self._grid(predict, x, target, max_evals, app.modality)

@@ -66,6 +66,9 @@ class TrainConfig:
     # The integer fields that set the model's width (channels, units): what a default
     # distillation student shrinks (apps/optimize/distill.py). Declared, not guessed from names.
     WIDTHS: ClassVar[tuple[str, ...]] = ()
+    # Epochs a distillation student trains by default (glasswing optimize --distill):
+    # an app whose small models need longer to leave chance says so here.
+    DISTILL_EPOCHS: ClassVar[int] = 3
 
     @classmethod
     def tiny(cls, **overrides):

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--models-dir", default="models")
     parser.add_argument("--sparsities", default="0.5,0.8,0.9")
     parser.add_argument("--prune-epochs", type=int, default=2)
-    parser.add_argument("--distill-epochs", type=int, default=3)
+    parser.add_argument("--distill-epochs", type=int, default=None, help="default: the app's own")
     parser.add_argument(
         "--max-train-examples",
         type=int,

@@ -29,9 +29,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment", "own_data", "peers")
-# Students of speech's DS-CNN stay near chance for the first epochs (the body's batch
-# norms' moving statistics need a few hundred steps; the committed model's val accuracy too).
-OPTIMIZE_ARGS = {"speech": ("--distill-epochs", "8")}
 
 
 def _python(*args: str) -> list[str]:
@@ -167,7 +164,7 @@ def main() -> None:
             "Pruning and distillation",
             "",
             # Every trained classifier: pruning and distillation do not transfer between models.
-            [_python("bench/optimize.py", app, *OPTIMIZE_ARGS.get(app, ())) for app in classifiers]
+            [_python("bench/optimize.py", app) for app in classifiers]
             if (HERE / "optimize.py").is_file()
             else [],
         ),

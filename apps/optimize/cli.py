@@ -41,7 +41,7 @@ def add_parser(verbs) -> argparse.ArgumentParser:
         "--epochs",
         type=int,
         default=None,
-        help="training epochs (default: 2 for --prune fine-tuning, 3 for --distill students)",
+        help="training epochs (default: 2 for --prune fine-tuning; the app's own for --distill, 3 or more)",
     )
     p.add_argument(
         "--set",
@@ -105,7 +105,7 @@ def cmd_optimize(args) -> int:
             app,
             args.models_dir,
             student=args.student,
-            epochs=args.epochs or distill.DEFAULT_EPOCHS,
+            epochs=args.epochs,
             overrides=args.overrides,
             alpha=distill.DEFAULT_ALPHA if args.alpha is None else args.alpha,
             temperature=distill.DEFAULT_TEMPERATURE if args.temperature is None else args.temperature,

@@ -31,7 +31,6 @@ from apps.litert import interleaved_latency
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
 
 PACKAGE = "glasswing_optimize"
-DEFAULT_EPOCHS = 3
 DEFAULT_ALPHA = 0.1
 DEFAULT_TEMPERATURE = 4.0
 # Default student: every width field of the app's Config (Config.WIDTHS) divided by this.
@@ -154,7 +153,7 @@ def distill(
     app,
     models_dir="models",
     student=(),
-    epochs: int = DEFAULT_EPOCHS,
+    epochs: int | None = None,
     overrides=(),
     alpha: float = DEFAULT_ALPHA,
     temperature: float = DEFAULT_TEMPERATURE,
@@ -169,7 +168,7 @@ def distill(
         models_dir: Artifact root.
         student: ``key=value`` overrides of the student's Config (after the
             default width reduction, :func:`student_config`).
-        epochs: Training epochs of both students.
+        epochs: Training epochs of both students (default: the app's ``Config.DISTILL_EPOCHS``).
         overrides: ``key=value`` training overrides for both students
             (e.g. ``max_train_examples=20000``).
         alpha, temperature: Distillation loss weights (:func:`distillation_loss`).
@@ -186,6 +185,7 @@ def distill(
     require_classifier(app)
     teacher_folder = artifacts.require_model_dir(models_dir, app)
     teacher_cfg = artifacts.load_config(app, teacher_folder)
+    epochs = epochs or app.Config.DISTILL_EPOCHS
     cfg = training_config(student_config(app, teacher_cfg, student), epochs, overrides)
     out_root = Path(out_dir) if out_dir else teacher_folder / OPTIMIZED_DIR
     staging = out_root / ".staging-distill"

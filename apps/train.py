@@ -281,17 +281,55 @@ def train(
     strategy = choose_strategy(cfg)
     models_dir = Path(models_dir)
     artifacts.ensure_writable(models_dir)
-    # Not `name` below: the artifact_files loop reuses that word.
     out_name = name or app.name
-    shared_work = models_dir / artifacts.PARTIAL_DIR / f"{out_name.replace('/', '-')}-{config_hash(cfg)}"
-    # Only the chief writes the shared work folder; other workers keep their own.
-    work = distribute.worker_dir(shared_work, worker) if worker else shared_work
-    work.mkdir(parents=True, exist_ok=True)
+    shared_work, work = _work_folders(models_dir, out_name, cfg, worker)
     keras.utils.set_random_seed(cfg.seed)
     if switch_on(cfg.mixed_precision):
         keras.mixed_precision.set_global_policy("mixed_float16")
     start = time.time()
+    model, fit = _fit(
+        app, cfg, strategy, work, verbose, build=build, extra=callbacks, tensorboard=tensorboard,
+        worker=worker, restore_dir=shared_work / "backup" if worker else None,
+    )  # fmt: skip
+    _refuse_diverged(fit.history.get("loss", []), work)
+    if worker:
+        model = _finish_worker(model, worker, work)
+        if model is None:  # not the chief: the chief publishes
+            final = artifacts.app_dir(models_dir, out_name)
+            print(f"Worker {worker.name} done; the chief publishes {final}.", flush=True)
+            return final
+    if keep_best and (work / "best.keras").is_file():
+        model = artifacts.load_model(work / "best.keras")
+    if save is not None:
+        model = save(model)
+    history = _read_history(work / "history.csv")
+    wall = time.time() - start
+    epochs_run = len(history) or len(fit.epoch)
+    metrics = run_metrics(app, cfg, model, epochs_run=epochs_run, wall=wall, command=command)
+    final = artifacts.app_dir(models_dir, out_name)
+    _publish(app, cfg, model, metrics, history, work, final, tensorboard)
+    headline = metrics.get("accuracy")
+    print(
+        f"Saved {final} in {wall:.0f} s"
+        + (f": test accuracy {headline:.4f}" if headline is not None else ""),
+        flush=True,
+    )
+    return final
 
+
+def _work_folders(models_dir: Path, out_name: str, cfg, worker) -> tuple[Path, Path]:
+    """``(shared, own)`` work folders of this run: keyed by the Config, so a rerun resumes.
+
+    Only the chief writes the shared one; other workers keep their own below it.
+    """
+    shared = models_dir / artifacts.PARTIAL_DIR / f"{out_name.replace('/', '-')}-{config_hash(cfg)}"
+    work = distribute.worker_dir(shared, worker) if worker else shared
+    work.mkdir(parents=True, exist_ok=True)
+    return shared, work
+
+
+def _fit(app, cfg, strategy, work: Path, verbose, *, build, extra, tensorboard, worker, restore_dir):
+    """Builds the model under ``strategy`` and fits it with the shared callbacks: ``(model, history)``."""
     train_ds, val_ds = app.dataset(cfg, "train"), app.dataset(cfg, "validation")
     if worker:  # each worker keeps its share of every global batch of cfg.batch_size
         train_ds, val_ds = distribute.shard_by_data(train_ds), distribute.shard_by_data(val_ds)
@@ -306,42 +344,40 @@ def train(
         f"strategy {type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas), work folder {work}",
         flush=True,
     )
+    shared = _callbacks(
+        cfg,
+        work,
+        tensorboard,
+        restore_dir=restore_dir,
+        strategy=strategy if worker else None,
+        ema=bool(getattr(model.optimizer, "use_ema", False)),
+    )
     fit = model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=cfg.epochs,
         class_weight=class_weights(app, cfg),
         shuffle=False,  # the tf.data pipeline shuffles the training split itself
-        callbacks=_callbacks(
-            cfg,
-            work,
-            tensorboard,
-            restore_dir=shared_work / "backup" if worker else None,
-            strategy=strategy if worker else None,
-            ema=bool(getattr(model.optimizer, "use_ema", False)),
-        )
-        + list(callbacks or []),
+        callbacks=shared + list(extra or []),
         verbose=verbose,
     )
-    _refuse_diverged(fit.history.get("loss", []), work)
-    if worker:
-        _save_worker_weights(model, worker)
-        # Every worker saves (saving may run collective ops); the chief reloads its copy as a
-        # plain model, because evaluating the distributed one would wait on the other workers.
-        model.save(work / "last.keras")
-        if not worker.is_chief:
-            shutil.rmtree(work, ignore_errors=True)
-            final = artifacts.app_dir(models_dir, out_name)
-            print(f"Worker {worker.name} done; the chief publishes {final}.", flush=True)
-            return final
-        model = artifacts.load_model(work / "last.keras")
-    if keep_best and (work / "best.keras").is_file():
-        model = artifacts.load_model(work / "best.keras")
-    if save is not None:
-        model = save(model)
-    history = _read_history(work / "history.csv")
-    wall = time.time() - start
+    return model, fit
 
+
+def _finish_worker(model, worker, work: Path):
+    """A multi-worker run's end: the chief's model as a plain one; ``None`` on other workers."""
+    _save_worker_weights(model, worker)
+    # Every worker saves (saving may run collective ops); the chief reloads its copy as a
+    # plain model, because evaluating the distributed one would wait on the other workers.
+    model.save(work / "last.keras")
+    if not worker.is_chief:
+        shutil.rmtree(work, ignore_errors=True)
+        return None
+    return artifacts.load_model(work / "last.keras")
+
+
+def run_metrics(app: App, cfg, model, *, epochs_run: int, wall: float, command: str | None) -> dict:
+    """``metrics.json`` of a trained model: test metrics, split sizes, where and how it ran, baselines."""
     print(f"Evaluating {app.name} on the test split ...", flush=True)
     metrics = evaluate(app, model, cfg, "test")
     metrics.update(
@@ -353,7 +389,7 @@ def train(
             "test": metrics["n_examples"] if "n_examples" in metrics else _count(app.dataset(cfg, "test")),
         },
         seed=cfg.seed,
-        epochs_run=len(history) or len(fit.epoch),
+        epochs_run=epochs_run,
         wall_time_s=round(wall, 1),
         device=device_name(),
         command=command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -363,31 +399,29 @@ def train(
     baselines = train_baselines(app, cfg)
     if baselines:
         metrics["baselines"] = baselines
+    return metrics
 
+
+def _publish(
+    app: App, cfg, model, metrics: dict, history, work: Path, final: Path, tensorboard: bool
+) -> None:
+    """Writes the artifact folder in ``work`` and publishes it as ``final`` by one rename."""
     staged = work / "artifact"
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir()
     artifacts.save_model(model, staged / artifacts.MODEL_FILE)
     artifacts.write_json_atomic(staged / artifacts.CONFIG_FILE, config_to_dict(cfg))
     artifacts.write_text_atomic(staged / artifacts.LABELS_FILE, "\n".join(app.labels(cfg)) + "\n")
-    for name, text in (app.artifact_files(cfg) if app.artifact_files else {}).items():
-        artifacts.write_text_atomic(staged / name, text)
+    for file_name, text in (app.artifact_files(cfg) if app.artifact_files else {}).items():
+        artifacts.write_text_atomic(staged / file_name, text)
     artifacts.write_json_atomic(staged / artifacts.METRICS_FILE, metrics)
     _write_history(history, staged / artifacts.HISTORY_FILE)
     artifacts.write_text_atomic(staged / artifacts.CARD_FILE, model_card(app, cfg, metrics, model))
     if tensorboard and (work / "tensorboard").exists():
         shutil.move(work / "tensorboard", staged / "tensorboard")
-    final = artifacts.app_dir(models_dir, out_name)
     final.parent.mkdir(parents=True, exist_ok=True)  # a nested name, e.g. "image/optimized/x"
     artifacts.publish_dir(staged, final)
     shutil.rmtree(work, ignore_errors=True)
-    headline = metrics.get("accuracy")
-    print(
-        f"Saved {final} in {wall:.0f} s"
-        + (f": test accuracy {headline:.4f}" if headline is not None else ""),
-        flush=True,
-    )
-    return final
 
 
 def _refuse_diverged(losses: list, work: Path) -> None:

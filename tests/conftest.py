@@ -86,3 +86,31 @@ def speech_data_dir(tmp_path_factory):
     cfg = APP.Config.tiny(data_dir=str(data_dir), **TINY_SPEECH_DATA)
     summary = prepare(cfg, progress=lambda i, n: calls.append((i, n)))
     return data_dir, summary, calls
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, image_data_dir):
+    """Dashboard tests' models folder: the committed image and sentiment models (synthetic test splits).
+
+    The sentiment pages read a 40-sentence synthetic test split: the committed
+    encoder is 22M parameters, and the real 1,060-sentence split's projections
+    and error lists belong in the slow tests.
+    """
+    from tests import dashboard_helpers
+    from tests.test_sentiment import corpus_dir
+
+    root = tmp_path_factory.mktemp("models")
+    dashboard_helpers.copy_app("image", root, image_data_dir)
+    text_data = corpus_dir(tmp_path_factory.mktemp("sentiment_data"))
+    dashboard_helpers.copy_app("sentiment", root, text_data, tflite=("dynamic",))
+    return root
+
+
+@pytest.fixture(scope="module")
+def image_only(tmp_path_factory, image_data_dir):
+    """A models folder holding only the image app."""
+    from tests import dashboard_helpers
+
+    root = tmp_path_factory.mktemp("image_only")
+    dashboard_helpers.copy_app("image", root, image_data_dir)
+    return root

@@ -12,7 +12,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.test_dashboard import SCRIPT, _assert_ok, _copy_app, _open
+from tests.dashboard_helpers import SCRIPT, assert_ok, captions_of, copy_app, open_page
 from tests.test_userdata import _write_images
 
 
@@ -36,7 +36,7 @@ def models(tmp_path_factory, image_data_dir):
     tmp = tmp_path_factory.mktemp("own")
     root = tmp / "models"
     root.mkdir()
-    _copy_app("image", root, image_data_dir, tflite=("float32",))
+    copy_app("image", root, image_data_dir, tflite=("float32",))
     _train_parts(tmp, root)
     return root
 
@@ -51,36 +51,32 @@ def test_sidebar_lists_user_models_after_the_builtins(models, tmp_path, monkeypa
     (tmp_path / "models" / "broken").mkdir()
     shutil.copy(models / "parts" / "model.keras", tmp_path / "models" / "broken")
     (tmp_path / "models" / "broken" / "app.json").write_text("{")
-    at = _open(tmp_path / "models", monkeypatch)
+    at = open_page(tmp_path / "models", monkeypatch)
     box = at.sidebar.selectbox(key="glasswing_app")
     assert box.options == ["image · image classify", "parts · image classify"]
     assert [h.value for h in at.header] == ["image · image classify", "parts · image classify"]
-
-
-def _captions(at: AppTest) -> str:
-    return "\n".join(c.value for c in at.caption)
 
 
 # What each page shows when it worked on "parts" (its classes are "bottom" and "top").
 PAGE_SHOWS = {
     "overview": lambda at: at.header[0].value == "parts · image classify",
     "playground": lambda at: at.metric[0].value in ("bottom", "top") and "No .tflite" in at.info[0].value,
-    "explain": lambda at: "deletion AUC" in _captions(at),
-    "features": lambda at: len(at.image) >= 3 and "the star is the current input" in _captions(at),
-    "errors": lambda at: "test examples misclassified" in _captions(at),
+    "explain": lambda at: "deletion AUC" in captions_of(at),
+    "features": lambda at: len(at.image) >= 3 and "the star is the current input" in captions_of(at),
+    "errors": lambda at: "test examples misclassified" in captions_of(at),
     "export": lambda at: "no TF Lite export yet" in at.info[0].value,
 }
 
 
 @pytest.mark.parametrize("page", list(PAGE_SHOWS))
 def test_every_page_works_on_a_user_model(models, monkeypatch, page):
-    at = _open(models, monkeypatch, "parts", page)
+    at = open_page(models, monkeypatch, "parts", page)
     assert "Your image classifier 'parts'" in at.sidebar.caption[0].value
     assert PAGE_SHOWS[page](at)
 
 
 def test_data_page_of_a_user_model_counts_examples_and_skipped_files(models, monkeypatch):
-    at = _open(models, monkeypatch, "parts", "data")
+    at = open_page(models, monkeypatch, "parts", "data")
     counts = at.dataframe[0].value.set_index("class")
     # 5 readable pictures per class: 1 validation, 1 test, 3 train.
     assert counts.loc["bottom"].to_dict() == {"train": 3, "validation": 1, "test": 1, "total": 5}
@@ -91,15 +87,15 @@ def test_data_page_of_a_user_model_counts_examples_and_skipped_files(models, mon
     assert set(skipped) == {"stray.png", "top/broken.png"}
     assert "Cannot read the image" in skipped["top/broken.png"]
     at.slider(key="data:per_class").set_value(2).run()
-    _assert_ok(at)
+    assert_ok(at)
     assert len(at.image) == 2
 
 
 def test_data_page_of_a_builtin_shows_its_split_sizes(models, monkeypatch):
-    at = _open(models, monkeypatch, "image", "data")
+    at = open_page(models, monkeypatch, "image", "data")
     sizes = at.dataframe[0].value.set_index("split")["examples"].to_dict()
     assert sizes == {"train": 54000, "validation": 6000, "test": 10000}
-    assert "not trained with `--data`" in _captions(at)
+    assert "not trained with `--data`" in captions_of(at)
 
 
 def test_data_page_without_the_prepared_copy_shows_one_error(models, tmp_path, monkeypatch):
@@ -144,13 +140,13 @@ def test_stored_text_and_audio_examples_show_as_quotes_and_players():
 
     texts = [b"my invoice is *wrong*", "x" * 400, b"<b>"]
     at = AppTest.from_function(_stored_examples, args=("text", texts)).run()
-    _assert_ok(at)
+    assert_ok(at)
     quotes = [m.value for m in at.markdown]
     assert quotes[0] == "> my invoice is *wrong*" and quotes[1].endswith(" ...") and "&lt;b&gt;" in quotes[2]
     # int16 clips, one of them silent (st.audio would divide by zero rescaling it).
     clips = [np.zeros(8000, np.int16), (np.sin(np.arange(8000) / 5) * 3000).astype(np.int16)]
     at = AppTest.from_function(_stored_examples, args=("audio", clips)).run()
-    _assert_ok(at)
+    assert_ok(at)
     assert len(at.get("audio")) == 2
 
 

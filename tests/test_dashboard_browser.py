@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -65,72 +66,82 @@ def _settle(page, title: str | None = None, seconds: float = 300) -> None:
         page.wait_for_timeout(500)
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
-def test_browser_upload_predict_and_explain(image_only, tmp_path):
-    """`glasswing dashboard` on localhost, driven by headless Chromium: upload, predict, explain."""
+@contextlib.contextmanager
+def _served_page(extra_args: list[str], height: int, timeout_ms: int):
+    """``glasswing dashboard`` on a free local port and a Chromium page of it: yields ``(page, port)``.
+
+    The server runs in its own session and is stopped with its children afterwards.
+    """
     from playwright.sync_api import expect, sync_playwright
 
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "apps.cli", "dashboard", "--port", str(port), "--models-dir", str(image_only)],
+        [sys.executable, "-m", "apps.cli", "dashboard", "--port", str(port), *extra_args],
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    good, bad = tmp_path / "shirt.png", tmp_path / "broken.png"
-    good.write_bytes(png_bytes((60, 80)))
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         _wait_healthy(port, proc)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            # Bounded waits: the first page load imports TensorFlow and loads the model
-            # (generous, because CI machines are slower than a warm developer machine).
-            page.set_default_timeout(120_000)
-            expect.set_options(timeout=120_000)
-            try:
-                page.goto(f"http://127.0.0.1:{port}/")
-                expect(page.get_by_text("image · image classify").first).to_be_visible()
-                page.screenshot(path=ARTIFACTS / "overview.png")
-                nav = page.locator("[data-testid=stSidebarNav]")
-                nav.get_by_text("Playground", exact=True).click()
-                page.get_by_text("Your own").click()
-                page.locator("input[type=file]").set_input_files(str(bad))
-                expect(page.locator("[data-testid=stAlertContentError]")).to_contain_text(
-                    "Cannot read the image"
-                )
-                page.locator("input[type=file]").set_input_files(str(good))
-                captions = page.get_by_test_id("stImageCaption")
-                expect(captions.filter(has_text="shirt.png").first).to_be_visible()
-                # Until the run ends, Streamlit still shows the test example's stale panels
-                # below the new ones (CI once saw two "Keras model" headings): settle first.
-                _settle(page, "Playground", 120)
-                expect(page.get_by_text("Keras model", exact=True)).to_have_count(1)
-                expect(page.get_by_text("test example #", exact=False)).to_have_count(0)
-                expect(page.locator("[data-testid=stAlertContentError]")).to_have_count(0)
-                expect(page.locator("[data-testid=stMetricValue]").first).not_to_be_empty()
-                page.screenshot(path=ARTIFACTS / "playground.png")
-                nav.get_by_text("Explain", exact=True).click()
-                expect(page.get_by_text("deletion AUC").first).to_be_visible()
-                _settle(page, "Explain", 120)
-                # The upload, not a test example, is what is explained (checked once the
-                # run has ended, so a stale Playground caption cannot pass for it).
-                expect(captions.filter(has_text="shirt.png").first).to_be_visible()
-                expect(page.get_by_text("test example #", exact=False)).to_have_count(0)
-                page.screenshot(path=ARTIFACTS / "explain.png")
-            except Exception:
-                # Leave evidence for a failure seen only on a loaded machine.
-                page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
-                print("page text at failure:", page.inner_text("body")[:2000])
-                raise
+            page = browser.new_page(viewport={"width": 1400, "height": height})
+            page.set_default_timeout(timeout_ms)
+            expect.set_options(timeout=timeout_ms)
+            yield page, port
             browser.close()
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+def test_browser_upload_predict_and_explain(image_only, tmp_path):
+    """`glasswing dashboard` on localhost, driven by headless Chromium: upload, predict, explain."""
+    from playwright.sync_api import expect
+
+    good, bad = tmp_path / "shirt.png", tmp_path / "broken.png"
+    good.write_bytes(png_bytes((60, 80)))
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Bounded waits: the first page load imports TensorFlow and loads the model
+    # (generous, because CI machines are slower than a warm developer machine).
+    with _served_page(["--models-dir", str(image_only)], height=1000, timeout_ms=120_000) as (page, port):
+        try:
+            page.goto(f"http://127.0.0.1:{port}/")
+            expect(page.get_by_text("image · image classify").first).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "overview.png")
+            nav = page.locator("[data-testid=stSidebarNav]")
+            nav.get_by_text("Playground", exact=True).click()
+            page.get_by_text("Your own").click()
+            page.locator("input[type=file]").set_input_files(str(bad))
+            expect(page.locator("[data-testid=stAlertContentError]")).to_contain_text("Cannot read the image")
+            page.locator("input[type=file]").set_input_files(str(good))
+            captions = page.get_by_test_id("stImageCaption")
+            expect(captions.filter(has_text="shirt.png").first).to_be_visible()
+            # Until the run ends, Streamlit still shows the test example's stale panels
+            # below the new ones (CI once saw two "Keras model" headings): settle first.
+            _settle(page, "Playground", 120)
+            expect(page.get_by_text("Keras model", exact=True)).to_have_count(1)
+            expect(page.get_by_text("test example #", exact=False)).to_have_count(0)
+            expect(page.locator("[data-testid=stAlertContentError]")).to_have_count(0)
+            expect(page.locator("[data-testid=stMetricValue]").first).not_to_be_empty()
+            page.screenshot(path=ARTIFACTS / "playground.png")
+            nav.get_by_text("Explain", exact=True).click()
+            expect(page.get_by_text("deletion AUC").first).to_be_visible()
+            _settle(page, "Explain", 120)
+            # The upload, not a test example, is what is explained (checked once the
+            # run has ended, so a stale Playground caption cannot pass for it).
+            expect(captions.filter(has_text="shirt.png").first).to_be_visible()
+            expect(page.get_by_text("test example #", exact=False)).to_have_count(0)
+            page.screenshot(path=ARTIFACTS / "explain.png")
+        except Exception:
+            # Leave evidence for a failure seen only on a loaded machine.
+            page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
+            print("page text at failure:", page.inner_text("body")[:2000])
+            raise
     assert (ARTIFACTS / "explain.png").stat().st_size > 10_000
 
 
@@ -138,7 +149,7 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
 def test_browser_screenshots_of_every_page_with_the_committed_models():
     """Every page of every committed app in Chromium, saved under .ci-artifacts/dashboard/pages/."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from apps import APPS, artifacts
     from apps.artifacts import list_trained
@@ -150,40 +161,22 @@ def test_browser_screenshots_of_every_page_with_the_committed_models():
     for name in list_trained(COMMITTED):
         app = APPS[name]
         app.prepare(artifacts.load_config(app, COMMITTED / name))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "apps.cli", "dashboard", "--port", str(port)],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        _wait_healthy(port, proc)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 2000})
-            page.set_default_timeout(300_000)
-            expect.set_options(timeout=300_000)  # first visits read and predict whole test splits
-            page.goto(f"http://127.0.0.1:{port}/")
-            nav = page.locator("[data-testid=stSidebarNav]")
-            for name in [n for n in APPS if n in list_trained(COMMITTED)]:
-                page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").click()
-                page.get_by_role("option", name=f"{name} ·").click()
-                titles = ["Overview", "Export"]
-                titles += ["Generate"] if APPS[name].task == "generate" else []
-                titles += (
-                    ["Data", "Playground", "Explain", "Features", "Errors"]
-                    if APPS[name].task == "classify"
-                    else []
-                )
-                for title in titles:
-                    nav.get_by_text(title, exact=True).click()
-                    _settle(page, "Glasswing models" if title == "Overview" else title)
-                    expect(page.locator("[data-testid=stException]")).to_have_count(0)
-                    page.screenshot(path=out / f"{name}-{title.lower()}.png")
-            browser.close()
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=20)
+    # First visits read and predict whole test splits.
+    with _served_page([], height=2000, timeout_ms=300_000) as (page, port):
+        page.goto(f"http://127.0.0.1:{port}/")
+        nav = page.locator("[data-testid=stSidebarNav]")
+        for name in [n for n in APPS if n in list_trained(COMMITTED)]:
+            page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").click()
+            page.get_by_role("option", name=f"{name} ·").click()
+            titles = ["Overview", "Export"]
+            titles += ["Generate"] if APPS[name].task == "generate" else []
+            titles += (
+                ["Data", "Playground", "Explain", "Features", "Errors"]
+                if APPS[name].task == "classify"
+                else []
+            )
+            for title in titles:
+                nav.get_by_text(title, exact=True).click()
+                _settle(page, "Glasswing models" if title == "Overview" else title)
+                expect(page.locator("[data-testid=stException]")).to_have_count(0)
+                page.screenshot(path=out / f"{name}-{title.lower()}.png")

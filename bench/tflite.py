@@ -12,17 +12,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import statistics
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _time_once(fn, x) -> float:
-    start = time.perf_counter()
-    fn(x)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -41,7 +33,7 @@ def main() -> None:
 
     from apps import artifacts, get_app
     from apps.conversion import QUANT_MODES, export_inputs, exported_model
-    from apps.litert import LiteRTModel
+    from apps.litert import LiteRTModel, interleaved_latency
     from apps.sysinfo import cpu_name
 
     app = get_app(args.app)
@@ -61,14 +53,7 @@ def main() -> None:
     compiled = tf.function(lambda t: model(t, training=False))
     runners = {"keras direct": lambda t: model(t, training=False), "keras tf.function": compiled}
     runners |= {f"tflite {m}": LiteRTModel(p, num_threads=1) for m, p in files.items()}
-    for fn in runners.values():  # warm up (tracing, allocation)
-        for _ in range(5):
-            fn(x)
-    times = {name: [] for name in runners}
-    for _ in range(args.runs):  # interleaved: noise hits every runner alike
-        for name, fn in runners.items():
-            times[name].append(_time_once(fn, x))
-    medians = {name: statistics.median(v) * 1000 for name, v in times.items()}
+    medians = interleaved_latency(runners, x, args.runs)  # interleaved: noise hits every runner alike
 
     print(f"{app.name}: single-example latency, median of {args.runs} interleaved runs, {cpu_name()}")
     base_ms, base_size = medians["tflite float32"], files["float32"].stat().st_size

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the apps read data from (data/README.md); espeak-ng and flite synthesize the
 # speech data, sox makes its GSM codec round trips; fortunes is a real text corpus for the own-data tests.
-DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng flite sox fortunes
+DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox fortunes
 PORT ?= 8501
 ADDRESS ?= localhost
 

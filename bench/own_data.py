@@ -6,7 +6,7 @@ Every figure comes from ``glasswing train KIND --data ... --name ...`` itself. A
 by side in one run. Data, all real and never generated from a template:
 
 - **speech**: new words ("lights", "music", "computer") that the committed
-  spotter never heard, spoken by the espeak-ng/flite voices of the built-in
+  spotter never heard, spoken by the espeak-ng/flite/festival voices of the built-in
   dataset's *training* split (the user's recordings); tested on 30 clips per
   word by its held-out *test* voices, never used by any model, plus 60 other
   words (``_unknown_``) and 30 noises (``_silence_``) by the same voices, the
@@ -60,7 +60,7 @@ def write_words(root: Path, words, per_word: int, split: str, seed: int) -> Path
 
     from apps.speech import synth
 
-    rows = synth.plan(synth.espeak_variants(), 0, 4000, 0, 42, flite=synth.flite_variants())
+    rows = synth.plan(synth.espeak_variants(), 0, 4000, 0, 42, natural=synth.natural_variants())
     rows = [r for r in rows if r["split"] == split]
     picks = np.random.default_rng(seed).permutation(len(rows))
     for w, word in enumerate(words):
@@ -81,7 +81,7 @@ def write_others(root: Path, unknown: int, silence: int, seed: int, words=NEW_WO
     from apps.speech import synth
 
     rows = synth.plan(
-        synth.espeak_variants(), 0, unknown * 20, silence * 20, 42, flite=synth.flite_variants()
+        synth.espeak_variants(), 0, unknown * 20, silence * 20, 42, natural=synth.natural_variants()
     )
     pool = [w for w in (*synth.KEYWORDS, *synth.UNKNOWN_WORDS) if w not in words]
     rng = np.random.default_rng(seed)

@@ -354,20 +354,54 @@ def test_train_export_and_predict_a_stereo_48khz_file(speech_data, tmp_path, cap
 # ----- voices of two engines and acoustic channels -----
 
 
-def test_plan_holds_out_voices_of_each_engine():
-    flite = [f"flite-{v}" for v in synth.FLITE_VOICES]
-    rows = synth.plan([f"v{i}" for i in range(40)], 20, 40, 10, seed=3, flite=flite)
-    engines = {r["engine"] for r in rows}
-    assert engines == {"espeak-ng", "flite", "noise"}
-    for engine in ("espeak-ng", "flite"):
-        splits = {r["split"]: set() for r in rows}
-        for r in rows:
-            if r["engine"] == engine:
-                splits[r["split"]].add(r["variant"])
-        assert splits["test"] and not splits["train"] & splits["test"], engine
-    share = np.mean([r["engine"] == "flite" for r in rows if r["engine"] != "noise"])
-    assert abs(share - synth.FLITE_SHARE) < 0.08
+def test_plan_holds_out_voices_of_each_engine_and_whole_speakers():
+    natural = [f"flite-{v}" for v in synth.FLITE_VOICES] + list(synth.FESTIVAL_VOICES)
+    rows = synth.plan([f"v{i}" for i in range(40)], 20, 40, 10, seed=3, natural=natural)
+    assert {r["engine"] for r in rows} == {"espeak-ng", "flite", "festival", "noise"}
+    splits = {}
+    for r in rows:
+        if r["engine"] != "noise":
+            speaker = synth.SPEAKERS.get(r["variant"], r["variant"])
+            splits.setdefault(r["split"], set()).add(speaker)
+    assert splits["test"] and not splits["train"] & splits["test"]
+    assert not splits["train"] & splits["validation"]
+    # Every rendition of a speaker (flite's kal, kal16 and festival's kal) is on one side.
+    assert {r["split"] for r in rows if synth.SPEAKERS.get(r["variant"]) == "kal"} == {"train"}
+    assert {r["split"] for r in rows if r["variant"] == "festival-ked"} == {"test"}
+    share = np.mean([r["engine"] in ("flite", "festival") for r in rows if r["engine"] != "noise"])
+    assert abs(share - synth.NATURAL_SHARE) < 0.08
+    assert {int(r["speed"]) for r in rows if r["engine"] == "festival"} <= set(synth.FESTIVAL_STRETCHES)
     assert any(r["channel"] for r in rows) and all(not r["channel"] for r in rows if r["engine"] == "noise")
+
+
+@pytest.mark.skipif(shutil.which("festival") is None, reason="festival is not installed")
+def test_festival_words_are_cached_once_per_voice_and_rendered_from_the_cache(tmp_path):
+    rows = [
+        {
+            "id": str(i),
+            "label": w,
+            "word": w,
+            "engine": "festival",
+            "voice": v,
+            "speed": 100,
+            "gain": 0.5,
+            "offset": 0.5,
+            "channel": "",
+        }
+        for i, (w, v) in enumerate(
+            [("yes", "festival-kal"), ("yes", "festival-kal"), ("stop", "festival-slt")]
+        )
+    ]
+    cache = tmp_path / "festival"
+    assert synth.prerender_festival(cache, rows, workers=2) == 2  # the repeated word is rendered once
+    assert synth.prerender_festival(cache, rows, workers=2) == 0  # resumed: nothing left to do
+    assert not list(cache.rglob(".*tmp*"))
+    cached = synth.render(rows[0], seed=0, cache=cache)
+    direct = synth.render(rows[0], seed=0)  # no cache: synthesized on the spot, same audio
+    assert cached.shape == (synth.CLIP_SAMPLES,) and np.abs(cached).max() == pytest.approx(0.5, abs=0.01)
+    np.testing.assert_allclose(cached, direct, atol=1e-4)
+    # The word is placed at the offset: the start of the clip is silent.
+    assert np.abs(cached[:200]).max() < 0.01
 
 
 def _tone(freq, n=RATE):

@@ -38,10 +38,10 @@ def test_regenerated_test_split_reproduces_the_recorded_accuracy(committed):
     again = evaluate(APP, model, cfg, "test")
     assert again["n_examples"] == metrics["n_examples"]
     assert abs(again["accuracy"] - metrics["accuracy"]) < 0.01
-    # Held-out espeak-ng variants and flite's slt voice, through random rooms, lines and
-    # codecs: harder than the clean espeak-ng-only set the old model scored 0.974 on
-    # (that model gets 0.693 here).
-    assert metrics["accuracy"] >= 0.75
+    # Held-out espeak-ng variants and festival's ked (a recorded speaker never heard in
+    # training), through random rooms, lines and codecs: 0.888 when committed; the model
+    # trained without festival's voices gets 0.854 on this split, ked alone 0.727 vs 0.807.
+    assert metrics["accuracy"] >= 0.85
 
 
 def test_int8_file_on_the_held_out_voices(committed):

@@ -101,7 +101,8 @@ def _synthesize(cfg, progress=None) -> dict:
             print(f"  synthesized {i}/{n} clips", flush=True)
 
     print(
-        f"Synthesizing speech clips into {root} (espeak-ng and flite, {synth.SAMPLE_RATE} Hz) ...", flush=True
+        f"Synthesizing speech clips into {root} (espeak-ng, flite and festival, {synth.SAMPLE_RATE} Hz) ...",
+        flush=True,
     )
     return synth.generate(
         root, cfg.clips_per_word, cfg.unknown_clips, cfg.silence_clips, cfg.data_seed, progress=report
@@ -303,7 +304,7 @@ def fill_own(cfg, counts: dict, seed: int) -> tuple[list[str], dict]:
     pool = [w for w in (*synth.KEYWORDS, *synth.UNKNOWN_WORDS) if w not in {c.lower() for c in counts}]
     # Enough planned rows that the held-out voices' share covers validation and test.
     total = 10 * max(train_n.values())
-    rows = synth.plan(synth.espeak_variants(), 0, total, total, seed, flite=synth.flite_variants())
+    rows = synth.plan(synth.espeak_variants(), 0, total, total, seed, natural=synth.natural_variants())
     rng = np.random.default_rng(seed)
     extra: dict[str, list] = {"train": [], "validation": [], "test": []}
     for label in missing:

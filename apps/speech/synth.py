@@ -1,8 +1,9 @@
-"""Locally synthesized keyword dataset: two TTS engines' voices, in many acoustic conditions.
+"""Locally synthesized keyword dataset: three TTS engines' voices, in many acoustic conditions.
 
-Voices: espeak-ng (formant synthesis: voice variants x accents x speeds x pitches)
-and flite (diphone and unit-selection voices of real recorded speakers: awb, kal,
-kal16, rms, slt, with a random duration stretch). Each clip also gets a channel
+Voices: espeak-ng (formant synthesis: voice variants x accents x speeds x pitches),
+and the "natural" voices, made from recordings of real speakers, with a random
+duration stretch: flite's (awb, kal, kal16, rms, slt) and festival's (kal and ked
+diphones, slt by HTS). Each clip also gets a channel
 (:mod:`apps.speech.channel`: speed perturbation, room reverberation, microphone EQ,
 telephone band, 8 kHz and codec round trips, clipping, DC offset).
 
@@ -16,8 +17,9 @@ speech`` generates one (see ``data/README.md``):
 - clips are synthesized in parallel over the CPU cores, resampled to 16 kHz
   mono and placed at a random offset in a 1-s window, each written to a temp
   name and renamed (no half-written WAV survives an interruption);
-- splits are **by voice**, per engine (an espeak-ng variant with all of its
-  accents, or one flite voice), so the test split's speakers are never heard in
+- splits are **by voice**: an espeak-ng variant with all of its accents, or one
+  recorded speaker with every engine's rendition of them (flite's and festival's
+  kal are one speaker), so the test split's speakers are never heard in
   training; ``_silence_`` clips are generated noise (white, pink, brown, mains
   hum, or digital silence).
 """
@@ -70,6 +72,8 @@ ACCENTS = (
 )
 NOISES = ("white", "pink", "brown", "hum", "zero")
 MANIFEST = "manifest.csv"
+# Sub-folder of the dataset holding festival's rendered words (see prerender_festival).
+FESTIVAL_CACHE = "festival"
 COLUMNS = (
     "id",
     "path",
@@ -91,8 +95,29 @@ HELD_OUT = {"validation": 0.1, "test": 0.12}
 ESPEAK_RATE = 22_050
 # flite's voices (awb_time is a limited-domain voice that only says times).
 FLITE_VOICES = ("awb", "kal", "kal16", "rms", "slt")
-# Share of word clips spoken by flite; the rest by espeak-ng.
-FLITE_SHARE = 0.3
+# festival's English voices in Debian (festvox-kallpc16k, festvox-kdlpc16k,
+# festvox-us-slt-hts): other renditions of flite's kal and slt, and ked, a speaker
+# flite does not have.
+FESTIVAL_VOICES = {
+    "festival-kal": "kal_diphone",
+    "festival-ked": "ked_diphone",
+    "festival-slt": "cmu_us_slt_arctic_hts",
+}
+# The recorded speaker behind each natural voice: splits hold out whole speakers.
+SPEAKERS = {
+    **{f"flite-{v}": v.removesuffix("16") for v in FLITE_VOICES},
+    **{name: name.removeprefix("festival-") for name in FESTIVAL_VOICES},
+}
+# Held-out natural speakers (chosen, not drawn): slt stays in training because she is
+# the only natural female speaker; holding her out (as the seeded draw once did) left
+# the model no natural female voice to learn from.
+NATURAL_HELD_OUT = {"ked": "test", "rms": "validation"}
+# Share of word clips spoken by a natural voice; the rest by espeak-ng.
+NATURAL_SHARE = 0.45
+# festival's duration stretches in percent: renditions are cached per (voice, word,
+# stretch), so the stretch takes a few values; the channel's speed perturbation adds
+# continuous variation on top.
+FESTIVAL_STRETCHES = (80, 90, 100, 110, 120, 130, 140)
 
 
 def flite_variants() -> list[str]:
@@ -107,6 +132,33 @@ def flite_variants() -> list[str]:
             "Install it with: sudo apt-get install -y flite (or `make install` as root)."
         )
     return [f"flite-{voice}" for voice in FLITE_VOICES]
+
+
+def festival_variants() -> list[str]:
+    """festival's English voices as variant names (``festival-<speaker>``).
+
+    Raises:
+        GlasswingError: festival or one of its voices is not installed; says how to install them.
+    """
+    voices = Path("/usr/share/festival/voices")
+    missing = [v for v in FESTIVAL_VOICES.values() if not any(voices.glob(f"*/{v}"))]
+    if shutil.which("festival") is None or missing:
+        raise GlasswingError(
+            "festival or its voices are not installed; the speech dataset is synthesized with them. "
+            "Install them with: sudo apt-get install -y festival festvox-kallpc16k festvox-kdlpc16k "
+            "festvox-us-slt-hts (or `make install` as root)."
+        )
+    return list(FESTIVAL_VOICES)
+
+
+def natural_variants() -> list[str]:
+    """Every installed voice made from a real speaker's recordings: flite's and festival's."""
+    return flite_variants() + festival_variants()
+
+
+def natural_split(voices: list[str]) -> dict[str, str]:
+    """Natural voices to splits by their speaker: ``NATURAL_HELD_OUT``, the rest train."""
+    return {v: NATURAL_HELD_OUT.get(SPEAKERS.get(v, v), "train") for v in voices}
 
 
 def espeak_variants() -> list[str]:
@@ -147,15 +199,17 @@ def _espeak_row(variants, rng) -> dict:
     }
 
 
-def _flite_row(variants, rng) -> dict:
+def _natural_row(variants, rng) -> dict:
     variant = variants[rng.integers(len(variants))]
-    # speed = flite's duration stretch in percent (100 = the voice's own tempo).
+    festival = variant in FESTIVAL_VOICES
+    # speed = the duration stretch in percent (100 = the voice's own tempo).
+    speed = FESTIVAL_STRETCHES[rng.integers(len(FESTIVAL_STRETCHES))] if festival else rng.integers(80, 141)
     return {
-        "engine": "flite",
+        "engine": "festival" if festival else "flite",
         "voice": variant,
         "variant": variant,
         "accent": "",
-        "speed": int(rng.integers(80, 141)),
+        "speed": int(speed),
         "pitch": 0,
     }
 
@@ -166,26 +220,27 @@ def plan(
     unknown_clips: int,
     silence_clips: int,
     seed: int,
-    flite: list[str] = (),
+    natural: list[str] = (),
 ) -> list[dict]:
     """One row per clip to synthesize, drawn from ``seed`` (the manifest's content).
 
-    ``variants`` are espeak-ng's voice variants, ``flite`` flite's voices
-    (``flite-<voice>``; none: espeak-ng only). Each engine's voices are split
-    separately, so every engine has voices held out for validation and test.
-    Silence clips get pseudo-voices ``noise-<k>`` spread over the splits in the
-    same proportions as the real voices.
+    ``variants`` are espeak-ng's voice variants, split by a seeded draw;
+    ``natural`` the flite and festival voices (``flite-<voice>``,
+    ``festival-<speaker>``; none: espeak-ng only), split by speaker
+    (:func:`natural_split`). Silence clips get pseudo-voices ``noise-<k>``
+    spread over the splits in the same proportions as the espeak-ng voices.
     """
     rng = np.random.default_rng(seed)
     split = split_of_variants(variants, seed)
-    if flite:
-        split.update(split_of_variants(list(flite), seed))
+    split.update(natural_split(list(natural)))
     rows = []
     jobs = [(w, w) for w in KEYWORDS for _ in range(clips_per_word)]
     jobs += [(UNKNOWN, w) for w in rng.choice(UNKNOWN_WORDS, size=unknown_clips)]
     for label, word in jobs:
         voice = (
-            _flite_row(flite, rng) if flite and rng.uniform() < FLITE_SHARE else _espeak_row(variants, rng)
+            _natural_row(list(natural), rng)
+            if natural and rng.uniform() < NATURAL_SHARE
+            else _espeak_row(variants, rng)
         )
         rows.append(
             {
@@ -274,8 +329,82 @@ def _flite(row: dict) -> np.ndarray:
     return audio[: int(0.95 * CLIP_SAMPLES)]
 
 
-def _speech(row: dict) -> np.ndarray:
-    """Synthesizes one word, trimmed and resampled to 16 kHz (faster if it is over 0.95 s)."""
+def festival_path(cache: Path, row: dict) -> Path:
+    """Where festival's rendition of a row's (voice, word, stretch) is cached."""
+    return Path(cache) / row["voice"] / f"{row['word']}-{int(row['speed'])}.wav"
+
+
+def _run_festival(voice: str, items: list[tuple[str, int, Path]]) -> None:
+    """Renders ``(word, stretch, path)`` items with one festival process (voice loaded once).
+
+    Loading a voice takes longer than saying a word, so one process says them all.
+    Each file is written under a temp name and renamed after festival succeeds.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="glasswing-festival-") as tmp:
+        lines, moves = [f"(voice_{FESTIVAL_VOICES[voice]})"], []
+        for k, (word, stretch, path) in enumerate(items):
+            out = Path(tmp) / f"{k}.wav"
+            lines.append(f"(Parameter.set 'Duration_Stretch {stretch / 100:.2f})")
+            lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{word}")) "{out}" \'riff)')
+            moves.append((out, Path(path)))
+        script = Path(tmp) / "say.scm"
+        script.write_text("\n".join(lines) + "\n")
+        subprocess.run(["festival", "-b", str(script)], capture_output=True, check=True)
+        for out, path in moves:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            shutil.move(out, staged)
+            os.replace(staged, path)
+
+
+def prerender_festival(cache: Path, rows: list[dict], workers: int) -> int:
+    """Caches every festival rendition the plan needs that is not cached yet; returns how many.
+
+    One festival process per voice, run in parallel, instead of one per clip (~0.5 s each).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo: dict[str, dict[Path, tuple[str, int, Path]]] = {}
+    for row in rows:
+        if row["engine"] == "festival" and not festival_path(cache, row).is_file():
+            path = festival_path(cache, row)
+            todo.setdefault(row["voice"], {})[path] = (row["word"], int(row["speed"]), path)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(lambda voice: _run_festival(voice, list(todo[voice].values())), todo))
+    return sum(len(items) for items in todo.values())
+
+
+def _festival(row: dict, cache: Path | None) -> np.ndarray:
+    """One word from festival (its cached rendition if there is one), trimmed, at 16 kHz, <= 0.95 s."""
+    import tempfile
+
+    import soundfile
+    from scipy.signal import resample_poly
+
+    with tempfile.TemporaryDirectory(prefix="glasswing-festival-") as tmp:
+        path = festival_path(cache, row) if cache is not None else None
+        if path is None or not path.is_file():
+            path = festival_path(Path(tmp), row)
+            _run_festival(row["voice"], [(row["word"], int(row["speed"]), path)])
+        audio, rate = soundfile.read(path, dtype="float32")
+    audio = _trim(audio)
+    if rate != SAMPLE_RATE:
+        audio = resample_poly(audio, SAMPLE_RATE, rate).astype(np.float32)
+    fit = int(0.95 * CLIP_SAMPLES)
+    if len(audio) > fit:  # said faster (polyphase resampling to the length that fits)
+        audio = resample_poly(audio, fit, len(audio)).astype(np.float32)[:fit]
+    return audio
+
+
+def _speech(row: dict, cache: Path | None = None) -> np.ndarray:
+    """Synthesizes one word, trimmed and resampled to 16 kHz (faster if it is over 0.95 s).
+
+    ``cache``: the folder of festival's prerendered words (:func:`prerender_festival`).
+    """
+    if row.get("engine") == "festival":
+        return _festival(row, cache)
     if row.get("engine") == "flite":
         return _flite(row)
     from scipy.signal import resample_poly
@@ -318,12 +447,12 @@ def noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return (x / max(np.abs(x).max(), 1e-9)).astype(np.float32)
 
 
-def render(row: dict, seed: int) -> np.ndarray:
-    """The 1-s, 16 kHz clip of one manifest row, in [-1, 1]."""
+def render(row: dict, seed: int, cache: Path | None = None) -> np.ndarray:
+    """The 1-s, 16 kHz clip of one manifest row, in [-1, 1] (``cache``: see :func:`_speech`)."""
     rng = np.random.default_rng([seed, int(row["id"])])
     if row["label"] == SILENCE:
         return noise(row["word"], CLIP_SAMPLES, rng) * float(row["gain"])
-    audio = _speech(row)
+    audio = _speech(row, cache)
     spec = row.get("channel", "")
     sped = channel.speed(audio, spec)
     if len(sped) <= int(0.95 * CLIP_SAMPLES):  # a slowed-down long word keeps its own speed
@@ -345,7 +474,7 @@ def _write_clip(args) -> str:
         return "skipped"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
-    soundfile.write(tmp, render(row, seed), SAMPLE_RATE, subtype="PCM_16")
+    soundfile.write(tmp, render(row, seed, Path(root) / FESTIVAL_CACHE), SAMPLE_RATE, subtype="PCM_16")
     os.replace(tmp, path)
     return "written"
 
@@ -380,7 +509,9 @@ def generate(
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    rows = plan(espeak_variants(), clips_per_word, unknown_clips, silence_clips, seed, flite=flite_variants())
+    rows = plan(
+        espeak_variants(), clips_per_word, unknown_clips, silence_clips, seed, natural=natural_variants()
+    )
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -396,6 +527,7 @@ def generate(
     write_text_atomic(manifest, text.getvalue())
     start, counts = time.time(), {"written": 0, "skipped": 0}
     workers = workers or os.cpu_count() or 1
+    prerender_festival(root / FESTIVAL_CACHE, rows, workers)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         jobs = ((str(root), row, seed) for row in rows)
         for i, outcome in enumerate(pool.map(_write_clip, jobs, chunksize=64), start=1):

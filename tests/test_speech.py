@@ -441,3 +441,35 @@ def test_utterance_norm_removes_a_fixed_coloration():
     np.testing.assert_allclose(np.asarray(layer(coloured)), np.asarray(layer(x)), atol=1e-4)
     quiet = np.full((1, 97, 40, 1), -12.0, np.float32) + rng.normal(0, 0.1, (1, 97, 40, 1)).astype(np.float32)
     assert np.abs(np.asarray(layer(quiet))).max() < 0.5  # the floor keeps near-silence near zero
+
+
+def test_context_puts_a_neighbouring_word_fragment_outside_the_word_and_spares_silence():
+    import tensorflow as tf
+
+    cfg = dataclasses.replace(APP.Config(), context_probability=1.0, context_ms=200.0)
+    silence = data.labels(cfg).index(synth.SILENCE)
+    x = np.zeros((3, RATE), np.float32)
+    x[0, 6_000:9_000] = _tone(440)[:3_000]  # a "word" at 0.375-0.56 s
+    x[1, 8_000:12_000] = _tone(1000)[:4_000]  # another at 0.5-0.75 s
+    x[2] = 0.01 * np.random.default_rng(0).standard_normal(RATE)  # background noise
+    y = np.array([0, 1, silence])
+    for seed in range(5):
+        tf.random.set_seed(seed)
+        out = np.asarray(data.add_context(tf.constant(x), tf.constant(y), cfg, silence))
+        np.testing.assert_array_equal(out[2], x[2])  # _silence_ stays silence
+        added = out[1] - x[1]
+        np.testing.assert_allclose(added[8_000:12_000], 0, atol=1e-6)  # the word itself is untouched
+        where = np.flatnonzero(np.abs(added) > 1e-4)
+        assert where.size, "clip 1 got no fragment"
+        # Clip 0's tone, within 200 ms + 50 ms of clip 1's word, on one side, at most its peak.
+        assert (where.max() < 8_000 and where.min() >= 8_000 - 4_000) or (
+            where.min() >= 12_000 and where.max() < 12_000 + 4_000
+        )
+        assert where.size <= 3_200 + 1 and np.abs(added).max() <= np.abs(x[1]).max() + 1e-6
+
+
+def test_context_settings_are_checked():
+    with pytest.raises(GlasswingError, match="context_probability must be in"):
+        APP.Config(context_probability=1.5)
+    with pytest.raises(GlasswingError, match="context_ms must be > 0"):
+        APP.Config(context_ms=0)

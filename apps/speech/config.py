@@ -45,6 +45,10 @@ class Config(TrainConfig):
     dropout: float = 0.2
     weight_decay: float = 1e-4
     # --- augmentation (training split only, on the fly) ---
+    # Share of word clips that get the edge of another clip's word just before or after
+    # their own (what a window cut from a phrase holds), up to context_ms long.
+    context_probability: float = 0.0
+    context_ms: float = 200.0
     shift_ms: float = 100.0  # random time shift up to +-shift_ms
     noise_probability: float = 0.8  # share of clips that get background noise
     min_snr_db: float = 0.0
@@ -66,8 +70,12 @@ class Config(TrainConfig):
             "hop_ms",
             "filters",
             "blocks",
+            "context_ms",
         ):
             if not getattr(self, key) > 0:
                 raise GlasswingError(f"{key} must be > 0, got {getattr(self, key)}.")
+        for key in ("noise_probability", "context_probability"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise GlasswingError(f"{key} must be in [0, 1], got {getattr(self, key)}.")
         if self.input_norm not in ("utterance", "batch"):
             raise GlasswingError(f"Unknown input_norm={self.input_norm!r}. Expected 'utterance' or 'batch'.")

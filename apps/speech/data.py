@@ -146,15 +146,71 @@ def _noise_bank(seed: int) -> np.ndarray:
     return np.stack([synth.noise(k, 2 * synth.CLIP_SAMPLES, rng) for k in kinds])
 
 
+def _word_span(x, hop: int):
+    """First and last frame (``hop`` samples each) of every clip's loud part: ``(B,)`` int32 each.
+
+    Loud = frame energy within 20 dB of the clip's loudest frame.
+    """
+    frames = tf.shape(x)[1] // hop
+    energy = tf.reduce_mean(tf.square(tf.reshape(x[:, : frames * hop], [tf.shape(x)[0], frames, hop])), -1)
+    loud = energy >= 0.01 * tf.reduce_max(energy, axis=1, keepdims=True)
+    index = tf.range(frames)[None]
+    first = tf.reduce_min(tf.where(loud, index, frames), axis=1)
+    last = tf.reduce_max(tf.where(loud, index, -1), axis=1)
+    return first, last
+
+
+def add_context(x, y, cfg, silence: int):
+    """Puts the end of another clip's word just before (or the start just after) each word.
+
+    Keywords in real speech sit between other words, and a window cut from a phrase
+    keeps a trace of its neighbour. With ``cfg.context_probability``, a clip gets a
+    fragment of 30 ms to ``cfg.context_ms`` of the next clip in the batch (its word's
+    last part placed before this word, or its first part after it, 0-50 ms apart), at
+    0.3-1x this clip's peak. The label stays; ``_silence_`` clips (label ``silence``)
+    are left alone.
+
+    Args:
+        x: ``(B, n)`` float waveforms.
+        y: ``(B,)`` labels.
+        cfg: The speech Config.
+        silence: The ``_silence_`` label (-1: none).
+    """
+    hop = max(1, cfg.sample_rate // 100)
+    b, n = tf.shape(x)[0], tf.shape(x)[1]
+    donor = tf.roll(x, 1, axis=0)
+    first, last = _word_span(x, hop)
+    d_first, d_last = _word_span(donor, hop)
+    max_frames = max(3, int(cfg.context_ms / 10))
+    length = tf.random.uniform([b], 3, max_frames + 1, dtype=tf.int32) * hop
+    gap = tf.random.uniform([b], 0, 6, dtype=tf.int32) * hop
+    before = tf.random.uniform([b]) < 0.5
+    # Where the fragment goes in this clip, and where it starts in the donor.
+    start = tf.where(before, first * hop - gap - length, (last + 1) * hop + gap)
+    source = tf.where(before, (d_last + 1) * hop - length, d_first * hop)
+    t = tf.range(n)[None]
+    inside = (t >= start[:, None]) & (t < (start + length)[:, None])
+    index = tf.clip_by_value(t - start[:, None] + source[:, None], 0, n - 1)
+    fragment = tf.where(inside, tf.gather(donor, index, batch_dims=1), 0.0)
+    peak = lambda v: tf.reduce_max(tf.abs(v), axis=1, keepdims=True) + 1e-9  # noqa: E731
+    fragment = fragment / peak(donor) * peak(x) * tf.random.uniform([b, 1], 0.3, 1.0)
+    on = (tf.random.uniform([b]) < cfg.context_probability) & (tf.cast(y, tf.int32) != silence)
+    return x + tf.cast(on, x.dtype)[:, None] * fragment
+
+
 def wave_augment(cfg):
-    """Batch-level waveform augmentation: time shift, gain, background noise at a random SNR."""
+    """Batch-level waveform augmentation: neighbouring-word context, time shift, gain, background noise."""
     bank = tf.constant(_noise_bank(cfg.data_seed + 7))
     shift = int(cfg.shift_ms * cfg.sample_rate / 1000)
     n = cfg.clip_samples
+    names = labels(cfg)
+    silence = names.index(synth.SILENCE) if synth.SILENCE in names else -1
 
     def augment(audio, y):
         x = _to_float(audio)
         b = tf.shape(x)[0]
+        if cfg.context_probability > 0:
+            x = add_context(x, y, cfg, silence)
         # Time shift: crop a window of the zero-padded clip at a random offset.
         padded = tf.pad(x, [[0, 0], [shift, shift]])
         offset = tf.random.uniform([b, 1], 0, 2 * shift + 1, dtype=tf.int32)

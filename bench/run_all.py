@@ -209,7 +209,23 @@ def main() -> None:
                         if os.environ.get("GLASSWING_SPEECH_DEV")
                         else ()
                     ),
-                )
+                ),
+                # The speech model per held-out voice engine, and per speaker of the recordings.
+                *(
+                    [
+                        _python(
+                            "bench/speech_voices.py",
+                            f"{args.models_dir}/speech",
+                            *(
+                                ("--recordings", os.environ["GLASSWING_SPEECH_DEV"])
+                                if os.environ.get("GLASSWING_SPEECH_DEV")
+                                else ()
+                            ),
+                        )
+                    ]
+                    if "speech" in trained
+                    else []
+                ),
             ],
         ),
     }

@@ -49,6 +49,24 @@ def ensure_writable(folder: Path) -> None:
         ) from None
 
 
+def require_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuses to go on when ``folder``'s disk has less than ``needed`` bytes free.
+
+    Checked before writes that cannot fail cleanly: h5py, under Keras' weight and
+    model files, crashes the process (SIGSEGV) when the disk fills mid-write.
+
+    Raises:
+        GlasswingError: Says how much is free, how much ``what`` needs, and that the
+            previously published model is untouched.
+    """
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise GlasswingError(
+            f"Only {free / 2**20:.1f} MB free in {folder}; {what} needs about {needed / 2**20:.0f} MB. "
+            "Nothing was published (the previous model is untouched); free some space and rerun."
+        )
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Writes ``data`` to a temp file beside ``path``, then renames it into place."""
     path = Path(path)

@@ -7,6 +7,7 @@ user can fix are printed as one line (no traceback) with exit status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
 import subprocess
@@ -622,6 +623,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("glasswing: interrupted; a rerun of the same command resumes training.", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Every artifact is written to a temp name and renamed, so what was published before stays.
+        print(
+            f"glasswing: error: the disk is full ({err.filename or 'writing'}): {err.strerror}. "
+            "Nothing half-written was published; free some space and rerun.",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

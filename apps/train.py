@@ -104,6 +104,22 @@ def _write_history(rows: list[dict], path: Path) -> None:
     artifacts.write_text_atomic(path, buf.getvalue())
 
 
+def disk_needed(model) -> int:
+    """Bytes a run's files may need at once: a backup with optimizer state, a best and a final model."""
+    return 4 * 4 * model.count_params() * 3 + 16 * 2**20
+
+
+class _DiskGuard(keras.callbacks.Callback):
+    """Stops with a clear message before an epoch's files would fill the disk (see ``require_free_space``)."""
+
+    def __init__(self, work: Path):
+        super().__init__()
+        self.work = work
+
+    def on_epoch_end(self, epoch, logs=None):
+        artifacts.require_free_space(self.work, disk_needed(self.model), "saving this epoch")
+
+
 class _ResumeNotice(keras.callbacks.Callback):
     """Says where training starts, so a resumed run is visible in the log."""
 
@@ -123,7 +139,8 @@ def _callbacks(
     # (a resumed run goes on training them), before every other callback.
     averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
     callbacks = [
-        # First, so an epoch's backup is written before anything else of it.
+        _DiskGuard(work),
+        # Next, so an epoch's backup is written before anything else of it.
         # Multi-worker: every worker backs up into its own ``work`` but restores the chief's.
         distribute.SharedBackupAndRestore(
             work / "backup", restore_dir=restore_dir, strategy=strategy, delete_checkpoint=False
@@ -337,6 +354,7 @@ def _fit(app, cfg, strategy, work: Path, verbose, *, build, extra, tensorboard, 
         model = (build or app.build)(cfg)
         if switch_on(cfg.jit_compile):
             model.jit_compile = True
+    artifacts.require_free_space(work, disk_needed(model), "training")
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     print(
@@ -408,6 +426,19 @@ def _publish(
     """Writes the artifact folder in ``work`` and publishes it as ``final`` by one rename."""
     staged = work / "artifact"
     shutil.rmtree(staged, ignore_errors=True)
+    artifacts.require_free_space(work, disk_needed(model), "publishing the model")
+    try:
+        _stage(app, cfg, model, metrics, history, work, staged, tensorboard)
+    except OSError:
+        shutil.rmtree(staged, ignore_errors=True)  # e.g. a full disk: free what was written
+        raise
+    final.parent.mkdir(parents=True, exist_ok=True)  # a nested name, e.g. "image/optimized/x"
+    artifacts.publish_dir(staged, final)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _stage(app: App, cfg, model, metrics: dict, history, work: Path, staged: Path, tensorboard: bool) -> None:
+    """Writes every artifact file of the run into ``staged``."""
     staged.mkdir()
     artifacts.save_model(model, staged / artifacts.MODEL_FILE)
     artifacts.write_json_atomic(staged / artifacts.CONFIG_FILE, config_to_dict(cfg))
@@ -419,9 +450,6 @@ def _publish(
     artifacts.write_text_atomic(staged / artifacts.CARD_FILE, model_card(app, cfg, metrics, model))
     if tensorboard and (work / "tensorboard").exists():
         shutil.move(work / "tensorboard", staged / "tensorboard")
-    final.parent.mkdir(parents=True, exist_ok=True)  # a nested name, e.g. "image/optimized/x"
-    artifacts.publish_dir(staged, final)
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def _refuse_diverged(losses: list, work: Path) -> None:

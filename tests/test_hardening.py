@@ -160,3 +160,90 @@ def test_text_with_no_known_word_gets_a_marked_prediction(capsys, text, marked):
     out = run_cli(capsys, "predict", "sentiment", "--text", text)[1]
     assert ("no word of this text is one the model knows" in out) == marked
     assert "positive" in out and "negative" in out  # still a prediction, now marked
+
+
+def _tiny_image_sets(data_dir) -> list[str]:
+    """``--set`` arguments that make ``glasswing train image`` the tiny Config on the synthetic data."""
+    from apps.image import APP
+
+    tiny, default = APP.Config.tiny(data_dir=str(data_dir)), APP.Config()
+    sets = []
+    for f in dataclasses.fields(tiny):
+        value = getattr(tiny, f.name)
+        if value != getattr(default, f.name) and isinstance(value, (bool, int, float, str)):
+            sets += ["--set", f"{f.name}={str(value).lower() if isinstance(value, bool) else value}"]
+    return sets
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 24 MB tmpfs (root only; skipped elsewhere), unmounted afterwards."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)]
+    done = subprocess.run(command, capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _published(models) -> dict:
+    return {p.name: p.read_bytes() for p in (models / "image").iterdir() if p.is_file()}
+
+
+def test_a_full_disk_stops_training_with_one_line_and_keeps_the_published_model(
+    small_disk, image_data_dir, capsys
+):
+    """Keras' h5py writes crash the process (SIGSEGV) on a full disk: training checks the space
+    first, and again before every epoch's files, and stops with one line instead."""
+    import keras
+
+    from apps.image import APP
+    from apps.train import train
+
+    models = small_disk / "models"
+    sets = _tiny_image_sets(image_data_dir)
+    code, _, err = run_cli(capsys, "train", "image", "--models-dir", str(models), *sets)
+    assert code == 0, err
+    published = _published(models)
+    ballast = small_disk / "ballast"
+
+    class FillTheDisk(keras.callbacks.Callback):  # something else fills the disk mid-run
+        def on_epoch_end(self, epoch, logs=None):
+            ballast.write_bytes(b"\0" * max(0, shutil.disk_usage(small_disk).free - 16_384))
+
+    cfg = dataclasses.replace(APP.Config.tiny(data_dir=str(image_data_dir)), epochs=3, seed=5)
+    with pytest.raises(GlasswingError, match=r"MB free in .*saving this epoch needs about"):
+        train(APP, cfg, models, callbacks=[FillTheDisk()], verbose=0)
+    assert _published(models) == published
+    # A new run on the full disk is refused before it trains, in one line.
+    code, _, err = run_cli(capsys, "train", "image", "--models-dir", str(models), *sets, "--set", "seed=7")
+    lines = [line for line in err.strip().splitlines() if line.startswith("glasswing:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err
+    assert "MB free in" in lines[0] and "training needs about" in lines[0] and "untouched" in lines[0]
+    assert _published(models) == published
+    assert not list(models.glob(".image.old-*"))  # no half-swapped folder
+
+
+def test_a_disk_full_error_anywhere_in_a_command_is_one_line(monkeypatch, capsys):
+    import errno
+
+    from apps import cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "models/image/metrics.json")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", full)
+    code, _, err = run_cli(capsys, "list")
+    assert code == 2 and err.count("\n") == 1
+    assert "disk is full (models/image/metrics.json): No space left on device" in err
+
+    def other(args):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", other)
+    with pytest.raises(PermissionError):  # only a full disk is turned into a message here
+        cli.main(["list"])

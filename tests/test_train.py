@@ -179,3 +179,30 @@ def test_weight_averaging_publishes_the_averaged_weights(image_cfg, tmp_path):
     published = artifacts.load_model(folder / "model.keras").trainable_variables
     for saved, averaged in zip(published, seen[best][0]):
         np.testing.assert_allclose(saved.numpy(), averaged, rtol=1e-6, atol=1e-7)
+
+
+def test_fit_validates_the_whole_validation_split_every_epoch(image_cfg, tmp_path):
+    """Early stopping and the best checkpoint are chosen on val_loss: it must cover every example."""
+    import keras
+
+    cfg = dataclasses.replace(image_cfg, epochs=3, patience=5, batch_size=16)
+    batches = list(APP.dataset(cfg, "validation"))
+    n_val = sum(int(y.shape[0]) for _, y in batches)
+    seen = []
+
+    class CountValidation(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            self.batches = 0
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.batches += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((self.batches, logs["val_accuracy"]))
+
+    train(APP, cfg, tmp_path, callbacks=[CountValidation()], verbose=0)
+    assert len(seen) == 3 and n_val > 16
+    for count, accuracy in seen:
+        assert count == len(batches)
+        # An accuracy over n_val examples is a multiple of 1 / n_val.
+        assert abs(accuracy * n_val - round(accuracy * n_val)) < 1e-3

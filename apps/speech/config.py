@@ -46,8 +46,10 @@ class Config(TrainConfig):
     weight_decay: float = 1e-4
     # --- augmentation (training split only, on the fly) ---
     # Share of word clips that get the edge of another clip's word just before or after
-    # their own (what a window cut from a phrase holds), up to context_ms long.
-    context_probability: float = 0.0
+    # their own (what a window cut from a phrase holds), up to context_ms long. 0.3:
+    # real recordings 39 -> 46 of 52, held-out synthetic voices 0.888 -> 0.869, and
+    # 30 % -> 41 % of held-out other words taken for a keyword (one run each).
+    context_probability: float = 0.3
     context_ms: float = 200.0
     shift_ms: float = 100.0  # random time shift up to +-shift_ms
     noise_probability: float = 0.8  # share of clips that get background noise

@@ -383,12 +383,14 @@ def _festival(row: dict, cache: Path | None) -> np.ndarray:
     import soundfile
     from scipy.signal import resample_poly
 
-    with tempfile.TemporaryDirectory(prefix="glasswing-festival-") as tmp:
-        path = festival_path(cache, row) if cache is not None else None
-        if path is None or not path.is_file():
+    path = festival_path(cache, row) if cache is not None else None
+    if path is not None and path.is_file():
+        audio, rate = soundfile.read(path, dtype="float32")
+    else:  # not prerendered: say it now (one festival process for this word)
+        with tempfile.TemporaryDirectory(prefix="glasswing-festival-") as tmp:
             path = festival_path(Path(tmp), row)
             _run_festival(row["voice"], [(row["word"], int(row["speed"]), path)])
-        audio, rate = soundfile.read(path, dtype="float32")
+            audio, rate = soundfile.read(path, dtype="float32")
     audio = _trim(audio)
     if rate != SAMPLE_RATE:
         audio = resample_poly(audio, SAMPLE_RATE, rate).astype(np.float32)

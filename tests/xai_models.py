@@ -87,3 +87,55 @@ def nested_cnn():
     pooled = keras.layers.GlobalAveragePooling2D(name="gap")
     dense = keras.layers.Dense(4, activation="softmax", name="head")
     return keras.Model(inputs, dense(pooled(h))), backbone, pooled, dense
+
+
+AUDIO_APP = make_app("audio")
+
+
+def quadrant_region(shape: tuple) -> np.ndarray:
+    """The top-left quadrant of an ``(H, W, C)`` input: where a :func:`quadrant_model` looks."""
+    region = np.zeros(shape, dtype=bool)
+    region[: shape[0] // 2, : shape[1] // 2] = True
+    return region
+
+
+def quadrant_model(shape: tuple = (28, 28, 1), classes: int = 3, seed: int = 0):
+    """A random CNN that reads only the top-left quadrant of its input (the known answer).
+
+    The input is multiplied by a fixed 0/1 mask before the first convolution, and
+    the convolutions have no bias, so every element outside the quadrant has no
+    effect on any output and the feature maps are exactly 0 there.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape)
+    h = inputs * keras.ops.convert_to_tensor(quadrant_region(shape).astype("float32"))
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", use_bias=False)(h)
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", use_bias=False, name="last")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    out = keras.layers.Dense(classes, activation="softmax")(h)
+    return keras.Model(inputs, out, name="quadrant")
+
+
+def additive_text_model(weights: np.ndarray):
+    """Token ids -> sentiment whose logit is the sum of one fixed weight per token.
+
+    Class 1's logit is ``sum_t weights[id_t]`` and class 0's is 0, so a token's
+    true contribution is its weight. Padding (id 0) must have weight 0: the sum
+    runs over every position, so removing a token (setting it to padding) takes
+    away exactly its weight.
+    """
+    import keras
+
+    vocab = len(weights)
+    ids = keras.Input((SEQ_LEN,), dtype="int32", name="ids")
+    if weights[0] != 0:
+        raise ValueError("the padding id 0 must have weight 0")
+    embedding = keras.layers.Embedding(vocab, 1, name="weights")
+    score = keras.layers.GlobalAveragePooling1D()(embedding(ids)) * float(SEQ_LEN)  # mean x L = sum
+    model_out = keras.layers.Dense(2, activation="softmax", name="head")(score)
+    model = keras.Model(ids, model_out, name="additive")
+    embedding.set_weights([np.asarray(weights, np.float32).reshape(vocab, 1)])
+    model.get_layer("head").set_weights([np.array([[0.0, 1.0]], np.float32), np.zeros(2, np.float32)])
+    return model

@@ -144,8 +144,8 @@ class Saliency:
 
     name: str = "saliency"
     caveat: str = (
-        "Weak method: the gradient's size at this one point (noisy, sign-blind); "
-        "prefer integrated gradients or occlusion."
+        "Weak method: the gradient's size at this one point (noisy, sign-blind); it gives every "
+        "token of an additive text model the same size. Prefer integrated gradients or occlusion."
     )
 
     def supports(self, app) -> bool:
@@ -223,12 +223,19 @@ class IntegratedGradients:
 class SmoothGrad:
     """SmoothGrad (Smilkov et al. 2017): gradients averaged over noisy copies.
 
+    Like saliency it shows how sensitive the score is, not what it relies on
+    (``caveat`` is shown with it).
+
     Attributes:
         samples: Noisy copies.
         noise: Noise std as a fraction of the input's value range.
     """
 
     name: str = "smoothgrad"
+    caveat: str = (
+        "Sensitivity, not contribution: averaged gradient sizes (sign-blind); it gives every token "
+        "of an additive text model the same size, and on the image app it is no better than random."
+    )
     samples: int = 32
     noise: float = 0.15
     seed: int = 0

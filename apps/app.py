@@ -143,6 +143,11 @@ class RawInput:
             every window of a long recording (``(k, *shape)`` signals and their
             ``(k, 2)`` start and end times in seconds), for scanning it
             (``glasswing predict --scan``).
+        resynthesize: Optional ``(signal, keep, cfg) -> signal``: the raw signal with
+            only the parts of its model input where ``keep`` (the model input's
+            shape, values in [0, 1]) is 1 left in it, so a person can hear what an
+            explanation kept or removed (:mod:`xai.listen`). ``metadata(cfg)`` must
+            then hold the ``"sample_rate"`` to play it at.
     """
 
     frontend: Callable
@@ -152,6 +157,7 @@ class RawInput:
     fake: Callable
     metadata: Callable
     windows: Callable | None = None
+    resynthesize: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)

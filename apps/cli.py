@@ -176,7 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, help="explainer name (see the error for the list)")
     _add_input(p)
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
-    p.add_argument("--out", default=None, help="write the attribution map to this PNG")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="write the attribution map to this PNG; for audio apps a .wav plays the clip as recorded, "
+        "with only the top-attributed regions, and without them",
+    )
+    p.add_argument(
+        "--keep",
+        type=float,
+        default=0.25,
+        help="with --out FILE.wav: share of the time x frequency regions kept (default: 0.25)",
+    )
 
     p = verbs.add_parser("generate", help="generate with a trained generator (images or text)")
     _add_app(p)
@@ -487,6 +498,7 @@ def _cmd_explain(args) -> int:
 
     import xai
     from apps import artifacts, get_app
+    from xai import listen
     from xai.render import save_attribution_png
 
     explainer = xai.get_explainer(args.method)
@@ -495,8 +507,11 @@ def _cmd_explain(args) -> int:
         raise GlasswingError(
             f"Method {args.method!r} does not support app {args.app!r}. Available: {', '.join(available)}."
         )
+    hearable = listen.supports(get_app(args.app, args.models_dir))
     if args.out:
-        artifacts.check_output_path(args.out, (".png",))
+        artifacts.check_output_path(args.out, (".png", ".wav") if hearable else (".png",))
+    if not 0.0 < args.keep < 1.0:
+        raise GlasswingError(f"--keep must be between 0 and 1, got {args.keep}.")
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
     _say_input_note(folder, x)
@@ -524,10 +539,32 @@ def _cmd_explain(args) -> int:
     for key, value in attribution.extra.items():
         if isinstance(value, (int, float)):
             print(f"{key}: {value:.4g}")
-    if args.out:
+    if args.out and Path(args.out).suffix.lower() == ".wav":
+        _write_listening(app, cfg, model, _raw_input(app, args), attribution, labels, args)
+    elif args.out:
         save_attribution_png(attribution, x, args.out, title=f"{args.method}: {labels[target]}")
         print(f"Wrote {args.out}")
     return 0
+
+
+def _write_listening(app, cfg, model, raw, attribution, labels, args) -> None:
+    """``explain --out FILE.wav``: the clip as recorded, with only its top regions, and without them."""
+    from apps.artifacts import write_bytes_atomic
+    from xai import listen
+
+    signal, _ = app.raw.load(raw, cfg)
+    result = listen.listen(app, cfg, model, signal, attribution.values, args.keep)
+    joined, spans = listen.sequence(result)
+    write_bytes_atomic(Path(args.out), listen.wav_bytes(joined, result.sample_rate))
+    print(f"Wrote {args.out}: the clip three ways, each classified from the sound itself")
+    target = attribution.target
+    for version, start, end in spans:
+        probs = result.probs[version]
+        top = int(probs.argmax())
+        print(
+            f"  {start:4.1f}-{end:4.1f} s  {version:9s} heard as {labels[top]} ({probs[top]:.3f}); "
+            f"{labels[target]} {probs[target]:.3f}"
+        )
 
 
 def _cmd_optimize(args) -> int:

@@ -156,7 +156,7 @@ def test_wav_bytes_keep_the_samples_and_rate():
 
     import numpy as np
 
-    from apps.dashboard.render import wav_bytes
+    from xai.listen import wav_bytes
 
     signal = np.array([0, 1000, -32768, 32767], np.int16)
     with wave.open(io.BytesIO(wav_bytes(signal, 16_000))) as f:

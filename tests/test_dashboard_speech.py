@@ -48,6 +48,12 @@ def test_speech_explain_maps_the_log_mel_and_says_why_no_tflite_maps(speech_mode
     at = open_page(speech_models, monkeypatch, "speech", "explain")
     assert "deletion AUC" in captions_of(at)
     assert any("take the raw signal" in i.value for i in at.info)
+    # Each map can be heard: the clip as recorded, only its top regions, and without them,
+    # each with what the model hears in that sound.
+    methods = at.multiselect(key="explain:methods").value
+    assert len(at.get("audio")) >= 3 * len(methods) + 1
+    heard = [c for c in captions_of(at).splitlines() if "heard as" in c]
+    assert len(heard) == 3 * len(methods) and any("only the top 25% regions" in c for c in heard)
 
 
 def test_speech_playground_scans_an_uploaded_recording(speech_models, monkeypatch):

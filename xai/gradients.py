@@ -95,12 +95,12 @@ class Differentiable:
             return np.abs(values)
         return np.where(np.asarray(x) != segments.PAD_ID, np.sqrt((values**2).sum(axis=-1)), 0.0)
 
-    def default_baseline(self, point: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """IG's reference: zeros (black image, silence at 0); for text, zero
-        embeddings at real tokens and the input's own padding, so padding gets
-        exactly zero attribution."""
+    def default_baseline(self, point: np.ndarray, x: np.ndarray, modality: str) -> np.ndarray:
+        """IG's reference: the modality's "switched off" input (``segments.fill_value``: a black
+        image, silence in log-mel, which is its minimum, not 0, a loud log-mel); for text, zero
+        embeddings at real tokens and the input's own padding, so padding gets exactly zero."""
         if self.embedding is None:
-            return np.zeros_like(point)
+            return np.broadcast_to(segments.fill_value(modality, x), point.shape).astype(np.float32)
         return np.where((np.asarray(x) != segments.PAD_ID)[:, None], 0.0, point).astype(np.float32)
 
 
@@ -176,8 +176,8 @@ class IntegratedGradients:
 
     Attributes:
         steps: Path segments; ``steps + 1`` gradients are taken in batches.
-        baseline: ``None`` = zeros in the attribution space (black image, zero
-            embeddings); or an array shaped like the (embedded) input.
+        baseline: ``None`` = the modality's "off" input (black image, log-mel
+            silence, zero embeddings); or an array shaped like the (embedded) input.
     """
 
     name: str = "integrated_gradients"
@@ -192,7 +192,9 @@ class IntegratedGradients:
         steps = int(options.get("steps", self.steps))
         point = f.point(x)
         baseline = options.get("baseline", self.baseline)
-        baseline = f.default_baseline(point, x) if baseline is None else np.asarray(baseline, np.float32)
+        if baseline is None:
+            baseline = f.default_baseline(point, x, app.modality)
+        baseline = np.asarray(baseline, np.float32)
         if baseline.shape != point.shape:
             raise GlasswingError(f"IG baseline has shape {baseline.shape}, expected {point.shape}.")
         alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)

@@ -15,6 +15,7 @@ import streamlit as st
 
 from apps import artifacts
 from apps.dashboard import core
+from xai import listen
 
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff")
 TEXT_TYPES = ("txt",)
@@ -178,27 +179,7 @@ def stored_examples(app, cfg, examples, width: int = 84) -> None:
     else:
         rate = int(getattr(cfg, "sample_rate", 16_000))
         for x, column in zip(examples, st.columns(max(1, len(examples)))):
-            column.audio(wav_bytes(x, rate), format="audio/wav")
-
-
-def wav_bytes(signal, sample_rate: int) -> bytes:
-    """A 16-bit mono WAV file of ``signal`` (int16, or float in [-1, 1]).
-
-    Written as is: ``st.audio`` would rescale a numpy array to full volume (and
-    divide by zero on silence), so quiet clips would not sound quiet.
-    """
-    import wave
-
-    signal = np.asarray(signal)
-    if signal.dtype != np.int16:
-        signal = (np.clip(signal.astype(np.float32), -1.0, 1.0) * 32767).astype(np.int16)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(sample_rate)
-        f.writeframes(signal.astype("<i2").tobytes())
-    return buffer.getvalue()
+            column.audio(listen.wav_bytes(x, rate), format="audio/wav")
 
 
 # ----- tokens (text) -----
@@ -281,18 +262,36 @@ def highlighted_tokens(words: list[str], values) -> str:
     return '<div style="line-height:2">' + " ".join(spans) + "</div>"
 
 
-def keep_remove_audio(app, x, values, fraction: float = 0.2) -> None:
-    """Audio only: the log-mel with the top ``fraction`` of regions kept, and removed."""
-    if app.modality != "audio":
+def keep_remove_audio(app, b, current, values, target: int, fraction: float = 0.25) -> None:
+    """Raw-signal apps: hear the input as recorded, with only the map's top regions, and without them.
+
+    Beside each player: what the model says about that very sound (it is classified
+    from the resynthesized signal), so what is heard and the numbers agree.
+    """
+    if not listen.supports(app):
         return
-    flat = _flat_map(values)
-    cut = np.quantile(flat, 1 - fraction)
-    base = _gray(x)
-    keep = np.where(flat >= cut, base, base.min())
-    remove = np.where(flat >= cut, base.min(), base)
+    result = core.guarded(
+        listen.listen, app, b.cfg, b.model, core.tflite_input(app, current), values, fraction
+    )
+    if result is None:
+        return
+    base = _gray(current.x)
     left, right = st.columns(2)
-    left.image(_spectrogram_png(keep), caption=f"top {fraction:.0%} kept")
-    right.image(_spectrogram_png(remove), caption=f"top {fraction:.0%} removed")
+    left.image(_spectrogram_png(np.where(result.keep[..., 0] > 0, base, base.min())), caption="kept")
+    right.image(_spectrogram_png(np.where(result.keep[..., 0] > 0, base.min(), base)), caption="removed")
+    names = {
+        "recorded": "as recorded",
+        "kept": f"only the top {fraction:.0%} regions",
+        "removed": f"top {fraction:.0%} removed",
+    }
+    for version in listen.VERSIONS:
+        probs = result.probs[version]
+        top = int(probs.argmax())
+        st.caption(
+            f"{names[version]}: heard as **{b.labels[top]}** {probs[top]:.0%} · "
+            f"{b.labels[target]} {probs[target]:.0%}"
+        )
+        st.audio(listen.wav_bytes(result.signals[version], result.sample_rate), format="audio/wav")
 
 
 # ----- features -----

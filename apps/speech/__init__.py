@@ -27,6 +27,7 @@ APP = App(
         fake=data.fake_waveforms,
         metadata=inference.metadata,
         windows=inference.windows,
+        resynthesize=data.resynthesize,
     ),
     labelled=functools.partial(labelled.read_folder, extensions=audio.EXTENSIONS),
     own_data=OwnData(

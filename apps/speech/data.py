@@ -271,6 +271,11 @@ def frontend(cfg) -> LogMel:
     return _frontend(cfg.sample_rate, cfg.window_ms, cfg.hop_ms, cfg.fft_length, cfg.mel_bins)
 
 
+def resynthesize(signal, keep, cfg) -> np.ndarray:
+    """``signal`` with only the log-mel parts where ``keep`` is 1 (see :meth:`LogMel.resynthesize`)."""
+    return frontend(cfg).resynthesize(signal, keep)
+
+
 def feature_shape(cfg) -> tuple[int, int, int]:
     """The model input: ``(frames, mel_bins, 1)``."""
     return (frontend(cfg).frames(cfg.clip_samples), cfg.mel_bins, 1)

@@ -97,6 +97,39 @@ class LogMel(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.frames(input_shape[1]), self.num_mel_bins, 1)
 
+    def _window(self) -> np.ndarray:
+        """The analysis window exactly as ``keras.ops.stft`` builds it: periodic Hann, zero-padded
+        to ``fft_length`` on both sides."""
+        n = self.frame_length
+        hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+        left = (self.fft_length - n) // 2
+        return np.pad(hann, (left, self.fft_length - n - left))
+
+    def resynthesize(self, waveform, keep) -> np.ndarray:
+        """The waveform with only the parts of its log-mel where ``keep`` is 1 left in it.
+
+        ``keep`` has the layer's output shape for one clip (``(frames, mel_bins)`` or with a
+        trailing 1) and values in [0, 1]. Each mel band's weight is spread over the FFT bins
+        of its triangular filter (a bin shared by two bands gets their filter-weighted mean),
+        the STFT is multiplied by that mask and inverted by weighted overlap-add. Bins no
+        filter covers, which the model never hears, are dropped. The result is linear in
+        ``keep``: ``resynthesize(w, k) + resynthesize(w, 1 - k) == resynthesize(w, 1)``.
+        """
+        signal = np.asarray(waveform, np.float64).reshape(-1)
+        keep = np.asarray(keep, np.float64).reshape(self.frames(len(signal)), self.num_mel_bins)
+        window, step, size = self._window(), self.frame_step, self.fft_length
+        starts = np.arange(len(keep)) * step
+        spectrum = np.fft.rfft(np.stack([signal[s : s + size] for s in starts]) * window, axis=-1)
+        cover = self._mel.sum(axis=1)
+        per_bin = keep @ self._mel.T / np.where(cover > 0, cover, 1.0)
+        frames = np.fft.irfft(spectrum * per_bin, n=size, axis=-1) * window
+        out, norm = np.zeros_like(signal), np.zeros_like(signal)
+        for start, frame in zip(starts, frames):
+            out[start : start + size] += frame
+            norm[start : start + size] += window**2
+        # Samples no frame covers (the clip's tail) are not heard by the model: silence.
+        return np.where(norm > 1e-3, out / np.maximum(norm, 1e-3), 0.0).astype(np.float32)
+
     def get_config(self):
         return {
             **super().get_config(),

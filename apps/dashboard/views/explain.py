@@ -58,7 +58,7 @@ def attributions(app, b, current, methods, target) -> None:
                     continue
                 attribution, seconds = result
                 render.attribution(app, current.x, attribution.values)
-                render.keep_remove_audio(app, current.x, attribution.values)
+                render.keep_remove_audio(app, b, current, attribution.values, attribution.target)
                 f = faith.get(method)
                 if f:
                     st.caption(

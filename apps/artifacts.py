@@ -218,19 +218,24 @@ def token_strings(folder: Path, ids) -> list[str] | None:
 
 
 # Tokens that stand for no word: padding, a WordPiece model's markers, the OOV token.
-_NOT_WORDS = {"", "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"}
+NOT_WORDS = {"", "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"}
 NO_KNOWN_WORD = (
     "Note: no word of this text is one the model knows (only punctuation, numbers or unknown "
     "tokens): the prediction rests on nothing it learned and means little."
 )
 
 
+def is_word(token: str) -> bool:
+    """Whether a vocabulary entry is a word: it has a letter and is not a marker like ``[CLS]``."""
+    return token not in NOT_WORDS and any(c.isalpha() for c in token)
+
+
 def known_words(folder: Path, ids) -> int | None:
-    """How many of ``ids`` are words the model knows (a token with a letter); None without a vocabulary."""
+    """How many of ``ids`` are words the model knows (see :func:`is_word`); None without a vocabulary."""
     strings = token_strings(folder, ids)
     if strings is None:
         return None
-    return sum(1 for s in strings if s not in _NOT_WORDS and any(c.isalpha() for c in s))
+    return sum(1 for s in strings if is_word(s))
 
 
 def input_note(folder: Path, x) -> str | None:

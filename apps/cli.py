@@ -28,8 +28,8 @@ def _add_app(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_input(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
+def _add_input(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument("--input", help="input file: an image, an audio file, or a UTF-8 text file")
     source.add_argument("--text", help="input text (text apps)")
 
@@ -171,10 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="--scan: lowest top-1 probability that counts as a detection (default: 0.5)",
     )
 
-    p = verbs.add_parser("explain", help="explain one prediction of the trained model")
+    p = verbs.add_parser(
+        "explain", help="explain one prediction of the trained model, or what it relies on (--global)"
+    )
     _add_app(p)
-    p.add_argument("--method", required=True, help="explainer name (see the error for the list)")
-    _add_input(p)
+    p.add_argument(
+        "--method",
+        default=None,
+        help="explainer name (see the error for the list; --global: integrated_gradients)",
+    )
+    _add_input(p, required=False)
+    p.add_argument(
+        "--global",
+        dest="global_",
+        action="store_true",
+        help="explain many labelled examples for their true class and write what the model relies on "
+        "per class (class-average maps, or the tokens that push each class) to --out REPORT.html",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="--global: your labelled folder or file (as for `evaluate --data`) instead of the test split",
+    )
+    p.add_argument(
+        "--per-class", type=int, default=20, help="--global: examples explained per class (default: 20)"
+    )
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
     p.add_argument(
         "--out",
@@ -501,6 +522,12 @@ def _cmd_explain(args) -> int:
     from xai import listen
     from xai.render import save_attribution_png
 
+    if args.global_:
+        return _explain_global(args)
+    if args.input is None and args.text is None:
+        raise GlasswingError("Give the input to explain with --input FILE or --text TEXT (or use --global).")
+    if args.method is None:
+        raise GlasswingError("Give the explainer with --method (e.g. --method integrated_gradients).")
     explainer = xai.get_explainer(args.method)
     available = xai.available(get_app(args.app, args.models_dir))
     if args.method not in available:
@@ -545,6 +572,80 @@ def _cmd_explain(args) -> int:
         save_attribution_png(attribution, x, args.out, title=f"{args.method}: {labels[target]}")
         print(f"Wrote {args.out}")
     return 0
+
+
+def _explain_global(args) -> int:
+    """``explain --global``: what the model relies on per class, over the test split or ``--data``."""
+    import time
+
+    import numpy as np
+
+    import xai
+    from apps import artifacts, labelled
+    from xai import insights, segments
+    from xai.render import insights_html
+
+    if args.out is None:
+        raise GlasswingError("--global writes a report: give --out REPORT.html.")
+    artifacts.check_output_path(args.out, (".html",))
+    if args.per_class < 1:
+        raise GlasswingError(f"--per-class must be >= 1, got {args.per_class}.")
+    app, folder, cfg, model = _load_trained(args)
+    method = args.method or "integrated_gradients"
+    if method not in xai.available(app):
+        available = ", ".join(xai.available(app))
+        raise GlasswingError(f"Method {method!r} does not support app {app.name!r}. Available: {available}.")
+    names = app.labels(cfg)
+    if args.data:
+        if app.labelled is None:
+            raise GlasswingError(f"App {app.name!r} cannot read labelled data (--data).")
+        xs, kept = labelled.read(app, folder, cfg, app.labelled(args.data, names))
+        ys, source = np.array([names.index(label) for label in kept.labels]), str(args.data)
+    else:
+        xs, ys = _test_split(app, cfg)
+        source = "the test split"
+    chosen = insights.sample_per_class(ys, args.per_class)
+    print(f"Explaining {len(chosen)} examples from {source} with {method} ...", flush=True)
+    started = time.perf_counter()
+
+    def progress(done, total):
+        if done == total or time.perf_counter() - progress.last > 5:
+            progress.last = time.perf_counter()
+            print(f"  {done}/{total} explained ({progress.last - started:.0f} s)", flush=True)
+
+    progress.last = started
+    result = insights.insights(
+        app,
+        model,
+        xs[chosen],
+        ys[chosen],
+        names,
+        method,
+        source,
+        lambda ids: artifacts.token_strings(folder, ids),
+        progress,
+    )
+    html = insights_html(result, time_major=segments.time_major(app.modality))
+    artifacts.write_bytes_atomic(Path(args.out), html.encode("utf-8"))
+    for c in result.classes:
+        top = ", ".join(f"{p.token} {p.mean:+.3f}" for p in c.pushes_for[:5])
+        print(
+            f"{c.label:20s} {c.count:4d} examples  accuracy {c.accuracy:.3f}"
+            + (f"  pushed by: {top}" if top else "")
+        )
+    print(f"Wrote {args.out}")
+    return 0
+
+
+def _test_split(app, cfg):
+    """The whole test split as ``(x, y)`` arrays (``App.dataset`` augments only the training split)."""
+    import numpy as np
+
+    xs, ys = [], []
+    for x, y in app.dataset(cfg, "test"):
+        xs.append(np.asarray(x))
+        ys.append(np.asarray(y))
+    return np.concatenate(xs), np.concatenate(ys).astype(int)
 
 
 def _write_listening(app, cfg, model, raw, attribution, labels, args) -> None:

@@ -96,14 +96,21 @@ def read_folder(root, labels: list[str], extensions: tuple[str, ...]) -> Labelle
     return data
 
 
-def predict(app, folder, cfg, model, data: Labelled, lite=None) -> tuple[np.ndarray, Labelled]:
-    """Class probabilities of every readable input, by ``model`` or by ``lite`` (a LiteRT runner).
+def read(app, folder, cfg, data: Labelled, raw_signal: bool = False) -> tuple[np.ndarray, Labelled]:
+    """Every readable input of ``data`` as the model takes it (or as its raw signal).
 
-    Inputs ``preprocess`` refuses move to ``skipped``. A raw-input app's .tflite
-    gets the raw signal (it computes its own features), as in ``glasswing predict``.
+    Inputs ``preprocess`` refuses move to ``skipped``; inputs with no word the
+    model knows are listed in ``unknown``.
+
+    Args:
+        raw_signal: Return a raw-input app's signal (what its .tflite takes)
+            instead of the model input.
 
     Returns:
-        ``(probs, kept)``: probabilities in the order of ``kept``, the readable inputs.
+        ``(batch, kept)``: the inputs stacked, in the order of ``kept``.
+
+    Raises:
+        GlasswingError: No input could be read.
     """
     from apps.artifacts import known_words
 
@@ -113,7 +120,7 @@ def predict(app, folder, cfg, model, data: Labelled, lite=None) -> tuple[np.ndar
     for raw, label, name, group in zip(data.inputs, data.labels, data.names, data.groups):
         try:
             x = preprocess(raw)
-            if lite is not None and app.raw is not None:
+            if raw_signal and app.raw is not None:
                 x = app.raw.load(raw, cfg)[0]
         except GlasswingError as err:
             kept.skipped.append((name, str(err)))
@@ -125,7 +132,19 @@ def predict(app, folder, cfg, model, data: Labelled, lite=None) -> tuple[np.ndar
             getattr(kept, field).append(value)
     if not features:
         raise GlasswingError("No input of --data could be read; see the skipped list above.")
-    batch = np.stack(features)
+    return np.stack(features), kept
+
+
+def predict(app, folder, cfg, model, data: Labelled, lite=None) -> tuple[np.ndarray, Labelled]:
+    """Class probabilities of every readable input, by ``model`` or by ``lite`` (a LiteRT runner).
+
+    A raw-input app's .tflite gets the raw signal (it computes its own features),
+    as in ``glasswing predict``.
+
+    Returns:
+        ``(probs, kept)``: probabilities in the order of ``kept``, the readable inputs.
+    """
+    batch, kept = read(app, folder, cfg, data, raw_signal=lite is not None)
     if lite is not None:
         return np.concatenate([lite(batch[i : i + 1]) for i in range(len(batch))]), kept
     from apps.evaluate import keras_predictor

@@ -116,6 +116,28 @@ def test_explain_writes_a_heatmap_and_names_bad_arguments(capsys, image_cfg, tmp
     )
     assert code == 2 and "Cannot read the image" in err
 
+    # --global: what the model relies on per class, over the test split or the user's own folder.
+    report = tmp_path / "report.html"
+    gl = ["explain", "image", "--models-dir", str(tmp_path), "--global", "--per-class", "2"]
+    code, out, err = run_cli(capsys, *gl, "--out", str(report))
+    assert code == 0, err
+    assert "Class-average attribution maps" in report.read_text() and "accuracy" in out
+    own = tmp_path / "own"
+    for k, label in enumerate(APP.labels(image_cfg)[:2]):
+        (own / label).mkdir(parents=True)
+        for i in range(2):
+            pixels = APP.fake_batch(image_cfg, 4)[0][2 * k + i, ..., 0]
+            Image.fromarray((pixels * 255).astype("uint8")).save(own / label / f"{i}.png")
+    code, out, err = run_cli(capsys, *gl, "--data", str(own), "--out", str(report))
+    assert code == 0, err
+    assert f"4 examples from {own}" in out and str(own) in report.read_text()
+    code, _, err = run_cli(capsys, *gl)
+    assert code == 2 and "--out REPORT.html" in err
+    code, _, err = run_cli(capsys, *gl, "--out", str(tmp_path / "r.png"))
+    assert code == 2 and ".html" in err
+    code, _, err = run_cli(capsys, "explain", "image", "--models-dir", str(tmp_path), "--method", "lime")
+    assert code == 2 and "--input FILE or --text TEXT" in err
+
 
 def test_token_strings_map_ids_through_the_vocabulary(tmp_path):
     from apps.artifacts import token_strings

@@ -104,6 +104,27 @@ def test_explain_text_highlights_tokens(models, monkeypatch):
     assert "deletion AUC" in captions_of(at)
 
 
+# ----- Insights -----
+
+
+def test_insights_image_class_maps_and_report(models, monkeypatch):
+    at = open_page(models, monkeypatch, "image", "insights")
+    at.slider(key="insights:per_class").set_value(3).run()
+    assert_ok(at)
+    assert at.selectbox(key="insights:method").value == "integrated_gradients"
+    assert "30 test examples" in captions_of(at)
+    assert len(at.get("image")) == 1 and len(at.get("download_button")) == 1
+
+
+def test_insights_text_lists_the_words_that_push_each_class(models, monkeypatch):
+    at = open_page(models, monkeypatch, "sentiment", "insights")
+    at.selectbox(key="insights:method").set_value("gradient_input").run()
+    assert_ok(at)
+    assert "explained for its true class with **gradient_input**" in captions_of(at)
+    assert len(at.get("image")) == 2  # one bar chart of pushing words per class
+    assert "×" in captions_of(at)  # example sentences beside the words
+
+
 # ----- Features -----
 
 

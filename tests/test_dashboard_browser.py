@@ -137,6 +137,11 @@ def test_browser_upload_predict_and_explain(image_only, tmp_path):
             expect(captions.filter(has_text="shirt.png").first).to_be_visible()
             expect(page.get_by_text("test example #", exact=False)).to_have_count(0)
             page.screenshot(path=ARTIFACTS / "explain.png")
+            nav.get_by_text("Insights", exact=True).click()
+            _settle(page, "Insights", 120)
+            expect(page.get_by_text("each explained for its true class").first).to_be_visible()
+            expect(page.get_by_text("Download the report (HTML)")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "insights.png")
         except Exception:
             # Leave evidence for a failure seen only on a loaded machine.
             page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
@@ -171,7 +176,7 @@ def test_browser_screenshots_of_every_page_with_the_committed_models():
             titles = ["Overview", "Export"]
             titles += ["Generate"] if APPS[name].task == "generate" else []
             titles += (
-                ["Data", "Playground", "Explain", "Features", "Errors"]
+                ["Data", "Playground", "Explain", "Insights", "Features", "Errors"]
                 if APPS[name].task == "classify"
                 else []
             )
@@ -179,4 +184,8 @@ def test_browser_screenshots_of_every_page_with_the_committed_models():
                 nav.get_by_text(title, exact=True).click()
                 _settle(page, "Glasswing models" if title == "Overview" else title)
                 expect(page.locator("[data-testid=stException]")).to_have_count(0)
+                if title == "Explain" and APPS[name].raw is not None:
+                    # Each map can be heard three ways (as recorded, kept, removed), plus the input.
+                    expect(page.locator("[data-testid=stAudio]")).not_to_have_count(0)
+                    assert page.locator("[data-testid=stAudio]").count() >= 4
                 page.screenshot(path=out / f"{name}-{title.lower()}.png")

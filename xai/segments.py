@@ -122,6 +122,12 @@ def parts_are_tokens(modality: str) -> bool:
     return modality == "text"
 
 
+def time_major(modality: str) -> bool:
+    """Whether an input's first axis is time and its second frequency (log-mel), as drawn in a spectrogram."""
+    _check_modality(modality)
+    return modality == "audio"
+
+
 def switchable(modality: str, x: np.ndarray) -> np.ndarray:
     """Boolean map of the elements that may be switched off: all but text padding."""
     return tokens(x) >= 0 if parts_are_tokens(modality) else np.ones(np.shape(x), dtype=bool)

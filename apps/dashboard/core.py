@@ -195,7 +195,7 @@ def explain(app, method: str, x, target: int | None = None):
         ``(Attribution, seconds it took when first computed)``.
     """
     model = bundle(app).model
-    return _explain(app.name, method, input_hash(x), _stamp(app), target, x, model, app)
+    return _explain(app.name, method, input_hash(x), model_stamp(app), target, x, model, app)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -215,7 +215,15 @@ def faithfulness(app, method: str, x, attribution) -> dict:
     """Deletion/insertion AUCs of an attribution map (cached with the explanation)."""
     model = bundle(app).model
     return _faithfulness(
-        app.name, method, input_hash(x), _stamp(app), attribution.target, x, attribution.values, model, app
+        app.name,
+        method,
+        input_hash(x),
+        model_stamp(app),
+        attribution.target,
+        x,
+        attribution.values,
+        model,
+        app,
     )
 
 
@@ -229,11 +237,11 @@ def _compare(name: str, method: str, key: str, backend: str, _x, _float, _lite, 
 def compare(app, method: str, mode: str, x) -> dict:
     """Float-vs-.tflite explanations of ``x`` with a prediction-only method (cached)."""
     lite = tflite_model(app, mode)
-    backend = f"{_stamp(app)}|{mode}|{_mtime(lite.path)}"
+    backend = f"{model_stamp(app)}|{mode}|{_mtime(lite.path)}"
     return _compare(app.name, method, input_hash(x), backend, x, bundle(app).model, lite, app)
 
 
-def _stamp(app) -> str:
+def model_stamp(app) -> str:
     """Identifies the model file, so a retrained model never reuses old explanations."""
     return str(_mtime(folder_of(app) / artifacts.MODEL_FILE))
 

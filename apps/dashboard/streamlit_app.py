@@ -26,6 +26,7 @@ def _pages() -> dict:
             st.Page(VIEWS / "data.py", title="Data", icon=":material/dataset:"),
             st.Page(VIEWS / "playground.py", title="Playground", icon=":material/sports_esports:"),
             st.Page(VIEWS / "explain.py", title="Explain", icon=":material/search_insights:"),
+            st.Page(VIEWS / "insights.py", title="Insights", icon=":material/insights:"),
             st.Page(VIEWS / "features.py", title="Features", icon=":material/layers:"),
             st.Page(VIEWS / "errors.py", title="Errors", icon=":material/error:"),
         ],

@@ -70,7 +70,7 @@ def filters_section(app, b) -> None:
             count = min(FILTERS_SHOWN, int(_model.find_layer(b.model, layer).output.shape[-1]))
             with st.spinner(f"Optimizing inputs for {count} filters of {layer} ..."):
                 try:
-                    images = _filters(app.name, core._stamp(app), layer, count, b.model)
+                    images = _filters(app.name, core.model_stamp(app), layer, count, b.model)
                 except GlasswingError as err:
                     st.info(str(err))
                     images = None
@@ -104,7 +104,7 @@ def projection_section(app, b, current) -> None:
         points = core.guarded(
             _projection,
             app.name,
-            core._stamp(app),
+            core.model_stamp(app),
             method,
             core.input_hash(current.x),
             b.model,

@@ -158,7 +158,13 @@ class Saliency:
 
 @dataclasses.dataclass
 class GradientInput:
-    """Gradient x input: exact per-feature contributions for a linear model."""
+    """Gradient x (input - reference): exact per-feature contributions for a linear model.
+
+    The reference is IG's default baseline, the modality's "off" input, so this is
+    IG's one-step approximation. Against a literal 0 it was worse than random on
+    speech (log-mel 0 is a loud input; 200 test clips, deletion+insertion gain
+    -0.100 against +0.434 for saliency).
+    """
 
     name: str = "gradient_input"
 
@@ -167,7 +173,10 @@ class GradientInput:
 
     def explain(self, app, model, x, target=None, **options) -> Attribution:
         f, x, target, point, grad = _gradient_at(self, app, model, x, target)
-        return Attribution(f.reduce(grad * point, x), target, self.name, tokens=options.get("tokens"))
+        reference = f.default_baseline(point, x, app.modality)
+        return Attribution(
+            f.reduce(grad * (point - reference), x), target, self.name, tokens=options.get("tokens")
+        )
 
 
 @dataclasses.dataclass

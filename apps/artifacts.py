@@ -225,6 +225,31 @@ NO_KNOWN_WORD = (
 )
 
 
+def load_comparable(app, folder: Path, other: Path):
+    """``(cfg, model)`` of the model in ``other``, checked to take the same inputs as the one in ``folder``.
+
+    Two models' explanations are compared element by element, so they must be
+    models of the same app reading the same inputs: for token inputs, the same
+    vocabulary (the same id must mean the same word).
+
+    Raises:
+        GlasswingError: No model in ``other``, one that does not fit ``app``, or another vocabulary.
+    """
+    other = Path(other)
+    if not (other / MODEL_FILE).is_file():
+        raise GlasswingError(f"{other}: no {MODEL_FILE} there; give a trained model's folder.")
+    loaded = load_trained(app, other)
+    vocabularies = [
+        (f / VOCAB_FILE).read_bytes() if (f / VOCAB_FILE).is_file() else None for f in (folder, other)
+    ]
+    if vocabularies[0] != vocabularies[1]:
+        raise GlasswingError(
+            f"{folder} and {other} have different vocabularies: the same token id means different words, "
+            "so their maps cannot be compared token by token."
+        )
+    return loaded
+
+
 def is_word(token: str) -> bool:
     """Whether a vocabulary entry is a word: it has a letter and is not a marker like ``[CLS]``."""
     return token not in NOT_WORDS and any(c.isalpha() for c in token)

@@ -194,7 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="--global: your labelled folder or file (as for `evaluate --data`) instead of the test split",
     )
     p.add_argument(
-        "--per-class", type=int, default=20, help="--global: examples explained per class (default: 20)"
+        "--compare",
+        default=None,
+        metavar="FOLDER",
+        help="compare this model's explanations with another trained model of the same app (its folder, "
+        "e.g. before fine-tuning): rank correlation of the maps per method over test examples",
+    )
+    p.add_argument(
+        "--per-class",
+        type=int,
+        default=None,
+        help="--global / --compare: test examples per class (default: 20 / 5)",
     )
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted)")
     p.add_argument(
@@ -522,18 +532,18 @@ def _cmd_explain(args) -> int:
     from xai import listen
     from xai.render import save_attribution_png
 
+    if args.global_ and args.compare:
+        raise GlasswingError("Use --global or --compare, not both.")
     if args.global_:
         return _explain_global(args)
+    if args.compare:
+        return _explain_compare(args)
     if args.input is None and args.text is None:
         raise GlasswingError("Give the input to explain with --input FILE or --text TEXT (or use --global).")
     if args.method is None:
         raise GlasswingError("Give the explainer with --method (e.g. --method integrated_gradients).")
     explainer = xai.get_explainer(args.method)
-    available = xai.available(get_app(args.app, args.models_dir))
-    if args.method not in available:
-        raise GlasswingError(
-            f"Method {args.method!r} does not support app {args.app!r}. Available: {', '.join(available)}."
-        )
+    _require_methods(get_app(args.app, args.models_dir), [args.method])
     hearable = listen.supports(get_app(args.app, args.models_dir))
     if args.out:
         artifacts.check_output_path(args.out, (".png", ".wav") if hearable else (".png",))
@@ -580,7 +590,6 @@ def _explain_global(args) -> int:
 
     import numpy as np
 
-    import xai
     from apps import artifacts, labelled
     from xai import insights, segments
     from xai.render import insights_html
@@ -588,13 +597,10 @@ def _explain_global(args) -> int:
     if args.out is None:
         raise GlasswingError("--global writes a report: give --out REPORT.html.")
     artifacts.check_output_path(args.out, (".html",))
-    if args.per_class < 1:
-        raise GlasswingError(f"--per-class must be >= 1, got {args.per_class}.")
+    per_class = _per_class(args, 20)
     app, folder, cfg, model = _load_trained(args)
     method = args.method or "integrated_gradients"
-    if method not in xai.available(app):
-        available = ", ".join(xai.available(app))
-        raise GlasswingError(f"Method {method!r} does not support app {app.name!r}. Available: {available}.")
+    _require_methods(app, [method])
     names = app.labels(cfg)
     if args.data:
         if app.labelled is None:
@@ -604,7 +610,7 @@ def _explain_global(args) -> int:
     else:
         xs, ys = _test_split(app, cfg)
         source = "the test split"
-    chosen = insights.sample_per_class(ys, args.per_class)
+    chosen = insights.sample_per_class(ys, per_class)
     print(f"Explaining {len(chosen)} examples from {source} with {method} ...", flush=True)
     started = time.perf_counter()
 
@@ -634,6 +640,55 @@ def _explain_global(args) -> int:
             + (f"  pushed by: {top}" if top else "")
         )
     print(f"Wrote {args.out}")
+    return 0
+
+
+def _require_methods(app, methods) -> None:
+    """Raises one clear line when a method does not apply to ``app``, naming those that do."""
+    import xai
+
+    available = xai.available(app)
+    for method in methods:
+        if method not in available:
+            raise GlasswingError(
+                f"Method {method!r} does not support app {app.name!r}. Available: {', '.join(available)}."
+            )
+
+
+def _per_class(args, default: int) -> int:
+    """``--per-class``, or ``default`` when not given; at least 1."""
+    n = default if args.per_class is None else args.per_class
+    if n < 1:
+        raise GlasswingError(f"--per-class must be >= 1, got {n}.")
+    return n
+
+
+# --compare's default methods: one gradient at a time or a few dozen, so a few hundred maps take minutes.
+COMPARE_METHODS = ("saliency", "gradient_input", "integrated_gradients", "grad_cam", "occlusion")
+
+
+def _explain_compare(args) -> int:
+    """``explain --compare FOLDER``: how alike two models' maps are, per method, over test examples."""
+    import xai
+    from apps import artifacts
+    from xai import insights
+
+    per_class = _per_class(args, 5)
+    app, folder, cfg, model = _load_trained(args)
+    other = Path(args.compare)
+    _, other_model = artifacts.load_comparable(app, folder, other)
+    methods = [args.method] if args.method else [m for m in COMPARE_METHODS if m in xai.available(app)]
+    _require_methods(app, methods)
+    xs, ys = _test_split(app, cfg)
+    chosen = insights.sample_per_class(ys, per_class)
+    print(f"Comparing {folder} (A) with {other} (B) on {len(chosen)} test examples ...", flush=True)
+    results = xai.compare_models(app, model, other_model, xs[chosen], methods)
+    same = results[0].same_prediction
+    print(f"both predict the same class on {same:.1%} of them; the maps explain A's prediction")
+    print(f"{'method':22s}{'rank correlation':>20s}{'top-10% overlap':>20s}")
+    for r in results:
+        rho, overlap = r.rank_correlation, r.top_overlap
+        print(f"{r.method:22s}{rho[0]:>12.3f} ± {rho[1]:.3f}{overlap[0]:>12.3f} ± {overlap[1]:.3f}")
     return 0
 
 

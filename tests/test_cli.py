@@ -123,7 +123,7 @@ def test_explain_writes_a_heatmap_and_names_bad_arguments(capsys, image_cfg, tmp
     assert code == 0, err
     assert "Class-average attribution maps" in report.read_text() and "accuracy" in out
     own = tmp_path / "own"
-    for k, label in enumerate(APP.labels(image_cfg)[:2]):
+    for k, label in enumerate(APP.labels(image_cfg)[1:3]):  # no "/" in these names
         (own / label).mkdir(parents=True)
         for i in range(2):
             pixels = APP.fake_batch(image_cfg, 4)[0][2 * k + i, ..., 0]
@@ -137,6 +137,26 @@ def test_explain_writes_a_heatmap_and_names_bad_arguments(capsys, image_cfg, tmp
     assert code == 2 and ".html" in err
     code, _, err = run_cli(capsys, "explain", "image", "--models-dir", str(tmp_path), "--method", "lime")
     assert code == 2 and "--input FILE or --text TEXT" in err
+
+    # --compare: the same model in another folder agrees with itself; an untrained twin does not.
+    import shutil
+
+    from apps import artifacts
+
+    twin, untrained = tmp_path / "twin", tmp_path / "untrained"
+    shutil.copytree(tmp_path / "image", twin)
+    shutil.copytree(tmp_path / "image", untrained)
+    APP.build(image_cfg).save(untrained / artifacts.MODEL_FILE)
+    cmp = ["explain", "image", "--models-dir", str(tmp_path), "--per-class", "2", "--compare"]
+    code, out, err = run_cli(capsys, *cmp, str(twin), "--method", "integrated_gradients")
+    assert code == 0, err
+    assert "same class on 100.0%" in out and "1.000 ± 0.000" in out
+    code, out, err = run_cli(capsys, *cmp, str(untrained), "--method", "integrated_gradients")
+    assert code == 0, err
+    rho = float(next(line for line in out.splitlines() if line.startswith("integrated_gradients")).split()[1])
+    assert rho < 0.9
+    code, _, err = run_cli(capsys, *cmp, str(tmp_path / "nowhere"))
+    assert code == 2 and "no model.keras there" in err  # one line, not a traceback
 
 
 def test_token_strings_map_ids_through_the_vocabulary(tmp_path):

@@ -95,6 +95,18 @@ def test_explain_image_methods_faithfulness_and_float_vs_tflite(models, monkeypa
     assert at.selectbox(key="explain:cmp_mode").value == "int8"
 
 
+def test_explain_compares_the_maps_with_another_model_of_the_app(models, monkeypatch, tmp_path):
+    twin = tmp_path / "twin"
+    shutil.copytree(models / "image", twin)
+    at = open_page(models, monkeypatch, "image", "explain")
+    at.multiselect(key="explain:methods").set_value(["gradient_input"]).run()
+    at.text_input(key="explain:other").input(str(twin)).run()
+    assert_ok(at)
+    assert "rank correlation with this model's map 1.000" in captions_of(at)
+    at.text_input(key="explain:other").input(str(tmp_path / "nowhere")).run()
+    assert any("no model.keras there" in e.value for e in at.error)
+
+
 def test_explain_text_highlights_tokens(models, monkeypatch):
     at = open_page(models, monkeypatch, "sentiment", "explain")
     at.multiselect(key="explain:methods").set_value(["integrated_gradients"]).run()

@@ -22,7 +22,7 @@ import xai
 from apps import APPS
 from apps.errors import GlasswingError
 from xai import _model, segments
-from xai.perturbation import rank_correlation
+from xai.comparison import rank_correlation
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +257,19 @@ def test_bad_inputs_raise_errors_that_name_the_problem(image_model, text_model):
 def test_rank_correlation_is_nan_for_constant_maps():
     assert np.isnan(rank_correlation(np.zeros(5), np.arange(5)))
     assert rank_correlation(np.arange(5), np.arange(5) * 2.0) == pytest.approx(1.0)
+
+
+def test_compare_models_over_many_inputs_with_intervals(image_model):
+    from xai_models import quadrant_model
+
+    model, xt, _ = image_model
+    same = xai.compare_models(IMAGE_APP, model, model, xt[:6], ["gradient_input", "occlusion"])
+    assert [a.method for a in same] == ["gradient_input", "occlusion"]
+    assert all(a.rank_correlation[0] == pytest.approx(1.0) and a.same_prediction == 1.0 for a in same)
+    assert same[0].n == 6 and same[0].top_overlap == (pytest.approx(1.0), pytest.approx(0.0))
+    other = xai.compare_models(
+        IMAGE_APP, model, quadrant_model((28, 28, 1), classes=10), xt[:6], ["occlusion"]
+    )
+    assert other[0].rank_correlation[0] < 0.8 and other[0].rank_correlation[1] > 0
+    with pytest.raises(GlasswingError, match="different inputs"):
+        xai.compare_models(IMAGE_APP, model, quadrant_model((12, 12, 1)), xt[:2], ["occlusion"])

@@ -6,8 +6,9 @@ protocol (modality, task) and never switch on an app's name.
 """
 
 from xai.attribution import Attribution, Explainer
+from xai.comparison import compare, compare_models
 from xai.gradients import GradCAM, GradientInput, IntegratedGradients, Saliency, SmoothGrad
-from xai.perturbation import Lime, Occlusion, compare
+from xai.perturbation import Lime, Occlusion
 from xai.shap_explainers import ShapGradient, ShapPartition
 
 EXPLAINERS = {
@@ -55,5 +56,6 @@ __all__ = [
     "Explainer",
     "available",
     "compare",
+    "compare_models",
     "get_explainer",
 ]

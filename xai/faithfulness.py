@@ -18,7 +18,7 @@ import numpy as np
 
 from apps.errors import GlasswingError
 from xai import _model, segments
-from xai.perturbation import rank_correlation
+from xai.comparison import rank_correlation
 
 
 @dataclasses.dataclass(frozen=True)

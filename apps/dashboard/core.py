@@ -227,6 +227,18 @@ def faithfulness(app, method: str, x, attribution) -> dict:
     )
 
 
+@st.cache_resource(show_spinner="Loading the other model ...", max_entries=4)
+def _load_other(name: str, folder: str, other: str, stamp: float, _app):
+    return artifacts.load_comparable(_app, Path(folder), Path(other))[1]
+
+
+def other_model(app, other: str):
+    """Another trained model of ``app`` (its folder), checked to take the same inputs (cached)."""
+    path = Path(other).expanduser()
+    stamp = _mtime(path / artifacts.MODEL_FILE)
+    return _load_other(app.name, str(folder_of(app)), str(path), stamp, app)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _compare(name: str, method: str, key: str, backend: str, _x, _float, _lite, _app) -> dict:
     import xai

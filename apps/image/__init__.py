@@ -1,5 +1,8 @@
 """Image classification on Fashion-MNIST."""
 
+import functools
+
+from apps import labelled
 from apps.app import App, OwnData
 from apps.image import config, data, model
 
@@ -16,6 +19,7 @@ APP = App(
     prepare=data.prepare,
     description="Fashion-MNIST clothing classifier (CNN, 10 classes)",
     load_preprocess=data.load_preprocess,
+    labelled=functools.partial(labelled.read_folder, extensions=data.IMAGE_EXTENSIONS),
     own_data=OwnData(
         kind="image",
         layout="folder",

@@ -8,6 +8,7 @@ import streamlit as st
 import xai
 from apps.dashboard import core, render
 from apps.errors import GlasswingError
+from xai import comparison
 
 # Fast methods shown before the user picks: each takes well under a second here.
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam", "gradient_x_input")
@@ -116,6 +117,38 @@ def float_vs_tflite(app, current, target) -> None:
     )
 
 
+def other_model(app, current, methods, target) -> None:
+    """The same methods on another trained model of this app, beside this one's maps."""
+    st.subheader("Compare with another model")
+    other = st.text_input(
+        "Folder of another trained model of this app (e.g. a copy from before fine-tuning)",
+        key="explain:other",
+        placeholder="path/to/models/" + app.name,
+    )
+    if not other or not methods:
+        return
+    model_b = core.guarded(core.other_model, app, other)
+    if model_b is None:
+        return
+    columns = st.columns(3)
+    for i, method in enumerate(methods):
+        with columns[i % 3]:
+            st.markdown(f"**{method}** · other model")
+            try:
+                a = core.explain(app, method, current.x, target)[0]
+                b = xai.get_explainer(method).explain(app, model_b, current.x, target)
+            except GlasswingError as err:
+                st.error(str(err))
+                continue
+            render.attribution(app, current.x, b.values)
+            rank = comparison.rank_correlation(a.values, b.values)
+            st.caption(
+                f"rank correlation with this model's map {rank:.3f} · "
+                f"top-10% overlap {comparison.top_overlap(a.values, b.values):.0%}"
+            )
+    st.caption(f"Over many test examples: `glasswing explain {app.name} --compare {other}`.")
+
+
 st.title("Explain")
 app = core.require_app("classify")
 b = core.guarded(core.bundle, app) if app is not None else None
@@ -142,3 +175,4 @@ if b is not None:
     if methods:
         attributions(app, b, current, methods, int(target))
     float_vs_tflite(app, current, int(target))
+    other_model(app, current, methods, int(target))

@@ -60,15 +60,6 @@ def interval(values) -> str:
     return f"{mean:.3f} ± {half:.3f}"
 
 
-def _gain_beats_random(gains) -> str:
-    """ "yes": the 95 % interval of the paired gain over random is above 0; "no": below; else "tie"."""
-    import numpy as np
-
-    gains = np.asarray(gains, dtype=np.float64)
-    half = 1.96 * gains.std(ddof=1) / np.sqrt(len(gains)) if len(gains) > 1 else float("inf")
-    return "yes" if gains.mean() - half > 0 else "no" if gains.mean() + half < 0 else "tie"
-
-
 def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None:
     import numpy as np
     from report import append, table
@@ -76,7 +67,7 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
     import xai
     from apps import artifacts
     from apps.litert import LiteRTModel
-    from xai.faithfulness import deletion_insertion, randomization_check
+    from xai.faithfulness import deletion_insertion, randomization_check, verdict
 
     cfg, model = artifacts.load_trained(app, folder)
     xs, ys, source = _examples(app, cfg, n)
@@ -103,7 +94,7 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
                 break
         rows = np.asarray(rows)
         # Paired per example: the map's deletion and insertion gain over random orderings.
-        gains = (rows[:, 1] - rows[:, 0]) + (rows[:, 2] - rows[:, 3])
+        gains = (rows[:, 1] - rows[:, 0]) + (rows[:, 2] - rows[:, 3])  # faithfulness.gain, per example
         # Over a few examples: one map's correlation with its random-model twin is noisy.
         sanity = np.nanmean(
             [
@@ -119,7 +110,7 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
         )
         table_rows.append(
             [name, len(rows), f"{statistics.median(times):.3f}", *figures, interval(gains),
-             _gain_beats_random(gains),
+             verdict(gains),
              f"{sanity:.2f}", note]
         )  # fmt: skip
     tflite_dir = folder / artifacts.TFLITE_DIR

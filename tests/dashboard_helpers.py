@@ -33,9 +33,12 @@ def copy_app(name: str, models, data_dir, tflite=("float32", "int8")) -> None:
     (target / "config.json").write_text(json.dumps(config))
 
 
-def open_page(models, monkeypatch, app: str | None = None, page: str | None = None) -> AppTest:
+def open_page(models, monkeypatch, app: str | None = None, page: str | None = None, state=None) -> AppTest:
+    """Runs the dashboard on ``models`` at ``page`` with ``app`` chosen and ``state`` preset (widget keys)."""
     monkeypatch.setenv("GLASSWING_MODELS_DIR", str(models))
     at = AppTest.from_file(SCRIPT, default_timeout=120)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
     # Straight to the page with the app chosen: one script run instead of three.
     if app is not None:
         at.session_state["glasswing_app"] = app

@@ -91,6 +91,12 @@ def test_explain_image_methods_faithfulness_and_float_vs_tflite(models, monkeypa
     assert_ok(at)
     captions = captions_of(at)
     assert captions.count("deletion AUC") == 2
+    # Ordered by the gain over random measured for this model, with that gain under each map.
+    assert captions.count("for this model, over 8 test examples") == 2
+    gains = [
+        float(c.split("gain over random ")[1].split()[0]) for c in captions.splitlines() if "gain over" in c
+    ]
+    assert gains == sorted(gains, reverse=True)
     assert "top-10% overlap" in captions  # the float vs int8.tflite comparison
     assert at.selectbox(key="explain:cmp_mode").value == "int8"
 
@@ -108,7 +114,8 @@ def test_explain_compares_the_maps_with_another_model_of_the_app(models, monkeyp
 
 
 def test_explain_text_highlights_tokens(models, monkeypatch):
-    at = open_page(models, monkeypatch, "sentiment", "explain")
+    # Without the per-model measurement: 8 examples x 3 methods through a 22M-parameter encoder.
+    at = open_page(models, monkeypatch, "sentiment", "explain", state={"explain:model_level": False})
     at.multiselect(key="explain:methods").set_value(["integrated_gradients"]).run()
     assert_ok(at)
     html = markdown_of(at)

@@ -108,6 +108,56 @@ def deletion_insertion(
     )
 
 
+def gain(f: Faithfulness) -> float:
+    """How much better than random one map is: deletion gain plus insertion gain (> 0 is better)."""
+    return (f.random_deletion - f.deletion) + (f.insertion - f.random_insertion)
+
+
+def verdict(gains) -> str:
+    """``"yes"``: the 95 % interval of the mean gain over random is above 0, ``"no"``: below, else ``"tie"``.
+
+    Args:
+        gains: One :func:`gain` per example.
+    """
+    from xai.comparison import mean_interval
+
+    mean, half = mean_interval(gains)
+    half = float("inf") if not np.isfinite(half) else half
+    return "yes" if mean - half > 0 else "no" if mean + half < 0 else "tie"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFaithfulness:
+    """One method's faithfulness for one model over several labelled examples.
+
+    Attributes:
+        method: The explainer.
+        n: Examples measured.
+        gain: Mean gain over random (:func:`gain`) and its 95 % half-width.
+        verdict: :func:`verdict` of the gains: ``"yes"`` = beats random for this model.
+    """
+
+    method: str
+    n: int
+    gain: tuple[float, float]
+    verdict: str
+
+
+def measure(app, model, method: str, xs, ys, random_runs: int = 3) -> ModelFaithfulness:
+    """Deletion/insertion gain over random of ``method``'s maps for their true class, over ``xs``."""
+    import xai
+    from xai.comparison import mean_interval
+
+    explainer = xai.get_explainer(method)
+    gains = []
+    for x, y in zip(xs, ys):
+        values = explainer.explain(app, model, x, int(y)).values
+        gains.append(
+            gain(deletion_insertion(model, x, values, int(y), app.modality, random_runs=random_runs))
+        )
+    return ModelFaithfulness(method, len(gains), mean_interval(gains), verdict(gains))
+
+
 def _weighted_layers(model) -> list:
     """Leaf layers that own trainable weights, in forward order (nested models included)."""
     return [

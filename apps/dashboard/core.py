@@ -227,6 +227,23 @@ def faithfulness(app, method: str, x, attribution) -> dict:
     )
 
 
+# Test examples each method is measured on for the current model (Explain page's order and warnings).
+FAITHFULNESS_EXAMPLES = 8
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _model_faithfulness(name: str, method: str, backend: str, n: int, _model, _app, _xs, _ys):
+    from xai.faithfulness import measure
+
+    return measure(_app, _model, method, _xs, _ys)
+
+
+def model_faithfulness(app, method: str, n: int = FAITHFULNESS_EXAMPLES):
+    """``method``'s gain over random for this model, over its first ``n`` test examples (cached per model)."""
+    xs, ys = test_inputs(app, n)
+    return _model_faithfulness(app.name, method, model_stamp(app), n, bundle(app).model, app, xs, ys)
+
+
 @st.cache_resource(show_spinner="Loading the other model ...", max_entries=4)
 def _load_other(name: str, folder: str, other: str, stamp: float, _app):
     return artifacts.load_comparable(_app, Path(folder), Path(other))[1]

@@ -12,6 +12,7 @@ from xai import comparison
 
 # Fast methods shown before the user picks: each takes well under a second here.
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam", "gradient_x_input")
+MODEL_LEVEL_KEY = "explain:model_level"
 
 
 def _methods(app) -> list[str]:
@@ -42,13 +43,25 @@ def attributions(app, b, current, methods, target) -> None:
         except GlasswingError as err:
             results[method] = err
     progress.progress(1.0, text="Measuring deletion/insertion AUC ...")
-    faith = {}
+    faith, overall = {}, {}
     for method, result in results.items():
         if not isinstance(result, GlasswingError):
             faith[method] = core.guarded(core.faithfulness, app, method, current.x, result[0])
+    for i, method in enumerate(faith if st.session_state.get(MODEL_LEVEL_KEY, True) else ()):
+        progress.progress(
+            i / len(faith),
+            text=f"Measuring {method} on {core.FAITHFULNESS_EXAMPLES} test examples for this model ...",
+        )
+        overall[method] = core.guarded(core.model_faithfulness, app, method)
     progress.empty()
-    # Most faithful first, on this input: a user reads the left-most map first.
-    methods = sorted(methods, key=lambda m: faithfulness_rank(faith.get(m)))
+    # Most faithful for this model first (then on this input): a user reads the left-most map first.
+    methods = sorted(
+        methods,
+        key=lambda m: (
+            -overall[m].gain[0] if overall.get(m) else float("inf"),
+            faithfulness_rank(faith.get(m)),
+        ),
+    )
     for row in range(0, len(methods), 3):
         for method, column in zip(methods[row : row + 3], st.columns(3)):
             with column:
@@ -71,6 +84,18 @@ def attributions(app, b, current, methods, target) -> None:
                         st.warning(
                             "No better than a random ordering on this input: "
                             "do not read this map as an explanation."
+                        )
+                model_level = overall.get(method)
+                if model_level:
+                    mean, half = model_level.gain
+                    st.caption(
+                        f"for this model, over {model_level.n} test examples: gain over random "
+                        f"{mean:+.3f} ± {half:.3f}"
+                    )
+                    if model_level.verdict != "yes":
+                        st.warning(
+                            f"Not better than random for this model (over {model_level.n} test examples): "
+                            "its maps here are not evidence of what the model uses."
                         )
                 caveat = getattr(xai.EXPLAINERS[method], "caveat", "")
                 if caveat:
@@ -171,6 +196,13 @@ if b is not None:
             key=f"explain:target:{core.input_hash(current.x)}",
         )
         methods = _methods(app)
+        st.toggle(
+            f"Order and check the methods on {core.FAITHFULNESS_EXAMPLES} test examples for this model",
+            value=True,
+            key=MODEL_LEVEL_KEY,
+            help="Deletion/insertion against random orderings, per method, cached per model file. "
+            "Slow methods on large models take a while the first time.",
+        )
         st.caption("Red: evidence for the class; blue: against. Results are cached per input and method.")
     if methods:
         attributions(app, b, current, methods, int(target))

@@ -99,24 +99,39 @@ def compare_outputs(outputs: np.ndarray, reference: dict, classify: bool) -> dic
     return row
 
 
-def verify(app, tflite_path: Path, reference: dict, cfg=None) -> dict:
-    """Runs the .tflite on the whole test split; compares it with the Keras outputs.
+def verify(
+    app,
+    tflite_path: Path,
+    reference: dict,
+    cfg=None,
+    delegates: bool = True,
+    latency_runs: int = LATENCY_RUNS,
+    name: str | None = None,
+) -> dict:
+    """Runs a .tflite on the whole test split in LiteRT; compares it with the Keras outputs.
 
-    ``cfg`` (the model's Config) is passed to a generator's ``export_quality``.
+    The one verifier of exported files (``glasswing export`` and ``glasswing optimize``):
+    size, largest output difference, accuracy and agreement for classifiers, a
+    generator's own quality numbers (``cfg`` is passed to its ``export_quality``),
+    median single-example latency on one thread, and the input/output tensors.
+
+    Args:
+        delegates: ``False`` runs LiteRT's builtin kernels without XNNPack.
+        name: What the row calls the file (default ``tflite/<file name>``).
     """
-    from apps.litert import LiteRTModel
+    from apps import litert
 
-    x_all = reference["x"]
-    outputs = run_on_split(LiteRTModel(tflite_path), tflite_path, reference)
+    tflite_path = Path(tflite_path)
+    outputs = run_on_split(litert.runner(tflite_path, None, delegates), tflite_path, reference)
     row = {
-        "file": f"{artifacts.TFLITE_DIR}/{tflite_path.name}",
+        "file": name or f"{artifacts.TFLITE_DIR}/{tflite_path.name}",
         "size_bytes": tflite_path.stat().st_size,
         **compare_outputs(outputs, reference, classify=app.task == "classify"),
         "finite": bool(np.isfinite(outputs).all()),
     }
     row.update(export_quality(app, cfg, outputs, reference))
-    single = LiteRTModel(tflite_path, num_threads=1)
-    row["latency_ms"] = median_latency_ms(single, x_all[:1], LATENCY_RUNS)
+    single = litert.runner(tflite_path, 1, delegates)
+    row["latency_ms"] = median_latency_ms(single, reference["x"][:1], latency_runs)
     row["input"] = _describe(single.input_details)
     row["output"] = _describe(single.output_details)
     return row

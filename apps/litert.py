@@ -128,3 +128,31 @@ def interleaved_latency(runners: dict, x, runs: int = 200) -> dict:
 def median_latency_ms(fn, x, runs: int) -> float:
     """Median milliseconds of one call ``fn(x)`` (:func:`interleaved_latency` of one runner)."""
     return interleaved_latency({"fn": fn}, x, runs)["fn"]
+
+
+def _builtin_model(path, num_threads=None) -> LiteRTModel:
+    """:class:`LiteRTModel` on LiteRT's builtin kernels only (no default delegate)."""
+    import ai_edge_litert.interpreter as litert_interpreter
+
+    original = litert_interpreter.Interpreter
+    resolver = litert_interpreter.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+    class BuiltinOnly(original):
+        def __init__(self, model_path, num_threads=None):
+            super().__init__(
+                model_path=model_path, num_threads=num_threads, experimental_op_resolver_type=resolver
+            )
+
+    # LiteRTModel imports ai_edge_litert.interpreter.Interpreter when it is built (and
+    # re-creates it by type later), so swapping the name while constructing is enough.
+    litert_interpreter.Interpreter = BuiltinOnly
+    try:
+        return LiteRTModel(path, num_threads=num_threads)
+    finally:
+        litert_interpreter.Interpreter = original
+
+
+def runner(path, threads: int | None = 1, delegates: bool = True) -> LiteRTModel:
+    """A LiteRT runner of ``path``: one thread by default (how latency is recorded);
+    ``delegates=False`` uses the builtin kernels without XNNPack."""
+    return LiteRTModel(path, num_threads=threads) if delegates else _builtin_model(path, num_threads=threads)

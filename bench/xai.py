@@ -98,7 +98,7 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
         # Over a few examples: one map's correlation with its random-model twin is noisy.
         sanity = np.nanmean(
             [
-                randomization_check(explainer, app, model, x, int(y))["fully_random"]
+                randomization_check(explainer, app, model, x, int(y), cascade=False)["fully_random"]
                 for x, y in zip(xs[:SANITY_EXAMPLES], ys[:SANITY_EXAMPLES])
             ]
         )

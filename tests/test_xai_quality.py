@@ -85,6 +85,9 @@ def test_randomization_check_tells_trained_and_random_models_apart(image_model):
     assert names[0] == "probs" and len(names) >= 5  # output layer first, then downwards
     assert report["cascade"][0][1] > report["fully_random"]
     assert report["fully_random"] < 0.3
+    # All layers at once (one explanation, as bench/xai.py runs it on large models): just as far off.
+    at_once = randomization_check(explainer, IMAGE_APP, model, xt[0], int(yt[0]), cascade=False)
+    assert len(at_once["cascade"]) == 1 and at_once["fully_random"] < 0.3
     # The trained model itself is untouched by the check.
     np.testing.assert_allclose(explainer.explain(IMAGE_APP, model, xt[0], int(yt[0])).values, same.values)
 

@@ -193,7 +193,9 @@ def _reinitialize(layer, rng) -> None:
             weight.assign(rng.normal(float(value.mean()), spread, value.shape).astype(value.dtype))
 
 
-def randomization_check(explainer, app, model, x, target: int | None = None, seed: int = 0) -> dict:
+def randomization_check(
+    explainer, app, model, x, target: int | None = None, seed: int = 0, cascade: bool = True
+) -> dict:
     """Cascading model-parameter randomization (Adebayo et al. 2018).
 
     Re-draws the weights layer by layer from the output down on a copy of the
@@ -206,6 +208,8 @@ def randomization_check(explainer, app, model, x, target: int | None = None, see
         x: One input.
         target: Class to explain (default: the trained model's prediction).
         seed: Seed of the re-drawn weights.
+        cascade: ``False`` re-draws every layer at once and explains once (only
+            ``fully_random``; one explanation instead of one per layer).
 
     Returns:
         ``{"target", "cascade": [(layer name, rank correlation of |map|)],
@@ -222,11 +226,13 @@ def randomization_check(explainer, app, model, x, target: int | None = None, see
     except Exception as err:  # noqa: BLE001 - subclassed models may not clone
         raise GlasswingError(f"Cannot copy model {model.name!r} to randomize it: {err}") from None
     rng = np.random.default_rng(seed)
-    cascade = []
-    for layer in reversed(_weighted_layers(copy)):
-        _reinitialize(layer, rng)
-        randomized = explainer.explain(app, copy, x, original.target)
-        cascade.append((layer.name, rank_correlation(np.abs(original.values), np.abs(randomized.values))))
-    if not cascade:
+    layers = list(reversed(_weighted_layers(copy)))
+    if not layers:
         raise GlasswingError(f"Model {model.name!r} has no trainable weights to randomize.")
-    return {"target": original.target, "cascade": cascade, "fully_random": cascade[-1][1]}
+    steps = []
+    for i, layer in enumerate(layers):
+        _reinitialize(layer, rng)
+        if cascade or i == len(layers) - 1:
+            randomized = explainer.explain(app, copy, x, original.target)
+            steps.append((layer.name, rank_correlation(np.abs(original.values), np.abs(randomized.values))))
+    return {"target": original.target, "cascade": steps, "fully_random": steps[-1][1]}

@@ -33,60 +33,18 @@ def test_reference(app, model, cfg) -> dict:
 
 
 def verify_file(app, path, reference: dict, cfg, delegates: bool = True, latency_runs: int = 200) -> dict:
-    """Test-split accuracy and agreement of a .tflite in LiteRT, its sizes and latency.
+    """:func:`apps.export.verify`'s row for a file outside ``tflite/``, plus its gzip size.
 
-    The numbers :func:`apps.export.verify` records (accuracy, agreement with
-    Keras, max output difference, median single-example latency with one
-    thread), for classifiers. ``delegates=False`` runs LiteRT's builtin kernels
-    without its default XNNPack delegate (which refuses some sparse files).
+    ``delegates=False`` runs LiteRT's builtin kernels without its default XNNPack
+    delegate (which refuses some sparse files).
     """
-    from apps.export import compare_outputs, run_on_split
-    from apps.litert import median_latency_ms
+    from apps.export import verify
 
     path = Path(path)
-    x_all = reference["x"]
-    outputs = run_on_split(tflite_runner(path, threads=None, delegates=delegates), path, reference)
-    single = tflite_runner(path, delegates=delegates)
-    return {
-        "file": str(path),
-        **file_sizes(path),
-        **compare_outputs(outputs, reference, classify=True),
-        "latency_ms": median_latency_ms(single, x_all[:1], latency_runs),
-        "delegates": "LiteRT default (XNNPack)" if delegates else "builtin kernels, no XNNPack",
-    }
-
-
-def _builtin_litert_model(path, num_threads=None):
-    """:class:`apps.litert.LiteRTModel` on LiteRT's builtin kernels only (no default delegate)."""
-    import ai_edge_litert.interpreter as litert_interpreter
-
-    from apps.litert import LiteRTModel
-
-    original = litert_interpreter.Interpreter
-    resolver = litert_interpreter.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-
-    class BuiltinOnly(original):
-        def __init__(self, model_path, num_threads=None):
-            super().__init__(
-                model_path=model_path, num_threads=num_threads, experimental_op_resolver_type=resolver
-            )
-
-    # LiteRTModel imports ai_edge_litert.interpreter.Interpreter when it is built (and
-    # re-creates it by type later), so swapping the name while constructing is enough.
-    litert_interpreter.Interpreter = BuiltinOnly
-    try:
-        return LiteRTModel(path, num_threads=num_threads)
-    finally:
-        litert_interpreter.Interpreter = original
-
-
-def tflite_runner(path, threads: int | None = 1, delegates: bool = True):
-    """A LiteRT runner, one thread by default (how export.json measures latency)."""
-    from apps.litert import LiteRTModel
-
-    if not delegates:
-        return _builtin_litert_model(path, num_threads=threads)
-    return LiteRTModel(path, num_threads=threads)
+    row = verify(app, path, reference, cfg, delegates=delegates, latency_runs=latency_runs, name=str(path))
+    row["gzip_bytes"] = gzip_size(path)
+    row["delegates"] = "LiteRT default (XNNPack)" if delegates else "builtin kernels, no XNNPack"
+    return row
 
 
 def keras_runner(app, model, cfg):

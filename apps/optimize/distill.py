@@ -25,7 +25,7 @@ from pathlib import Path
 
 import keras
 
-from apps import artifacts, conversion
+from apps import artifacts, conversion, litert
 from apps.errors import GlasswingError
 from apps.litert import interleaved_latency
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
@@ -236,7 +236,7 @@ def distill(
             "config": {k: getattr(folder_cfg, k) for k in changed},
         }
         x = common.one_test_input(app, folder_cfg, model) if x is None else x
-        runners[name] = common.tflite_runner(tflite)
+        runners[name] = litert.runner(tflite)
     latency = interleaved_latency(runners, x, latency_runs)
     for name in rows:
         rows[name]["latency_ms"] = latency[name]

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps import artifacts, conversion
+from apps import artifacts, conversion, litert
 from apps.errors import GlasswingError
 from apps.litert import interleaved_latency
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
@@ -321,7 +321,7 @@ def int8_debug(
         files[path.stem]["file"] = f"{artifacts.TFLITE_DIR}/{path.name}"
         files[path.stem]["float_ops"] = result["float_ops"].get(path.stem)
     x = common.one_test_input(app, cfg, model)
-    runners = {name: common.tflite_runner(staging / row["file"]) for name, row in files.items()}
+    runners = {name: litert.runner(staging / row["file"]) for name, row in files.items()}
     latency = interleaved_latency(runners, x, latency_runs)
     for name, ms in latency.items():
         files[name]["latency_ms"] = ms

@@ -37,7 +37,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from apps import artifacts, conversion
+from apps import artifacts, conversion, litert
 from apps.errors import GlasswingError
 from apps.litert import interleaved_latency
 from apps.optimize import OPTIMIZED_DIR, common, require_classifier
@@ -417,7 +417,7 @@ def _latencies(app, base_folder, cfg, rows: dict, runs) -> dict:
         for fmt, item in row["tflite"].items():
             if "file" in item:
                 delegates = "no XNNPack" not in item.get("delegates", "")
-                runners[f"{name} {fmt}"] = common.tflite_runner(item["file"], delegates=delegates)
+                runners[f"{name} {fmt}"] = litert.runner(item["file"], delegates=delegates)
     return interleaved_latency(runners, x, runs)
 
 

@@ -7,7 +7,7 @@ raw-input front-end folded in), the int8 calibration data (unaugmented training
 examples), the converter options and the layers an int8 file keeps in float; so
 a converter fix is made once.
 
-Conversion runs in a child process (``python -m apps.conversion ...``) because
+Conversion runs in a child process (:func:`call_in_child`) because
 the converter can crash its process outright (e.g. int8 of a Bidirectional LSTM
 segfaults on this stack); a crash becomes a clear error for that file and the
 caller carries on.
@@ -246,7 +246,7 @@ def convert_folder(app, folder, quant: str, out_path, sparsity: bool = False) ->
     dtype = model.inputs[0].dtype
     export_model(
         model,
-        out_path,
+        Path(out_path),
         quant,
         calibration_batches(app, trained, cfg, dtype),
         sparsity=sparsity,
@@ -254,8 +254,8 @@ def convert_folder(app, folder, quant: str, out_path, sparsity: bool = False) ->
     )
 
 
-def run_child(module: str, args: list[str], what: str, crashed: str = "the process crashed") -> None:
-    """Runs ``python -m module args`` with a time limit; a crash or failure becomes a GlasswingError.
+def _run_child(args: list[str], what: str, crashed: str) -> None:
+    """Runs ``python -m apps.conversion args`` with a time limit; a crash or failure becomes a GlasswingError.
 
     The message starts with ``what`` and ends with the child's last stderr lines;
     a child killed by a signal reads ``"{what}: {crashed} (SIGSEGV)"``.
@@ -263,7 +263,7 @@ def run_child(module: str, args: list[str], what: str, crashed: str = "the proce
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", module, *args],
+            [sys.executable, "-m", "apps.conversion", *args],
             capture_output=True,
             text=True,
             timeout=CONVERT_TIMEOUT_S,
@@ -279,6 +279,32 @@ def run_child(module: str, args: list[str], what: str, crashed: str = "the proce
     raise GlasswingError(f"{what}: failed (exit {done.returncode}). {tail}")
 
 
+def call_in_child(target: str, app, folder, what: str, crashed: str = "the process crashed", **kwargs):
+    """Runs ``target(app, folder, **kwargs)`` in a child process and returns its result.
+
+    The one way Glasswing runs converter work that may crash its process: the
+    child is ``python -m apps.conversion call``, which resolves the app the same
+    way for every caller.
+
+    Args:
+        target: ``"module:function"``; the function takes ``(app, folder, **kwargs)``
+            and returns something JSON can hold (or None).
+        what: Starts any error message.
+        crashed: What a signal-killed child is called in the message.
+        **kwargs: JSON-serializable keyword arguments.
+
+    Raises:
+        GlasswingError: The child failed, crashed or ran over ``CONVERT_TIMEOUT_S``.
+    """
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        _run_child(["call", target, app.name, str(folder), json.dumps(kwargs), str(result)], what, crashed)
+        return json.loads(result.read_text())
+
+
 def convert_in_subprocess(app, folder, quant: str, out_path, sparsity: bool = False, what: str = "") -> Path:
     """:func:`convert_folder` in a child process; returns ``out_path``.
 
@@ -287,32 +313,44 @@ def convert_in_subprocess(app, folder, quant: str, out_path, sparsity: bool = Fa
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     what = what or f"{quant} conversion of {folder}"
-    args = ["convert", app.name, str(folder), quant, str(out_path)] + (["--sparsity"] if sparsity else [])
-    run_child("apps.conversion", args, what, crashed="the TF Lite converter crashed")
+    call_in_child(
+        "apps.conversion:convert_folder",
+        app,
+        folder,
+        what,
+        crashed="the TF Lite converter crashed",
+        quant=quant,
+        out_path=str(out_path),
+        sparsity=sparsity,
+    )
     if not out_path.is_file():
         raise GlasswingError(f"{what}: no file was written.")
     return out_path
 
 
 def _child_main(argv: list[str]) -> int:
+    """``python -m apps.conversion call MODULE:FUNCTION APP FOLDER KWARGS_JSON RESULT_JSON``."""
+    import importlib
+    import json
+
     parser = argparse.ArgumentParser(prog="python -m apps.conversion")
     sub = parser.add_subparsers(dest="verb", required=True)
-    p = sub.add_parser("convert")
-    p.add_argument("app")
-    p.add_argument("folder")
-    p.add_argument("quant")
-    p.add_argument("out")
-    p.add_argument("--sparsity", action="store_true")
+    p = sub.add_parser("call")
+    for name in ("target", "app", "folder", "kwargs", "result"):
+        p.add_argument(name)
     args = parser.parse_args(argv)
     from apps import get_app
     from apps.userdata import models_dir_of
 
+    module, function = args.target.split(":")
     try:
         app = get_app(args.app, models_dir_of(args.app, args.folder))
-        convert_folder(app, args.folder, args.quant, Path(args.out), sparsity=args.sparsity)
+        fn = getattr(importlib.import_module(module), function)
+        value = fn(app, args.folder, **json.loads(args.kwargs))
     except GlasswingError as err:
         print(err, file=sys.stderr)
         return 2
+    Path(args.result).write_text(json.dumps(value, default=float))
     return 0
 
 

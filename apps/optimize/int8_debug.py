@@ -34,15 +34,12 @@ float32 vs full int8 vs the selective file, all measured in LiteRT.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import io
-import json
 import math
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -207,7 +204,8 @@ def by_layer(rows: list[dict]) -> list[dict]:
 
 
 def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> dict:
-    """The child-process half: runs the debugger, writes the .tflite files and ``layers.json``."""
+    """The child-process half (run by :func:`apps.conversion.call_in_child`): runs the debugger,
+    writes the .tflite files under ``out_dir`` and returns the per-layer results."""
     import tensorflow as tf
 
     folder, out_dir = Path(folder), Path(out_dir)
@@ -304,12 +302,15 @@ def int8_debug(
     artifacts.ensure_writable(staging)
     start = time.time()
     print(f"Running the int8 quantization debugger on {app.name} ({debug_examples} validation examples) ...")
-    conversion.run_child(
-        "apps.optimize.int8_debug",
-        ["debug", app.name, str(folder), str(staging), str(keep_float), str(debug_examples)],
+    result = conversion.call_in_child(
+        "apps.optimize.int8_debug:debug_model",
+        app,
+        folder,
         "int8 debugger",
+        out_dir=str(staging),
+        keep_float=keep_float,
+        debug_examples=debug_examples,
     )
-    result = json.loads((staging / "layers.json").read_text())
     if keep_float > len(result["layers"]):
         print(f"Only {len(result['layers'])} quantized layers; kept all of them in float.", flush=True)
 
@@ -351,7 +352,6 @@ def int8_debug(
             "wall_time_s": round(time.time() - start, 1),
         },
     }
-    (staging / "layers.json").unlink()
     artifacts.write_json_atomic(staging / "report.json", report)
     artifacts.publish_dir(staging, out_root / "int8-debug")
     return report
@@ -431,34 +431,3 @@ def tradeoff_table(report: dict) -> common.Table:
     columns = ["file", "accuracy", "Δ pt vs f32", "agreement", "KB", "x f32", "gzip KB", "float ops", "ms"]
     columns += ["x f32"]
     return common.Table(f"Selective int8: {report['app']}", columns, rows, notes)
-
-
-def _child_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apps.optimize.int8_debug")
-    sub = parser.add_subparsers(dest="verb", required=True)
-    p = sub.add_parser("debug")
-    for name in ("app", "folder", "out"):
-        p.add_argument(name)
-    p.add_argument("keep_float", type=int)
-    p.add_argument("debug_examples", type=int)
-    args = parser.parse_args(argv)
-    from apps import get_app
-    from apps.userdata import models_dir_of
-
-    try:
-        result = debug_model(
-            get_app(args.app, models_dir_of(args.app, args.folder)),
-            args.folder,
-            args.out,
-            args.keep_float,
-            args.debug_examples,
-        )
-    except GlasswingError as err:
-        print(err, file=sys.stderr)
-        return 2
-    Path(args.out, "layers.json").write_text(json.dumps(result, default=float))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))

@@ -273,3 +273,14 @@ def test_compare_models_over_many_inputs_with_intervals(image_model):
     assert other[0].rank_correlation[0] < 0.8 and other[0].rank_correlation[1] > 0
     with pytest.raises(GlasswingError, match="different inputs"):
         xai.compare_models(IMAGE_APP, model, quadrant_model((12, 12, 1)), xt[:2], ["occlusion"])
+
+
+def test_agreement_leaves_text_padding_out():
+    from xai.comparison import agreement
+
+    x = np.array([5, 9, 3, 7] + [0] * 60, np.int32)
+    a = np.where(x > 0, [1.0, 2.0, 3.0, 4.0] + [0] * 60, 0.0)
+    b = np.where(x > 0, [4.0, 3.0, 2.0, 1.0] + [0] * 60, 0.0)
+    assert rank_correlation(a, b) > 0.5  # 60 tied zeros make opposite maps look alike
+    rho, overlap = agreement(TEXT_APP, x, a, b)
+    assert rho == pytest.approx(-1.0) and overlap == 0.0

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from apps.errors import GlasswingError
-from xai import _model
+from xai import _model, segments
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -35,6 +35,17 @@ def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
     a, b = np.ravel(a), np.ravel(b)
     k = max(1, int(round(fraction * a.size)))
     return len(set(np.argsort(-a)[:k]) & set(np.argsort(-b)[:k])) / k
+
+
+def agreement(app, x, a, b) -> tuple[float, float]:
+    """``(rank correlation, top-10% overlap)`` of two maps of ``x``, over the parts that exist.
+
+    Text padding is left out: both maps are 0 there, and dozens of tied zeros
+    would make any two maps of a short sentence look alike.
+    """
+    real = segments.switchable(app.modality, np.asarray(x)).reshape(-1)
+    a, b = np.ravel(a)[real], np.ravel(b)[real]
+    return rank_correlation(a, b), top_overlap(a, b)
 
 
 def compare(float_model, tflite_model, x, app, method: str = "occlusion", target=None) -> dict:
@@ -69,11 +80,12 @@ def compare(float_model, tflite_model, x, app, method: str = "occlusion", target
     target = _model.resolve_target(float_probs, target)
     a = explainer.explain(app, float_model, x, target)
     b = explainer.explain(app, tflite_model, x, target)
+    rho, overlap = agreement(app, x, a.values, b.values)
     return {
         "float": a,
         "tflite": b,
-        "rank_correlation": rank_correlation(a.values, b.values),
-        "top_overlap": top_overlap(a.values, b.values),
+        "rank_correlation": rho,
+        "top_overlap": overlap,
         "max_prob_diff": float(np.abs(float_probs - lite_probs).max()),
     }
 
@@ -141,8 +153,9 @@ def compare_models(app, model_a, model_b, xs, methods, progress=None) -> list[Ag
         for x, target in zip(xs, targets):
             a = explainer.explain(app, model_a, x, int(target)).values
             b = explainer.explain(app, model_b, x, int(target)).values
-            rhos.append(rank_correlation(a, b))
-            overlaps.append(top_overlap(a, b))
+            rho, overlap = agreement(app, x, a, b)
+            rhos.append(rho)
+            overlaps.append(overlap)
             done += 1
             if progress is not None:
                 progress(done, total)

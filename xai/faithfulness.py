@@ -18,7 +18,7 @@ import numpy as np
 
 from apps.errors import GlasswingError
 from xai import _model, segments
-from xai.comparison import rank_correlation
+from xai.comparison import agreement
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,5 +234,6 @@ def randomization_check(
         _reinitialize(layer, rng)
         if cascade or i == len(layers) - 1:
             randomized = explainer.explain(app, copy, x, original.target)
-            steps.append((layer.name, rank_correlation(np.abs(original.values), np.abs(randomized.values))))
+            rho, _ = agreement(app, x, np.abs(original.values), np.abs(randomized.values))
+            steps.append((layer.name, rho))
     return {"target": original.target, "cascade": steps, "fully_random": steps[-1][1]}

@@ -166,11 +166,8 @@ def other_model(app, current, methods, target) -> None:
                 st.error(str(err))
                 continue
             render.attribution(app, current.x, b.values)
-            rank = comparison.rank_correlation(a.values, b.values)
-            st.caption(
-                f"rank correlation with this model's map {rank:.3f} · "
-                f"top-10% overlap {comparison.top_overlap(a.values, b.values):.0%}"
-            )
+            rank, overlap = comparison.agreement(app, current.x, a.values, b.values)
+            st.caption(f"rank correlation with this model's map {rank:.3f} · top-10% overlap {overlap:.0%}")
     st.caption(f"Over many test examples: `glasswing explain {app.name} --compare {other}`.")
 
 

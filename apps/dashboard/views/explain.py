@@ -11,7 +11,7 @@ from apps.errors import GlasswingError
 from xai import comparison
 
 # Fast methods shown before the user picks: each takes well under a second here.
-DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam", "gradient_x_input")
+DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam", "gradient_input")
 MODEL_LEVEL_KEY = "explain:model_level"
 
 

@@ -51,6 +51,7 @@ def test_text_insights_find_the_words_that_push_each_class():
     assert all(abs(p.mean) < 1e-6 for p in positive.pushes_for[2:])  # unweighted words push nothing
     top = positive.pushes_for[0]
     assert top.count >= insights.MIN_COUNT and "w5" in top.example.split()
+    assert [insights.min_count(n) for n in (3, 15, 25, 40)] == [1, 1, 2, 3]
     assert result.examples == 40 and positive.accuracy == 1.0
     assert token_bars_png(positive).startswith(b"\x89PNG")
     with pytest.raises(Exception, match="vocabulary"):

@@ -28,6 +28,12 @@ from xai import segments
 MIN_COUNT = 3  # a token seen fewer times says more about one sentence than about the model
 
 
+def min_count(examples: int) -> int:
+    """How often a word must occur among ``examples`` sentences to be listed: :data:`MIN_COUNT`,
+    relaxed for a handful of sentences (a user's small file) so they still show something."""
+    return max(1, min(MIN_COUNT, examples // 10))
+
+
 @dataclasses.dataclass(frozen=True)
 class TokenPush:
     """One token's average push toward a class.
@@ -113,7 +119,7 @@ def explain_all(app, model, xs, ys, method, progress=None) -> np.ndarray:
 
 
 def _token_pushes(xs, maps, tokens_of, top: int) -> tuple[list, list]:
-    """The ``top`` words with the highest and the lowest mean attribution (seen >= MIN_COUNT times)."""
+    """The ``top`` words with the highest and the lowest mean attribution (seen :func:`min_count` times)."""
     sums, counts, best = {}, {}, {}
     for x, values in zip(xs, maps):
         for position in np.flatnonzero(segments.tokens(x) >= 0):
@@ -123,7 +129,8 @@ def _token_pushes(xs, maps, tokens_of, top: int) -> tuple[list, list]:
             if token_id not in best or value > best[token_id][0]:
                 best[token_id] = (value, x)
     # Markers ([CLS]) and punctuation carry position and pooling effects, not meaning: words only.
-    frequent = [t for t in sums if counts[t] >= MIN_COUNT and is_word(tokens_of(np.array([t]))[0])]
+    least = min_count(len(xs))
+    frequent = [t for t in sums if counts[t] >= least and is_word(tokens_of(np.array([t]))[0])]
     ranked = sorted(frequent, key=lambda t: -sums[t] / counts[t])
 
     def push(t):

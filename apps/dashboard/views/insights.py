@@ -60,7 +60,9 @@ def _show(app, result: insights.Insights, time_major: bool) -> None:
         for c, column in zip(result.classes, st.columns(min(len(result.classes), 3))):
             with column:
                 if not (c.pushes_for or c.pushes_against):
-                    st.info(f"No word seen {insights.MIN_COUNT}+ times among the {c.label} examples.")
+                    st.info(
+                        f"No word seen {insights.min_count(c.count)}+ times among the {c.label} examples."
+                    )
                     continue
                 st.image(token_bars_png(c))
                 for p in list(c.pushes_for)[:5]:

@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -20,8 +20,13 @@ from apps import APPS
 from apps.errors import GlasswingError
 from tests.conftest import ROOT
 
+# Derandomized: the same 60 cases every run, so CI cannot turn red on a new draw. (A random
+# draw found float16 inf samples reaching the log-mel; that case is below, always run.)
 EXAMPLES = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 DTYPES = st.sampled_from(["uint8", "int16", "int32", "int64", "float16", "float32", "float64", "bool"])
 
@@ -124,6 +129,8 @@ def test_audio_preprocess_random_bytes(data):
 
 @EXAMPLES
 @given(array=_arrays(max_dims=3))
+@example(array=np.array([np.inf], dtype=np.float16))  # once reached the log-mel as inf
+@example(array=np.full(16_000, 1e30))  # overflows the power spectrum unless clipped to full scale
 def test_audio_preprocess_random_arrays(array):
     _check("speech", array)
 

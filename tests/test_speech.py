@@ -141,7 +141,8 @@ def test_logmel_of_silence_is_the_floor():
 
 
 def test_wave_augment_shifts_scales_and_stays_in_range():
-    cfg = APP.Config.tiny(noise_probability=0.0, min_gain=2.0, max_gain=2.0)
+    # No neighbouring-word context: it would put another clip's word before this one's.
+    cfg = APP.Config.tiny(noise_probability=0.0, min_gain=2.0, max_gain=2.0, context_probability=0.0)
     clip = np.zeros((4, RATE), np.int16)
     clip[:, 8000:8100] = 8000
     x, _ = data.wave_augment(cfg)(clip, np.zeros(4))
@@ -154,7 +155,13 @@ def test_wave_augment_shifts_scales_and_stays_in_range():
 
 def test_wave_augment_noise_hits_the_requested_snr():
     cfg = APP.Config.tiny(
-        noise_probability=1.0, min_snr_db=10.0, max_snr_db=10.0, min_gain=1.0, max_gain=1.0, shift_ms=0.0
+        noise_probability=1.0,
+        min_snr_db=10.0,
+        max_snr_db=10.0,
+        min_gain=1.0,
+        max_gain=1.0,
+        shift_ms=0.0,
+        context_probability=0.0,
     )
     clip = (tone(440, 1.0, amplitude=0.3) * 32768).astype(np.int16)[None].repeat(8, 0)
     x, _ = data.wave_augment(cfg)(clip, np.zeros(8))

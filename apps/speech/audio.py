@@ -127,7 +127,13 @@ def _mono_wave(raw, sample_rate: int) -> tuple[np.ndarray, list[str]]:
     if isinstance(raw, np.ndarray):
         if raw.ndim != 1 or raw.size == 0:
             raise GlasswingError(f"A waveform array must be 1-D and non-empty, got shape {raw.shape}.")
-        return raw.astype(np.float32), []
+        if not (np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)):
+            raise GlasswingError(f"A waveform array must hold real numbers, got dtype {raw.dtype}.")
+        if not np.isfinite(raw).all():
+            raise GlasswingError("The waveform contains NaN or infinite samples.")
+        # Full scale is [-1, 1], as a decoded file is; beyond it the power spectrum overflows
+        # float32. load_clip's note then says the clip is clipped.
+        return np.clip(raw.astype(np.float64), -1.0, 1.0).astype(np.float32), []
     samples, rate = decode(raw)
     wave = to_mono(samples, rate, sample_rate)
     steps = [f"{rate} Hz, {samples.shape[1]} channel{'s' if samples.shape[1] > 1 else ''}"]

@@ -287,9 +287,11 @@ def keep_remove_audio(app, b, current, values, target: int, fraction: float = 0.
     for version in listen.VERSIONS:
         probs = result.probs[version]
         top = int(probs.argmax())
+        heard, explained = (
+            b.labels[k].replace("_", "\\_") for k in (top, target)
+        )  # _unknown_ is not italics
         st.caption(
-            f"{names[version]}: heard as **{b.labels[top]}** {probs[top]:.0%} · "
-            f"{b.labels[target]} {probs[target]:.0%}"
+            f"{names[version]}: heard as **{heard}** {probs[top]:.0%} · {explained} {probs[target]:.0%}"
         )
         st.audio(listen.wav_bytes(result.signals[version], result.sample_rate), format="audio/wav")
 

@@ -543,8 +543,9 @@ def _cmd_explain(args) -> int:
     if args.method is None:
         raise GlasswingError("Give the explainer with --method (e.g. --method integrated_gradients).")
     explainer = xai.get_explainer(args.method)
-    _require_methods(get_app(args.app, args.models_dir), [args.method])
-    hearable = listen.supports(get_app(args.app, args.models_dir))
+    registered = get_app(args.app, args.models_dir)
+    _require_methods(registered, [args.method])
+    hearable = listen.supports(registered)
     if args.out:
         artifacts.check_output_path(args.out, (".png", ".wav") if hearable else (".png",))
     if not 0.0 < args.keep < 1.0:

@@ -67,7 +67,7 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
     import xai
     from apps import artifacts
     from apps.litert import LiteRTModel
-    from xai.faithfulness import deletion_insertion, randomization_check, verdict
+    from xai.faithfulness import deletion_insertion, gain, randomization_check, verdict
 
     cfg, model = artifacts.load_trained(app, folder)
     xs, ys, source = _examples(app, cfg, n)
@@ -81,7 +81,7 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
     table_rows, notes = [], []
     for name, explainer in xai.available(app).items():
         explainer.explain(app, model, xs[0], int(ys[0]))  # warm-up: traces graphs, JIT
-        times, rows, extras = [], [], []
+        times, rows, extras, gains = [], [], [], []
         began = time.perf_counter()
         for x, y in zip(xs, ys):
             start = time.perf_counter()
@@ -89,12 +89,11 @@ def bench_app(app, folder, n: int, markdown=None, budget: float = 120.0) -> None
             times.append(time.perf_counter() - start)
             f = deletion_insertion(model, x, result.values, result.target, app.modality, random_runs=3)
             rows.append((f.deletion, f.random_deletion, f.insertion, f.random_insertion))
+            gains.append(gain(f))
             extras.append(result.extra.get("completeness_error"))
             if time.perf_counter() - began > budget:
                 break
         rows = np.asarray(rows)
-        # Paired per example: the map's deletion and insertion gain over random orderings.
-        gains = (rows[:, 1] - rows[:, 0]) + (rows[:, 2] - rows[:, 3])  # faithfulness.gain, per example
         # Over a few examples: one map's correlation with its random-model twin is noisy.
         sanity = np.nanmean(
             [

@@ -202,17 +202,11 @@ def explain(app, method: str, x, target: int | None = None):
 def _faithfulness(name: str, method: str, key: str, backend: str, target: int, _x, _values, _model, _app):
     from xai.faithfulness import deletion_insertion
 
-    result = deletion_insertion(_model, _x, _values, target, _app.modality, random_runs=3)
-    return {
-        "deletion": result.deletion,
-        "insertion": result.insertion,
-        "random_deletion": result.random_deletion,
-        "random_insertion": result.random_insertion,
-    }
+    return deletion_insertion(_model, _x, _values, target, _app.modality, random_runs=3)
 
 
-def faithfulness(app, method: str, x, attribution) -> dict:
-    """Deletion/insertion AUCs of an attribution map (cached with the explanation)."""
+def faithfulness(app, method: str, x, attribution):
+    """Deletion/insertion AUCs of an attribution map (:class:`xai.faithfulness.Faithfulness`, cached)."""
     model = bundle(app).model
     return _faithfulness(
         app.name,

@@ -9,6 +9,7 @@ import xai
 from apps.dashboard import core, render
 from apps.errors import GlasswingError
 from xai import comparison
+from xai.faithfulness import gain
 
 # Fast methods shown before the user picks: each takes well under a second here.
 DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam", "gradient_input")
@@ -21,15 +22,10 @@ def _methods(app) -> list[str]:
     return st.multiselect("Methods", names, default=default, key="explain:methods")
 
 
-def faithfulness_rank(f: dict | None) -> float:
-    """How much better than random a map is on this input (more negative = better); +inf when unmeasured.
-
-    The sum of the deletion gain (random minus method, lower AUC is better) and
-    the insertion gain, negated: >= 0 means the map does no better than chance.
-    """
-    if not f:
-        return float("inf")
-    return -((f["random_deletion"] - f["deletion"]) + (f["insertion"] - f["random_insertion"]))
+def faithfulness_rank(f) -> float:
+    """How much better than random a map is on this input, negated (more negative = better);
+    +inf when unmeasured; >= 0 means no better than chance."""
+    return -gain(f) if f else float("inf")
 
 
 def attributions(app, b, current, methods, target) -> None:
@@ -76,9 +72,9 @@ def attributions(app, b, current, methods, target) -> None:
                 f = faith.get(method)
                 if f:
                     st.caption(
-                        f"deletion AUC **{f['deletion']:.3f}** (random {f['random_deletion']:.3f}, "
-                        f"lower is better) · insertion AUC **{f['insertion']:.3f}** "
-                        f"(random {f['random_insertion']:.3f}) · {seconds:.2f} s"
+                        f"deletion AUC **{f.deletion:.3f}** (random {f.random_deletion:.3f}, "
+                        f"lower is better) · insertion AUC **{f.insertion:.3f}** "
+                        f"(random {f.random_insertion:.3f}) · {seconds:.2f} s"
                     )
                     if faithfulness_rank(f) >= 0:
                         st.warning(

@@ -222,20 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("generate", help="generate with a trained generator (images or text)")
     _add_app(p)
-    p.add_argument("--n", type=int, default=16, help="image generators: how many samples (default: 16)")
+    # Defaults are None so that an option given to the wrong kind of generator can be named.
+    p.add_argument("--n", type=int, default=None, help="image generators: how many samples (default: 16)")
     p.add_argument("--out", default=None, help="image generators: write the sample grid to this PNG")
     p.add_argument("--prompt", default=None, help="text generators: the text to continue")
     p.add_argument(
-        "--length", type=int, default=300, help="text generators: characters to add (default: 300)"
+        "--length", type=int, default=None, help="text generators: characters to add (default: 300)"
     )
     p.add_argument(
         "--temperature",
         type=float,
-        default=1.0,
+        default=None,
         help="text generators: sampling temperature > 0 (default: 1)",
     )
     p.add_argument(
-        "--top-k", type=int, default=0, help="text generators: sample from the k likeliest only (0 = all)"
+        "--top-k", type=int, default=None, help="text generators: sample from the k likeliest only (0 = all)"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same output")
 
@@ -407,6 +408,10 @@ def _cmd_export(args) -> int:
 def _raw_input(app, args):
     """The raw input the app's preprocess takes: ``--text``, or the file through ``App.read_file``."""
     if args.text is not None:
+        if app.modality != "text":
+            raise GlasswingError(
+                f"--text applies to text apps; {app.name!r} reads {app.modality} files: give --input FILE."
+            )
         return args.text
     path = Path(args.input)
     if path.is_dir():
@@ -649,6 +654,8 @@ def _require_methods(app, methods) -> None:
     import xai
 
     available = xai.available(app)
+    if not available:
+        raise GlasswingError(f"explain applies to classifier apps; {app.name!r} is a {app.task} app.")
     for method in methods:
         if method not in available:
             raise GlasswingError(
@@ -749,16 +756,35 @@ def _cmd_generate(args) -> int:
     if hasattr(generator, "sample"):
         from PIL import Image
 
+        _refuse_given(args, ("prompt", "length", "temperature", "top_k"), f"{app.name!r} generates images")
         if args.out is None:
             raise GlasswingError("Image generators need --out FILE.png for the sample grid.")
-        images = generator.sample(args.n, seed=args.seed)
+        images = generator.sample(_given_or(args.n, 16), seed=args.seed)
         Image.fromarray(generator.grid(np.asarray(images))).save(args.out)
         print(f"Wrote {len(images)} samples to {args.out}")
         return 0
+    _refuse_given(args, ("n", "out"), f"{app.name!r} generates text")
     if args.prompt is None:
         raise GlasswingError("Text generators need --prompt TEXT.")
-    print(generator.generate(args.prompt, args.length, args.temperature, args.top_k, args.seed))
+    length, temperature, top_k = (
+        _given_or(args.length, 300),
+        _given_or(args.temperature, 1.0),
+        _given_or(args.top_k, 0),
+    )
+    print(generator.generate(args.prompt, length, temperature, top_k, args.seed))
     return 0
+
+
+def _given_or(value, default):
+    return default if value is None else value
+
+
+def _refuse_given(args, names: tuple[str, ...], why: str) -> None:
+    """One clear line naming options that were given but do not apply (their default is None)."""
+    given = ["--" + name.replace("_", "-") for name in names if getattr(args, name) is not None]
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        raise GlasswingError(f"{', '.join(given)} {verb} not apply here: {why}.")
 
 
 def _cmd_data(args) -> int:
@@ -770,6 +796,14 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_dashboard(args) -> int:
+    if not 1 <= args.port <= 65535:
+        raise GlasswingError(f"--port must be from 1 to 65535, got {args.port}.")
+    models_dir = Path(args.models_dir)
+    if not models_dir.is_dir():
+        what = "is a file" if models_dir.exists() else "does not exist"
+        raise GlasswingError(
+            f"--models-dir {models_dir} {what}; give the folder that holds the trained models."
+        )
     script = Path(__file__).parent / "dashboard" / "streamlit_app.py"
     env = dict(os.environ, GLASSWING_MODELS_DIR=str(Path(args.models_dir).resolve()))
     command = [

@@ -89,11 +89,23 @@ def read_folder(root, labels: list[str], extensions: tuple[str, ...]) -> Labelle
         data.names.append(name)
         data.groups.append(parts[0] if len(parts) > 1 else ".")
     if not data.inputs:
-        raise GlasswingError(
-            f"--data {root}: no labelled {'/'.join(extensions)} file "
-            "(name files <class>.wav or put them in <class>/ folders)."
-        )
+        raise GlasswingError(_nothing_labelled(root, data, labels, extensions))
     return data
+
+
+def _nothing_labelled(root: Path, data: Labelled, labels: list[str], extensions: tuple[str, ...]) -> str:
+    """Why no file of ``root`` was taken: no file of a readable type, or no name that is a class."""
+    classless = [name for name, why in data.skipped if "is a class" in why]
+    if not classless:
+        return (
+            f"--data {root}: no {'/'.join(extensions)} file "
+            f"(name files <class>{extensions[0]} or put them in <class>/ folders)."
+        )
+    shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
+    return (
+        f"--data {root}: none of its {len(classless)} file(s) is named for a class of this model "
+        f"(e.g. {classless[0]!r}); use <class>/ folders or <class>{extensions[0]} names, with classes from: {shown}."
+    )
 
 
 def read(app, folder, cfg, data: Labelled, raw_signal: bool = False) -> tuple[np.ndarray, Labelled]:

@@ -154,12 +154,35 @@ def test_known_words_counts_tokens_with_letters_only(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "marked"), [("!!! ??? 123", True), ("\ufffd\ufffd\x00", True), ("A fine film.", False)]
+    ("text", "marked"), [("!!! ??? 123", True), ("\U0001f600 ...", False), ("A fine film.", False)]
 )
 def test_text_with_no_known_word_gets_a_marked_prediction(capsys, text, marked):
     out = run_cli(capsys, "predict", "sentiment", "--text", text)[1]
     assert ("no word of this text is one the model knows" in out) == marked
     assert "positive" in out and "negative" in out  # still a prediction, now marked
+
+
+@pytest.mark.parametrize("text", ["\ufffd\ufffd\x00", "good\x00film", "\x01\x02\x03\x04 fine"])
+def test_binary_data_as_text_is_refused_not_classified(text):
+    from apps.sentiment.data import preprocess
+
+    with pytest.raises(GlasswingError, match="This is not text"):
+        preprocess(text)
+
+
+def test_text_files_in_utf16_and_latin1_are_read_binary_files_refused(tmp_path):
+    from PIL import Image
+
+    from apps.sentiment.data import preprocess, read_file
+
+    (tmp_path / "u16.txt").write_text("a very good film", encoding="utf-16")
+    (tmp_path / "latin1.txt").write_bytes("tr\xe8s bien, caf\xe9".encode("latin-1"))
+    assert read_file(tmp_path / "u16.txt") == "a very good film"
+    assert read_file(tmp_path / "latin1.txt") == "tr\xe8s bien, caf\xe9"
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "image.txt", format="PNG")
+    with pytest.raises(GlasswingError, match="This is not text"):
+        preprocess(read_file(tmp_path / "image.txt"))
 
 
 def _tiny_image_sets(data_dir) -> list[str]:

@@ -159,8 +159,11 @@ def test_folders_label_by_subfolder_or_file_name(tmp_path):
     assert data.groups == ["alice", "alice", "bob", "yes"]
     skipped = dict(data.skipped)
     assert "bob/maybe.wav" in skipped and "bob/yes.mp3" in skipped and "notes.md" not in skipped
-    with pytest.raises(GlasswingError, match="no labelled"):
+    with pytest.raises(GlasswingError, match=r"none of its 2 file\(s\) is named for a class .* from: left"):
         labelled.read_folder(tmp_path / "bob", ["left"], (".wav",))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GlasswingError, match=r"no \.wav file"):
+        labelled.read_folder(tmp_path / "empty", ["left"], (".wav",))
     with pytest.raises(GlasswingError, match="expected a folder"):
         labelled.read_folder(tmp_path / "notes.md", labels, (".wav",))
 

@@ -272,8 +272,14 @@ def _to_pil(raw, mode: str):
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
-    """Pixels of any range as 0-255: floats in [0, 1] (e.g. a float TIFF), 0-255, or 16-bit 0-65535."""
-    array = np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    """Pixels of any range as 0-255: floats in [0, 1] (e.g. a float TIFF), 0-255, or 16-bit 0-65535.
+
+    Raises:
+        GlasswingError: NaN or infinite pixels (a broken float image has no honest 0-255 reading).
+    """
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise GlasswingError("The image holds NaN or infinite pixel values.")
     top = float(array.max()) if array.size else 0.0
     hi = 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else 65535.0
     return np.clip(np.round(array / hi * 255.0), 0, 255).astype(np.uint8)

@@ -269,18 +269,48 @@ def example_text(cfg, split: str) -> list[str]:
     return [text.decode("utf-8") for text, _ in ds.as_numpy_iterator()]
 
 
+def decode_text(data: bytes) -> str:
+    """Bytes of a text file or upload -> str: UTF-8 (a BOM is dropped), UTF-16 with its BOM, else Windows-1252.
+
+    The Windows-1252 fallback keeps a Latin-1 review readable ("très bien")
+    instead of turning its accents into unknown tokens; binary data is caught
+    afterwards by ``_clean_text``.
+    """
+    data = bytes(data)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+# Above this share of control characters or undecodable bytes, an input is binary data, not text.
+_MAX_NON_TEXT_SHARE = 0.02
+
+
+def _refuse_binary(text: str) -> None:
+    bad = sum(ch == "\ufffd" or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v") for ch in text)
+    if "\x00" in text or bad > _MAX_NON_TEXT_SHARE * len(text):
+        raise GlasswingError(
+            f"This is not text: {bad} of its {len(text)} characters are control codes or undecodable "
+            "bytes (binary data, such as an image or audio file?). Give UTF-8 text."
+        )
+
+
 def _clean_text(raw) -> str:
-    """Any str/bytes -> valid UTF-8 text; other types and empty text are GlasswingErrors."""
+    """Any str/bytes -> valid text; other types, binary data and empty text are GlasswingErrors."""
     if isinstance(raw, (bytes, bytearray, memoryview)):
-        # Undecodable bytes become U+FFFD (an OOV token) instead of failing the whole text.
-        raw = bytes(raw).decode("utf-8", errors="replace")
+        raw = decode_text(raw)
     if not isinstance(raw, str):
         raise GlasswingError(f"Expected text (str or bytes), got {type(raw).__name__}.")
-    # Lone surrogates (e.g. from surrogateescape) are not encodable: replace them too.
+    # Lone surrogates (e.g. from surrogateescape) are not encodable: replace them.
     text = raw.encode("utf-8", errors="replace").decode("utf-8")
     if not text.strip():
         raise GlasswingError("The text is empty. Enter a sentence to classify.")
-    return text[:MAX_CHARS]
+    text = text[:MAX_CHARS]
+    _refuse_binary(text)
+    return text
 
 
 @functools.lru_cache(maxsize=4)
@@ -326,7 +356,7 @@ def preprocess(raw, vocab=None, seq_len: int | None = None) -> np.ndarray:
     (``[CLS] ... [SEP]``, emoji spelled out by name); otherwise words not in the
     vocabulary become the OOV id 1. Text longer than ``seq_len`` tokens is
     truncated, shorter text is padded with 0. Bytes are decoded as UTF-8 with
-    undecodable bytes replaced.
+    UTF-16 with a BOM and Windows-1252 accepted.
 
     Args:
         raw: A ``str`` or UTF-8 ``bytes``.
@@ -335,7 +365,7 @@ def preprocess(raw, vocab=None, seq_len: int | None = None) -> np.ndarray:
         seq_len: Ids per text; default: the model folder's ``config.json``, else the Config default.
 
     Raises:
-        GlasswingError: Empty or whitespace-only text, a non-text input, or no vocabulary.
+        GlasswingError: Empty or whitespace-only text, binary data, a non-text input, or no vocabulary.
     """
     text = _clean_text(raw)
     folder = None
@@ -455,8 +485,8 @@ def _csv_rows(path: Path, text: str, labels_: list[str]) -> list[tuple[str, str,
 
 
 def read_file(path) -> str:
-    """The text of a file given as ``--input`` (UTF-8; undecodable bytes become U+FFFD)."""
-    return Path(path).read_bytes().decode("utf-8", errors="replace")
+    """The text of a file given as ``--input`` (see ``decode_text``)."""
+    return decode_text(Path(path).read_bytes())
 
 
 def read_own(text: str, cfg) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,12 @@ FORMATS = "WAV, FLAC or OGG"
 
 # File types libsndfile decodes that users bring (also what `evaluate --data` reads).
 EXTENSIONS = (".wav", ".flac", ".ogg")
+
+
+def _libsndfile_reason(err: Exception) -> str:
+    """libsndfile's own words without the in-memory object it names ("Error opening <_io.BytesIO ...>: ")."""
+    text = re.sub(r"^Error opening <[^>]*>:\s*", "", str(err).strip())
+    return text.rstrip(".") or type(err).__name__
 
 
 def _read_bytes(raw) -> tuple[bytes, str]:
@@ -64,7 +71,7 @@ def decode(raw) -> tuple[np.ndarray, int]:
     except Exception as err:  # libsndfile raises several types for unreadable data
         raise GlasswingError(
             f"{name} is not a readable {FORMATS} file (corrupt, truncated or another format): "
-            f"{str(err).strip() or type(err).__name__}."
+            f"{_libsndfile_reason(err)}."
         ) from None
     if samples.size == 0:
         raise GlasswingError(f"{name} holds no audio samples (a header without data, or truncated).")

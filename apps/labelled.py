@@ -104,7 +104,8 @@ def _nothing_labelled(root: Path, data: Labelled, labels: list[str], extensions:
     shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
     return (
         f"--data {root}: none of its {len(classless)} file(s) is named for a class of this model "
-        f"(e.g. {classless[0]!r}); use <class>/ folders or <class>{extensions[0]} names, with classes from: {shown}."
+        f"(e.g. {classless[0]!r}); use <class>/ folders or <class>{extensions[0]} names, "
+        f"with classes from: {shown}."
     )
 
 

@@ -270,7 +270,7 @@ def example_text(cfg, split: str) -> list[str]:
 
 
 def decode_text(data: bytes) -> str:
-    """Bytes of a text file or upload -> str: UTF-8 (a BOM is dropped), UTF-16 with its BOM, else Windows-1252.
+    """Bytes of a text file or upload -> str: UTF-8 (BOM dropped), UTF-16 with its BOM, else Windows-1252.
 
     The Windows-1252 fallback keeps a Latin-1 review readable ("très bien")
     instead of turning its accents into unknown tokens; binary data is caught

@@ -254,7 +254,11 @@ def _to_pil(raw, mode: str):
             with Image.open(source) as img:
                 img.load()
                 raw = ImageOps.exif_transpose(img)
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        except UnidentifiedImageError:
+            raise GlasswingError(
+                "Cannot read the image: not an image format Pillow knows (PNG, JPEG, GIF, BMP, TIFF, WebP ...)."
+            ) from None
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
             raise GlasswingError(f"Cannot read the image: {err}") from None
     if isinstance(raw, Image.Image) and raw.mode not in _WIDE_MODES:
         return raw.convert(mode)

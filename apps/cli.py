@@ -796,6 +796,8 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_dashboard(args) -> int:
+    from apps.dashboard import MAX_UPLOAD_MB
+
     if not 1 <= args.port <= 65535:
         raise GlasswingError(f"--port must be from 1 to 65535, got {args.port}.")
     models_dir = Path(args.models_dir)
@@ -820,6 +822,8 @@ def _cmd_dashboard(args) -> int:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--server.maxUploadSize",
+        str(MAX_UPLOAD_MB),
     ]
     print(f"Dashboard: http://{args.address}:{args.port}", flush=True)
     return subprocess.call(command, env=env)

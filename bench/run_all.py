@@ -8,7 +8,7 @@ console output, and appends Markdown tables to a fragment file via
 side within one run. A bench that fails or is missing is reported in its
 section, and the others still run.
 
-    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment,own_data,peers]
+    python bench/run_all.py [--only pipeline,train,tflite,xai,optimize,sentiment,own_data,peers,load]
                             [--out bench/results.md]
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment", "own_data", "peers")
+SECTIONS = ("pipeline", "train", "tflite", "xai", "optimize", "sentiment", "own_data", "peers", "load")
 
 
 def _python(*args: str) -> list[str]:
@@ -226,6 +226,21 @@ def main() -> None:
                     if "speech" in trained
                     else []
                 ),
+            ],
+        ),
+        "load": (
+            "Dashboard under load",
+            "The served dashboard with concurrent browser sessions and a raw WebSocket client "
+            "(bench/load.py); set GLASSWING_LOAD_MINUTES for a shorter run.",
+            [
+                _python(
+                    "bench/load.py",
+                    *md,
+                    "--sessions",
+                    "4",
+                    "--minutes",
+                    os.environ.get("GLASSWING_LOAD_MINUTES", "10"),
+                )
             ],
         ),
     }

@@ -13,16 +13,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from apps import APPS, artifacts, get_app
+from apps.dashboard import MAX_UPLOAD_MB
 from apps.errors import GlasswingError
 
 # Uploads larger than this are refused before any decoding (a 28x28 model needs little).
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 # Test examples offered in pickers and in the 2-D embedding projection.
 PROJECTION_EXAMPLES = 400
 APP_KEY = "glasswing_app"
@@ -92,7 +95,13 @@ def _load_bundle(name: str, folder: str, stamp: float, _app) -> Bundle:
     # not hashed: the folder decides it.
     app = _app
     path = Path(folder)
+    start = time.perf_counter()
     cfg, model = artifacts.load_trained(app, path)
+    # One line per load in the server log: a load test counts them (one per model file and process).
+    print(
+        f"glasswing dashboard: loaded {name} from {path} in {time.perf_counter() - start:.1f} s",
+        file=sys.stderr,
+    )
     return Bundle(app, path, model, cfg, app.labels(cfg), app.preprocessor(path))
 
 

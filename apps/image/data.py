@@ -255,8 +255,9 @@ def _to_pil(raw, mode: str):
                 img.load()
                 raw = ImageOps.exif_transpose(img)
         except UnidentifiedImageError:
+            known = "PNG, JPEG, GIF, BMP, TIFF, WebP"
             raise GlasswingError(
-                "Cannot read the image: not an image format Pillow knows (PNG, JPEG, GIF, BMP, TIFF, WebP ...)."
+                f"Cannot read the image: not an image format Pillow knows ({known})."
             ) from None
         except (OSError, ValueError, Image.DecompressionBombError) as err:
             raise GlasswingError(f"Cannot read the image: {err}") from None

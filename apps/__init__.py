@@ -21,7 +21,33 @@ def _build_registry() -> dict:
     from apps.textgen import APP as textgen
     from apps.vae import APP as vae
 
-    return {app.name: app for app in (image, sentiment, speech, vae, textgen)}
+    registry = {app.name: app for app in (image, sentiment, speech, vae, textgen)}
+    for app in _plugin_apps(os.environ.get("GLASSWING_APPS", "")):
+        registry[app.name] = app
+    return registry
+
+
+def _plugin_apps(spec: str) -> list:
+    """Apps outside this package, named ``module:ATTRIBUTE[,...]`` in ``GLASSWING_APPS``.
+
+    An environment variable rather than a call, so that the child processes
+    Glasswing starts (TF Lite conversion) see the same apps as their parent.
+    """
+    import importlib
+
+    from apps.app import App
+
+    found = []
+    for ref in filter(None, (part.strip() for part in spec.split(","))):
+        module, _, attribute = ref.partition(":")
+        try:
+            app = getattr(importlib.import_module(module), attribute or "APP")
+        except (ImportError, AttributeError) as err:
+            raise GlasswingError(f"GLASSWING_APPS: cannot load {ref!r} ({err}).") from None
+        if not isinstance(app, App):
+            raise GlasswingError(f"GLASSWING_APPS: {ref!r} is a {type(app).__name__}, not an apps.app.App.")
+        found.append(app)
+    return found
 
 
 def __getattr__(name: str):

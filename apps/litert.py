@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +35,10 @@ class LiteRTModel:
         self._output = self._interp.get_output_details()[0]
         self._batch = int(self._input["shape"][0])
         self._resizable = True
+        # One interpreter serves every dashboard session (a cached resource), and a LiteRT
+        # interpreter is not thread-safe: a call while another runs raised "at least 1
+        # reference to internal data" under 4 concurrent sessions (bench/load.py).
+        self._lock = threading.Lock()
 
     @property
     def input_details(self) -> dict:
@@ -76,8 +81,11 @@ class LiteRTModel:
         return self._dequantize(self._interp.get_tensor(self._output["index"]))
 
     def __call__(self, x) -> np.ndarray:
-        """Runs a batch ``x`` (any batch size); returns float outputs."""
-        x = np.asarray(x)
+        """Runs a batch ``x`` (any batch size); returns float outputs. Safe to call from several threads."""
+        with self._lock:
+            return self._call(np.asarray(x))
+
+    def _call(self, x: np.ndarray) -> np.ndarray:
         if self._resizable:
             try:
                 self._resize(len(x))

@@ -14,6 +14,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests never reach for the network: Keras' downloader is skipped.
 os.environ["GLASSWING_OFFLINE"] = "1"
+# The sixth app, from outside the package, joins the registry (and every test over it) the way
+# a user's own app would; child processes inherit it.
+os.environ.setdefault("GLASSWING_APPS", "tests.toyapp:APP")
 
 ROOT = Path(__file__).resolve().parents[1]
 

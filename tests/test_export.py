@@ -13,6 +13,7 @@ from apps.errors import GlasswingError
 from apps.image import APP
 from apps.litert import LiteRTModel
 from apps.train import train
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,17 @@ def test_a_file_whose_output_is_not_the_models_is_refused():
     assert calls == [500, 200]  # batched over the whole split
     good = export.run_on_split(lambda b: np.ones((len(b), 3), np.float32), Path("f.tflite"), reference)
     assert good.shape == (700, 3)
+
+
+def test_one_litert_model_serves_concurrent_callers():
+    """The dashboard shares one interpreter between sessions: concurrent calls of any batch size agree."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runner = LiteRTModel(ROOT / "models" / "image" / "tflite" / "int8.tflite")
+    rng = np.random.default_rng(0)
+    batches = [rng.random((1 + i % 5, 28, 28, 1), dtype=np.float32) for i in range(64)]
+    expected = [runner(x) for x in batches]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(runner, batches))
+    for want, have in zip(expected, got):
+        np.testing.assert_array_equal(want, have)

@@ -250,6 +250,28 @@ def linked(tmp_path_factory):
     assert _snapshot(committed) == before, "a battery case changed a committed model"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def load_each_model_once():
+    """Each committed model is loaded once for the whole battery (the 22M-parameter encoder takes ~2 s).
+
+    The cache is keyed by app and folder, so a case that points elsewhere still
+    meets the real loader and its checks.
+    """
+    from apps import artifacts
+
+    real, cache = artifacts.load_trained, {}
+
+    def cached(app, folder):
+        key = (app.name, str(Path(folder).resolve()))
+        if key not in cache:
+            cache[key] = real(app, folder)
+        return cache[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(artifacts, "load_trained", cached)
+        yield
+
+
 def run(argv: list[str]) -> tuple[int, str, str]:
     """``glasswing argv`` in-process: (status, stdout, stderr); an uncaught exception fails the case."""
     out, err = io.StringIO(), io.StringIO()

@@ -86,3 +86,15 @@ def test_evaluate_predict_and_explain_work_from_the_cli(bars, tmp_path):
 def test_every_dashboard_page_shows_it(bars, monkeypatch, page):
     at = open_page(bars, monkeypatch, "bars", page)
     assert_ok(at)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("no_such_module:APP", "cannot load 'no_such_module:APP'"), ("apps.errors:GlasswingError", "not an")],
+)
+def test_a_bad_glasswing_apps_entry_is_one_line(spec, message):
+    from apps import _plugin_apps
+    from apps.errors import GlasswingError
+
+    with pytest.raises(GlasswingError, match=message):
+        _plugin_apps(spec)

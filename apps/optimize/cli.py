@@ -101,14 +101,17 @@ def cmd_optimize(args) -> int:
     elif args.distill:
         from apps.optimize import distill
 
+        alpha = distill.DEFAULT_ALPHA if args.alpha is None else args.alpha
+        temperature = distill.DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
+        distill.check_settings(alpha, temperature)  # before the data is read (minutes on a fresh clone)
         report = distill.distill(
             app,
             args.models_dir,
             student=args.student,
             epochs=args.epochs,
             overrides=args.overrides,
-            alpha=distill.DEFAULT_ALPHA if args.alpha is None else args.alpha,
-            temperature=distill.DEFAULT_TEMPERATURE if args.temperature is None else args.temperature,
+            alpha=alpha,
+            temperature=temperature,
             out_dir=args.out,
         )
         tables = [distill.table(report)]

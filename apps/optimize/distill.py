@@ -58,6 +58,12 @@ def distillation_loss(y_true, teacher_probs, student_probs, alpha: float, temper
     return alpha * hard + (1.0 - alpha) * temperature**2 * kl
 
 
+def check_settings(alpha: float, temperature: float) -> None:
+    """Raises one clear line unless ``0 <= alpha <= 1`` and ``temperature > 0`` (NaN fails both)."""
+    if not (0.0 <= alpha <= 1.0 and temperature > 0):
+        raise GlasswingError(f"Need 0 <= alpha <= 1 and temperature > 0, got {alpha} and {temperature}.")
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Distiller(keras.Model):
     """A frozen teacher and a trainable student; predicts with the student.
@@ -70,8 +76,7 @@ class Distiller(keras.Model):
 
     def __init__(self, teacher, student, alpha=DEFAULT_ALPHA, temperature=DEFAULT_TEMPERATURE, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= alpha <= 1.0 or temperature <= 0:
-            raise GlasswingError(f"Need 0 <= alpha <= 1 and temperature > 0, got {alpha} and {temperature}.")
+        check_settings(alpha, temperature)
         self.teacher = teacher
         self.student = student
         self.teacher.trainable = False

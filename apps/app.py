@@ -391,6 +391,9 @@ def validate_config(cfg) -> None:
             raise GlasswingError(f"{key} must be >= 0, got {getattr(cfg, key)}.")
     if cfg.learning_rate <= 0:
         raise GlasswingError(f"learning_rate must be > 0, got {cfg.learning_rate}.")
+    if not str(cfg.data_dir).strip():
+        # An empty data_dir would prepare datasets straight into the working directory.
+        raise GlasswingError("data_dir must name a folder (default: data).")
 
 
 def config_to_dict(cfg) -> dict:

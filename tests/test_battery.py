@@ -185,6 +185,7 @@ train image --set learning_rate=0 => learning_rate must be > 0
 train image --set learning_rate=nan => learning_rate must be a finite number
 train image --set augment=maybe => expected a boolean
 train image --set seed=-1 => seed must be >= 0
+train image --set data_dir= => data_dir must name a folder
 train speech --set sample_rate=0 => sample_rate must be > 0
 train image --from image => --from applies to --data
 train image --test-data {f}/oneclass => --test-data applies to --data

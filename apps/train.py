@@ -39,7 +39,18 @@ def gpus_present() -> list:
 
 
 def choose_strategy(cfg) -> tf.distribute.Strategy:
-    """``OneDeviceStrategy`` on one device, ``MirroredStrategy`` over several GPUs.
+    """TensorFlow's default strategy on one device, ``MirroredStrategy`` over several GPUs.
+
+    One device gets no distribution strategy at all (TensorFlow places the ops on the
+    first GPU by itself). ``OneDeviceStrategy`` was used before, and it could silently
+    truncate the validation split: a distributed dataset is read through a
+    ``MultiDeviceIterator``, and Keras opens one just to peek at a batch before each
+    ``fit``/``evaluate`` and drops it at once. When that cancellation raced the
+    iterator's background prefetch, the in-memory ``cache()`` below it was finalised
+    with the few batches read so far, and every later epoch validated only those
+    (seen as 2-4 of 13 batches in about 1 run in 10 under CPU load; the issue's
+    ``val_accuracy`` in multiples of 1/145). :class:`ValidationCoverage` guards the
+    strategies that must still distribute.
 
     ``multiworker`` builds ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``
     (see :mod:`apps.distribute`); call this before any other TensorFlow op.
@@ -49,7 +60,13 @@ def choose_strategy(cfg) -> tf.distribute.Strategy:
     gpus = gpus_present()
     if cfg.strategy == "mirrored" or (cfg.strategy == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
-    return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    return tf.distribute.get_strategy()
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """How the log names a strategy: its class, or "one device" for the default one."""
+    name = type(strategy).__name__
+    return "one device" if name == "_DefaultDistributionStrategy" else name
 
 
 def switch_on(value: str) -> bool:
@@ -118,6 +135,35 @@ class _DiskGuard(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         artifacts.require_free_space(self.work, disk_needed(self.model), "saving this epoch")
+
+
+class ValidationCoverage(keras.callbacks.Callback):
+    """Stops training when a validation pass covered fewer batches than the split holds.
+
+    Early stopping and the best checkpoint are chosen on ``val_loss``; a pass over part
+    of the split would choose them on the wrong numbers without a word (see
+    :func:`choose_strategy`). ``expected`` is the validation dataset's batch count;
+    pass ``None`` when it is unknown (nothing is checked then).
+    """
+
+    def __init__(self, expected: int | None):
+        super().__init__()
+        self.expected = expected
+        self.batches = 0
+
+    def on_test_begin(self, logs=None):
+        self.batches = 0
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_test_end(self, logs=None):
+        if self.expected is not None and self.batches < self.expected:
+            raise GlasswingError(
+                f"Validation covered only {self.batches} of the split's {self.expected} batches, so "
+                "early stopping and the best checkpoint would be chosen on part of it; nothing was "
+                "published. Run the command again (it resumes from the last whole epoch)."
+            )
 
 
 class _ResumeNotice(keras.callbacks.Callback):
@@ -359,7 +405,7 @@ def _fit(app, cfg, strategy, work: Path, verbose, *, build, extra, tensorboard, 
         verbose = 1 if sys.stdout.isatty() else 2
     print(
         f"Training {app.name}: {model.count_params():,} parameters, up to {cfg.epochs} epochs, "
-        f"strategy {type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas), work folder {work}",
+        f"strategy {strategy_name(strategy)} ({strategy.num_replicas_in_sync} replicas), work folder {work}",
         flush=True,
     )
     shared = _callbacks(
@@ -376,10 +422,16 @@ def _fit(app, cfg, strategy, work: Path, verbose, *, build, extra, tensorboard, 
         epochs=cfg.epochs,
         class_weight=class_weights(app, cfg),
         shuffle=False,  # the tf.data pipeline shuffles the training split itself
-        callbacks=shared + list(extra or []),
+        callbacks=shared + [ValidationCoverage(_known_cardinality(val_ds))] + list(extra or []),
         verbose=verbose,
     )
     return model, fit
+
+
+def _known_cardinality(ds: tf.data.Dataset) -> int | None:
+    """A dataset's element count when TensorFlow knows it, else ``None``."""
+    n = int(ds.cardinality())
+    return n if n >= 0 else None
 
 
 def _finish_worker(model, worker, work: Path):

@@ -49,7 +49,7 @@ def choose_strategy(cfg) -> tf.distribute.Strategy:
     iterator's background prefetch, the in-memory ``cache()`` below it was finalised
     with the few batches read so far, and every later epoch validated only those
     (seen as 2-4 of 13 batches in about 1 run in 10 under CPU load; the issue's
-    ``val_accuracy`` in multiples of 1/145). :class:`ValidationCoverage` guards the
+    ``val_accuracy`` in multiples of 1/145). :class:`SplitCoverage` guards the
     strategies that must still distribute.
 
     ``multiworker`` builds ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``
@@ -137,32 +137,45 @@ class _DiskGuard(keras.callbacks.Callback):
         artifacts.require_free_space(self.work, disk_needed(self.model), "saving this epoch")
 
 
-class ValidationCoverage(keras.callbacks.Callback):
-    """Stops training when a validation pass covered fewer batches than the split holds.
+class SplitCoverage(keras.callbacks.Callback):
+    """Stops training when an epoch or a validation pass covered fewer batches than its split holds.
 
     Early stopping and the best checkpoint are chosen on ``val_loss``; a pass over part
-    of the split would choose them on the wrong numbers without a word (see
-    :func:`choose_strategy`). ``expected`` is the validation dataset's batch count;
-    pass ``None`` when it is unknown (nothing is checked then).
+    of a split would train or choose on part of the data without a word (see
+    :func:`choose_strategy`). The counts are the datasets' batch counts; ``None``
+    where one is unknown (nothing is checked for it then).
     """
 
-    def __init__(self, expected: int | None):
+    def __init__(self, train: int | None, validation: int | None):
         super().__init__()
-        self.expected = expected
-        self.batches = 0
+        self.expected = {"training": train, "validation": validation}
+        self.seen = {"training": 0, "validation": 0}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen["training"] = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen["training"] += 1
 
     def on_test_begin(self, logs=None):
-        self.batches = 0
+        self.seen["validation"] = 0
 
     def on_test_batch_end(self, batch, logs=None):
-        self.batches += 1
+        self.seen["validation"] += 1
 
     def on_test_end(self, logs=None):
-        if self.expected is not None and self.batches < self.expected:
+        self._check("validation")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check("training")
+
+    def _check(self, split: str) -> None:
+        expected, seen = self.expected[split], self.seen[split]
+        if expected is not None and seen < expected:
             raise GlasswingError(
-                f"Validation covered only {self.batches} of the split's {self.expected} batches, so "
-                "early stopping and the best checkpoint would be chosen on part of it; nothing was "
-                "published. Run the command again (it resumes from the last whole epoch)."
+                f"This {split} pass covered only {seen} of the split's {expected} batches, so the "
+                "model would be trained or chosen on part of it; nothing was published. Run the "
+                "command again (it resumes from the last whole epoch)."
             )
 
 
@@ -422,7 +435,9 @@ def _fit(app, cfg, strategy, work: Path, verbose, *, build, extra, tensorboard, 
         epochs=cfg.epochs,
         class_weight=class_weights(app, cfg),
         shuffle=False,  # the tf.data pipeline shuffles the training split itself
-        callbacks=shared + [ValidationCoverage(_known_cardinality(val_ds))] + list(extra or []),
+        callbacks=shared
+        + [SplitCoverage(_known_cardinality(train_ds), _known_cardinality(val_ds))]
+        + list(extra or []),
         verbose=verbose,
     )
     return model, fit

@@ -222,19 +222,29 @@ def test_training_on_one_device_uses_no_distribution_strategy(image_cfg):
     assert strategy is tf.distribute.get_strategy() and strategy_name(strategy) == "one device"
 
 
-def test_a_validation_pass_over_part_of_the_split_stops_training():
+def test_a_pass_over_part_of_a_split_stops_training():
     from apps.errors import GlasswingError
-    from apps.train import ValidationCoverage
+    from apps.train import SplitCoverage
 
-    guard = ValidationCoverage(13)
+    guard = SplitCoverage(train=5, validation=13)
+    guard.on_epoch_begin(0)
+    for step in range(5):
+        guard.on_train_batch_end(step)
     for passes in (13, 3):
         guard.on_test_begin()
         for step in range(passes):
             guard.on_test_batch_end(step)
         if passes == 13:
             guard.on_test_end()
-    with pytest.raises(GlasswingError, match="only 3 of the split's 13 batches"):
+            guard.on_epoch_end(0)
+    with pytest.raises(GlasswingError, match="validation pass covered only 3 of the split's 13 batches"):
         guard.on_test_end()
-    unknown = ValidationCoverage(None)
+    guard.on_epoch_begin(1)
+    guard.on_train_batch_end(0)
+    with pytest.raises(GlasswingError, match="training pass covered only 1 of the split's 5 batches"):
+        guard.on_epoch_end(1)
+    unknown = SplitCoverage(None, None)
+    unknown.on_epoch_begin(0)
     unknown.on_test_begin()
-    unknown.on_test_end()  # an unknown size checks nothing
+    unknown.on_test_end()  # unknown sizes check nothing
+    unknown.on_epoch_end(0)

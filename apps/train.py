@@ -167,7 +167,8 @@ class SplitCoverage(keras.callbacks.Callback):
         self._check("validation")
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check("training")
+        if not self.model.stop_training:  # stopped on purpose mid-epoch (TerminateOnNaN): not a short split
+            self._check("training")
 
     def _check(self, split: str) -> None:
         expected, seen = self.expected[split], self.seen[split]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -227,6 +228,7 @@ def test_a_pass_over_part_of_a_split_stops_training():
     from apps.train import SplitCoverage
 
     guard = SplitCoverage(train=5, validation=13)
+    guard.set_model(types.SimpleNamespace(stop_training=False))
     guard.on_epoch_begin(0)
     for step in range(5):
         guard.on_train_batch_end(step)
@@ -243,7 +245,10 @@ def test_a_pass_over_part_of_a_split_stops_training():
     guard.on_train_batch_end(0)
     with pytest.raises(GlasswingError, match="training pass covered only 1 of the split's 5 batches"):
         guard.on_epoch_end(1)
+    guard.model.stop_training = True  # a callback stopped the epoch on purpose (TerminateOnNaN)
+    guard.on_epoch_end(1)
     unknown = SplitCoverage(None, None)
+    unknown.set_model(types.SimpleNamespace(stop_training=False))
     unknown.on_epoch_begin(0)
     unknown.on_test_begin()
     unknown.on_test_end()  # unknown sizes check nothing

@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-prob",
         type=float,
-        default=0.5,
+        default=None,
         help="--scan: lowest top-1 probability that counts as a detection (default: 0.5)",
     )
 
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--keep",
         type=float,
-        default=0.25,
+        default=None,
         help="with --out FILE.wav: share of the time x frequency regions kept (default: 0.25)",
     )
 
@@ -463,6 +463,7 @@ def _cmd_predict(args) -> int:
         )
     if args.scan:
         return _scan(args)
+    _refuse_given(args, ("min_prob",), "it is the detection threshold of --scan")
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
     _say_input_note(folder, x)
@@ -505,8 +506,9 @@ def _scan(args) -> int:
     """
     from apps import scan
 
-    if not 0.0 < args.min_prob <= 1.0:
-        raise GlasswingError(f"--min-prob must be in (0, 1], got {args.min_prob}.")
+    min_prob = _given_or(args.min_prob, 0.5)
+    if not 0.0 < min_prob <= 1.0:
+        raise GlasswingError(f"--min-prob must be in (0, 1], got {min_prob}.")
     app, folder, cfg, model = _load_trained(args, check=scan.require_scannable)
     lite = _exported(app, folder, args.tflite) if args.tflite else None
     signals, spans, note = scan.windows(app, cfg, _raw_input(app, args))
@@ -517,9 +519,9 @@ def _scan(args) -> int:
         keras_top, probs = probs.argmax(1), lite(signals)
         agree = int((probs.argmax(1) == keras_top).sum())
         print(f"{args.tflite}.tflite: top-1 agrees with the Keras model on {agree}/{len(signals)} windows")
-    found = scan.detections(probs, spans, app.labels(cfg), args.min_prob)
+    found = scan.detections(probs, spans, app.labels(cfg), min_prob)
     if not found:
-        print(f"no keyword heard with probability >= {args.min_prob:g} in any window")
+        print(f"no keyword heard with probability >= {min_prob:g} in any window")
         return 0
     print(f"{'from s':>8s}{'to s':>8s}  {'keyword':20s}{'prob':>8s}{'windows':>9s}")
     for d in found:
@@ -539,10 +541,14 @@ def _cmd_explain(args) -> int:
 
     if args.global_ and args.compare:
         raise GlasswingError("Use --global or --compare, not both.")
-    if args.global_:
-        return _explain_global(args)
-    if args.compare:
-        return _explain_compare(args)
+    if args.global_ or args.compare:
+        # Both explain many test (or --data) examples: options about one input do not apply.
+        many = "--global and --compare explain many examples"
+        _refuse_given(args, ("input", "text", "target", "keep"), many)
+        if args.compare:
+            _refuse_given(args, ("data",), "--compare explains test examples (--data is for --global)")
+        return _explain_global(args) if args.global_ else _explain_compare(args)
+    _refuse_given(args, ("data", "per_class"), "they choose the examples of --global and --compare")
     if args.input is None and args.text is None:
         raise GlasswingError("Give the input to explain with --input FILE or --text TEXT (or use --global).")
     if args.method is None:
@@ -553,8 +559,11 @@ def _cmd_explain(args) -> int:
     hearable = listen.supports(registered)
     if args.out:
         artifacts.check_output_path(args.out, (".png", ".wav") if hearable else (".png",))
-    if not 0.0 < args.keep < 1.0:
-        raise GlasswingError(f"--keep must be between 0 and 1, got {args.keep}.")
+    if args.keep is not None and not str(args.out or "").lower().endswith(".wav"):
+        raise GlasswingError("--keep does not apply here: it sets how much of the clip --out FILE.wav keeps.")
+    keep = _given_or(args.keep, 0.25)
+    if not 0.0 < keep < 1.0:
+        raise GlasswingError(f"--keep must be between 0 and 1, got {keep}.")
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
     _say_input_note(folder, x)
@@ -717,7 +726,7 @@ def _write_listening(app, cfg, model, raw, attribution, labels, args) -> None:
     from xai import listen
 
     signal, _ = app.raw.load(raw, cfg)
-    result = listen.listen(app, cfg, model, signal, attribution.values, args.keep)
+    result = listen.listen(app, cfg, model, signal, attribution.values, _given_or(args.keep, 0.25))
     joined, spans = listen.sequence(result)
     write_bytes_atomic(Path(args.out), listen.wav_bytes(joined, result.sample_rate))
     print(f"Wrote {args.out}: the clip three ways, each classified from the sound itself")

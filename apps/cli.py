@@ -592,7 +592,7 @@ def _cmd_explain(args) -> int:
         if isinstance(value, (int, float)):
             print(f"{key}: {value:.4g}")
     if args.out and Path(args.out).suffix.lower() == ".wav":
-        _write_listening(app, cfg, model, _raw_input(app, args), attribution, labels, args)
+        _write_listening(app, cfg, model, _raw_input(app, args), attribution, labels, args, keep)
     elif args.out:
         save_attribution_png(attribution, x, args.out, title=f"{args.method}: {labels[target]}")
         print(f"Wrote {args.out}")
@@ -720,13 +720,13 @@ def _test_split(app, cfg):
     return np.concatenate(xs), np.concatenate(ys).astype(int)
 
 
-def _write_listening(app, cfg, model, raw, attribution, labels, args) -> None:
+def _write_listening(app, cfg, model, raw, attribution, labels, args, keep: float) -> None:
     """``explain --out FILE.wav``: the clip as recorded, with only its top regions, and without them."""
     from apps.artifacts import write_bytes_atomic
     from xai import listen
 
     signal, _ = app.raw.load(raw, cfg)
-    result = listen.listen(app, cfg, model, signal, attribution.values, _given_or(args.keep, 0.25))
+    result = listen.listen(app, cfg, model, signal, attribution.values, keep)
     joined, spans = listen.sequence(result)
     write_bytes_atomic(Path(args.out), listen.wav_bytes(joined, result.sample_rate))
     print(f"Wrote {args.out}: the clip three ways, each classified from the sound itself")

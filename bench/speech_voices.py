@@ -8,6 +8,7 @@ top-2 and accuracy per speaker folder there. Every model is scored on the same
 clips in one run, so the rows compare directly.
 
     python bench/speech_voices.py models/speech OTHER_MODEL_DIR [--recordings DIR] [--markdown F]
+    python bench/speech_voices.py SEED1_DIR SEED2_DIR SEED3_DIR --seeds   # + mean ± sd and their ensemble
 """
 
 from __future__ import annotations
@@ -42,19 +43,32 @@ def _group(row: dict) -> str:
     return row["engine"] if row["engine"] in ("espeak-ng", "noise") else row["variant"]
 
 
-def score(folder: Path, rows, clips, recordings: str | None) -> dict:
-    """One model's accuracy per test-split engine, its unknown-word acceptance, and on the recordings."""
+def probabilities(folder: Path, clips, recordings: str | None) -> dict:
+    """One model's class probabilities on the test clips and, with ``recordings``, on those."""
     from apps import artifacts, labelled
     from apps.speech import APP, data
 
     cfg, model = artifacts.load_trained(APP, folder)
     names = APP.labels(cfg)
     front = data.frontend(cfg)
-    probs = np.concatenate(
-        [np.asarray(model(front(clips[i : i + 256]), training=False)) for i in range(0, len(clips), 256)]
-    )
+    out = {
+        "names": names,
+        "test": np.concatenate(
+            [np.asarray(model(front(clips[i : i + 256]), training=False)) for i in range(0, len(clips), 256)]
+        ),
+    }
+    if recordings:
+        out["recordings"] = labelled.predict(APP, folder, cfg, model, APP.labelled(recordings, names))
+    return out
+
+
+def score(probs: dict, rows) -> dict:
+    """Accuracy per test-split engine, unknown-word acceptance and recordings accuracy from ``probs``."""
+    from apps import labelled
+
+    names = probs["names"]
     y = np.array([names.index(r["label"]) for r in rows])
-    hits = probs.argmax(-1) == y
+    hits = probs["test"].argmax(-1) == y
     groups = defaultdict(list)
     for row, hit in zip(rows, hits):
         groups[_group(row)].append(hit)
@@ -62,15 +76,27 @@ def score(folder: Path, rows, clips, recordings: str | None) -> dict:
     out = {
         "test": float(hits.mean()),
         "groups": {g: (float(np.mean(v)), len(v)) for g, v in groups.items()},
-        "unknown accepted": float(np.mean(probs[unknown].argmax(-1) != y[unknown])),
+        "unknown accepted": float(np.mean(probs["test"][unknown].argmax(-1) != y[unknown])),
     }
-    if recordings:
-        dev = APP.labelled(recordings, names)
-        p, kept = labelled.predict(APP, folder, cfg, model, dev)
+    if "recordings" in probs:
+        p, kept = probs["recordings"]
         result = labelled.report(p, kept, names)
         out["recordings"] = (result["accuracy"], result.get("top2_accuracy"), len(kept.labels))
         out["speakers"] = {g: v["accuracy"] for g, v in result["groups"].items()}
     return out
+
+
+def ensemble(members: list[dict]) -> dict:
+    """The mean of several models' probabilities: what one graph averaging their softmaxes would give."""
+    out = {"names": members[0]["names"], "test": np.mean([m["test"] for m in members], axis=0)}
+    if "recordings" in members[0]:
+        kept = members[0]["recordings"][1]
+        out["recordings"] = (np.mean([m["recordings"][0] for m in members], axis=0), kept)
+    return out
+
+
+def _spread(values: list[float], digits: int) -> str:
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def main() -> None:
@@ -80,13 +106,23 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="speech model folders")
     parser.add_argument("--recordings", help="a folder of labelled real recordings")
     parser.add_argument("--markdown", help="append the tables to this Markdown fragment")
+    parser.add_argument(
+        "--seeds",
+        action="store_true",
+        help=(
+            "the models are seeds of one recipe: add their mean ± sd and their ensemble (mean probabilities)"
+        ),
+    )
     args = parser.parse_args()
 
     from apps import artifacts
     from apps.speech import APP
 
     rows, clips = _test_clips(artifacts.load_config(APP, Path(args.models[0])))
-    results = {m: score(Path(m), rows, clips, args.recordings) for m in args.models}
+    probs = {m: probabilities(Path(m), clips, args.recordings) for m in args.models}
+    if args.seeds:
+        probs[f"ensemble of the {len(args.models)}"] = ensemble(list(probs.values()))
+    results = {m: score(p, rows) for m, p in probs.items()}
     groups = sorted({g for r in results.values() for g in r["groups"]})
     n = {g: next(r["groups"][g][1] for r in results.values() if g in r["groups"]) for g in groups}
     headers = ["model", f"test ({len(rows)})", *(f"{g} ({n[g]})" for g in groups), "unknown words accepted"]
@@ -99,6 +135,14 @@ def main() -> None:
         row.append(f"{r['unknown accepted']:.3f}")
         if args.recordings:
             row += [f"{r['recordings'][0]:.4f}", f"{r['recordings'][1]:.4f}"]
+        table_rows.append(row)
+    if args.seeds:
+        seeds = [results[m] for m in args.models]
+        row = [f"**mean ± sd of the {len(seeds)}**", _spread([r["test"] for r in seeds], 4)]
+        row += [_spread([r["groups"][g][0] for r in seeds if g in r["groups"]], 4) for g in groups]
+        row.append(_spread([r["unknown accepted"] for r in seeds], 3))
+        if args.recordings:
+            row += [_spread([r["recordings"][i] for r in seeds], 4) for i in (0, 1)]
         table_rows.append(row)
     text = report.table(headers, table_rows)
     if args.recordings:

@@ -28,13 +28,13 @@ sys.path.append(str(HERE))
 import report  # noqa: E402
 
 
-def _test_clips(cfg) -> tuple[list[dict], np.ndarray]:
+def _split_clips(cfg, split: str) -> tuple[list[dict], np.ndarray]:
     import soundfile
 
     from apps.speech import data, synth
 
     root = data.clips_dir(cfg)
-    rows = [r for r in synth.read_manifest(root) if r["split"] == "test"]
+    rows = [r for r in synth.read_manifest(root) if r["split"] == split]
     clips = np.stack([soundfile.read(root / r["path"], dtype="float32")[0] for r in rows])
     return rows, clips
 
@@ -107,6 +107,12 @@ def main() -> None:
     parser.add_argument("--recordings", help="a folder of labelled real recordings")
     parser.add_argument("--markdown", help="append the tables to this Markdown fragment")
     parser.add_argument(
+        "--split",
+        default="test",
+        choices=("test", "validation"),
+        help="the dataset split to score (validation: to choose between models without the test split)",
+    )
+    parser.add_argument(
         "--seeds",
         action="store_true",
         help=(
@@ -118,14 +124,19 @@ def main() -> None:
     from apps import artifacts
     from apps.speech import APP
 
-    rows, clips = _test_clips(artifacts.load_config(APP, Path(args.models[0])))
+    rows, clips = _split_clips(artifacts.load_config(APP, Path(args.models[0])), args.split)
     probs = {m: probabilities(Path(m), clips, args.recordings) for m in args.models}
     if args.seeds:
         probs[f"ensemble of the {len(args.models)}"] = ensemble(list(probs.values()))
     results = {m: score(p, rows) for m, p in probs.items()}
     groups = sorted({g for r in results.values() for g in r["groups"]})
     n = {g: next(r["groups"][g][1] for r in results.values() if g in r["groups"]) for g in groups}
-    headers = ["model", f"test ({len(rows)})", *(f"{g} ({n[g]})" for g in groups), "unknown words accepted"]
+    headers = [
+        "model",
+        f"{args.split} ({len(rows)})",
+        *(f"{g} ({n[g]})" for g in groups),
+        "unknown words accepted",
+    ]
     if args.recordings:
         count = next(iter(results.values()))["recordings"][2]
         headers += [f"real recordings ({count})", "top-2"]

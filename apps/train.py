@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps import artifacts, distribute
+from apps import artifacts, calibration, distribute
 from apps.app import App, config_hash, config_to_dict, validate_config
 from apps.baselines import train_baselines
 from apps.errors import GlasswingError
@@ -237,6 +237,7 @@ def model_card(app: App, cfg, metrics: dict, model) -> str:
         headline = ", ".join(
             f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "wall_time_s"
         )
+    calibrated = _calibration_line(metrics.get("calibration"))
     return f"""# Model card: {app.name}
 
 {app.description}
@@ -247,13 +248,24 @@ def model_card(app: App, cfg, metrics: dict, model) -> str:
 - **Data:** split sizes {metrics.get("split_sizes")}; seed {cfg.seed}
 - **Training:** {metrics.get("epochs_run")} epochs in {metrics.get("wall_time_s", 0):.0f} s on
   {metrics.get("device")}; command `{metrics.get("command")}`
-- **Files:** `model.keras` (Keras 3, load with `safe_mode=True`), `config.json`,
+{calibrated}- **Files:** `model.keras` (Keras 3, load with `safe_mode=True`), `config.json`,
   `labels.txt`, `metrics.json`, `history.csv`; TF Lite files under `tflite/` after
   `glasswing export {app.name} --quant all` (see `export.json`).
 
 Limitations: trained only on the data above; inputs must look like it (see
 `preprocess` in `{app.preprocess.__module__.replace(".", "/")}.py`). Metrics are from the held-out test split.
 {_comparison_card(metrics, model)}{_generative_card(app, cfg, metrics)}"""
+
+
+def _calibration_line(calibrated: dict | None) -> str:
+    """The card's line on a prior refit after training (apps/calibration.py), if there was one."""
+    if not calibrated:
+        return ""
+    before, after = calibrated["validation_accuracy"]
+    return (
+        f"- **Calibration:** `{calibrated['class']}` logit offset {calibrated['logit_offset']:+.2f}, "
+        f"refit on the validation split (accuracy {before:.4f} -> {after:.4f})\n"
+    )
 
 
 def _comparison_card(metrics: dict, model) -> str:
@@ -379,10 +391,13 @@ def train(
         model = artifacts.load_model(work / "best.keras")
     if save is not None:
         model = save(model)
+    calibrated = calibration.calibrate(app, cfg, model)
     history = _read_history(work / "history.csv")
     wall = time.time() - start
     epochs_run = len(history) or len(fit.epoch)
     metrics = run_metrics(app, cfg, model, epochs_run=epochs_run, wall=wall, command=command)
+    if calibrated:
+        metrics["calibration"] = calibrated
     final = artifacts.app_dir(models_dir, out_name)
     _publish(app, cfg, model, metrics, history, work, final, tensorboard)
     headline = metrics.get("accuracy")

@@ -135,6 +135,8 @@ def test_insights_image_class_maps_and_report(models, monkeypatch):
     assert len(at.get("image")) == 1 and len(at.get("download_button")) == 1
 
 
+# ~28 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_insights_text_lists_the_words_that_push_each_class(models, monkeypatch):
     at = open_page(models, monkeypatch, "sentiment", "insights")
     at.selectbox(key="insights:method").set_value("gradient_input").run()

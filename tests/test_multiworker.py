@@ -164,6 +164,8 @@ def test_tf_config_names_the_chief():
     assert not worker.is_chief and worker.count == 2
 
 
+# ~12 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_two_workers_train_to_identical_weights(image_data_dir, tmp_path, cluster_factory):
     """Two worker processes on 127.0.0.1 train the tiny image config in step."""
     models, weights = tmp_path / "models", tmp_path / "weights"

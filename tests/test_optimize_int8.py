@@ -37,6 +37,8 @@ def test_a_wrapped_trained_model_is_indexed_by_its_own_layers():
     assert int8_debug._output_layer(wrapped) == "probs"
 
 
+# ~12 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_debugger_rows_are_keras_layers_and_keep_float_changes_the_file(image_cfg, tmp_path):
     from apps.train import train
 

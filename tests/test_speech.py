@@ -330,6 +330,10 @@ def test_train_export_and_predict_a_stereo_48khz_file(speech_data, tmp_path, cap
     cfg, _, _ = speech_data
     models = tmp_path / "models"
     train(APP, dataclasses.replace(cfg, epochs=1), models, verbose=0)
+    # `_unknown_`'s prior was refit on validation after training (apps/calibration.py).
+    calibrated = __import__("json").loads((models / "speech" / "metrics.json").read_text())["calibration"]
+    assert calibrated["class"] == "_unknown_"
+    assert calibrated["validation_accuracy"][1] >= calibrated["validation_accuracy"][0]
     assert main(["export", "speech", "--quant", "float32", "--models-dir", str(models)]) == 0
     meta = __import__("json").loads((models / "speech" / "tflite" / "metadata.json").read_text())
     assert meta["raw_input"]["sample_rate"] == RATE and meta["raw_input"]["clip_samples"] == RATE

@@ -60,13 +60,34 @@ def fold_offset(model, k: int, offset: float) -> None:
     last.set_weights([kernel, bias])
 
 
+def _target(app, cfg) -> str:
+    """The class ``calibrate`` refits for ``cfg``, or "" for none (see :func:`calibrate`)."""
+    name = getattr(cfg, "calibrate_class", "")
+    return "" if getattr(cfg, "data", "") else name
+
+
+def check(app, cfg) -> None:
+    """Before training: a ``calibrate_class`` the model will not predict is a typo, named now.
+
+    Raises:
+        GlasswingError: ``cfg.calibrate_class`` is not one of the app's classes.
+    """
+    name = _target(app, cfg)
+    if name and name not in (labels := app.labels(cfg)):
+        raise GlasswingError(
+            f"calibrate_class={name!r} is not one of this model's classes ({', '.join(labels)}); "
+            "--set calibrate_class= turns calibration off."
+        )
+
+
 def calibrate(app, cfg, model) -> dict | None:
     """Refits the prior of ``cfg.calibrate_class`` on the validation split (see the module doc).
 
-    A no-op (``None``) when the Config names no class, or one the model does not
-    predict, or the model trains on a user's data (``cfg.data``): a few validation
-    clips per class are too few to fit a prior on (47 clips chose +2.25 for a
-    few-shot spotter and cost its new words 0.93 -> 0.10 of their test clips).
+    A no-op (``None``) when the Config names no class, or the model trains on a
+    user's data (``cfg.data``): a few validation clips per class are too few to fit
+    a prior on (47 clips chose +2.25 for a few-shot spotter and cost its new words
+    0.93 -> 0.10 of their test clips). :func:`check` has refused a class the model
+    does not predict before training.
 
     Returns:
         What ``metrics.json`` records: the class, the offset and the validation
@@ -74,10 +95,11 @@ def calibrate(app, cfg, model) -> dict | None:
     """
     from apps.evaluate import keras_predictor, predict_dataset
 
-    name = getattr(cfg, "calibrate_class", "")
-    if not name or getattr(cfg, "data", "") or name not in (labels := app.labels(cfg)):
+    name = _target(app, cfg)
+    if not name:
         return None
-    k = labels.index(name)
+    check(app, cfg)
+    k = app.labels(cfg).index(name)
     probs, y_true = predict_dataset(keras_predictor(model), app.dataset(cfg, "validation"))
     offset, before, after = best_offset(probs, y_true, k)
     if offset:

@@ -365,6 +365,7 @@ def train(
         workers return the folder the chief publishes).
     """
     validate_config(cfg)
+    calibration.check(app, cfg)
     # First: MultiWorkerMirroredStrategy must exist before any other TensorFlow op.
     worker = distribute.read_tf_config() if cfg.strategy == "multiworker" else None
     strategy = choose_strategy(cfg)

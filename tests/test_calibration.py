@@ -93,8 +93,8 @@ def test_calibrate_refits_on_validation_and_reports_it():
     assert np.mean(np.asarray(model(x)).argmax(1) == y) == pytest.approx(after)
 
 
-# Off; a class this model lacks; a user's dataset (too few validation clips to fit a prior on).
-@pytest.mark.parametrize(("name", "data"), [("", ""), ("_unknown_", ""), ("none", "user-words-1a2b")])
+# Off; a user's dataset (too few validation clips to fit a prior on), even with a class it lacks.
+@pytest.mark.parametrize(("name", "data"), [("", ""), ("none", "user-1a2b"), ("_unknown_", "user-1a2b")])
 def test_calibrate_is_a_no_op_without_a_class_to_refit(name, data):
     model = _tiny_classifier()
     weights = [w.copy() for w in model.get_weights()]
@@ -102,3 +102,17 @@ def test_calibrate_is_a_no_op_without_a_class_to_refit(name, data):
     assert calibration.calibrate(app, _Cfg(name, data), model) is None
     for a, b in zip(weights, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_class_the_model_does_not_predict_is_refused_before_training(tmp_path):
+    from apps.cli import main
+    from apps.speech import APP
+
+    app = _app(None, np.zeros((4, 4), "float32"), np.zeros(4, "int64"))
+    with pytest.raises(GlasswingError, match="calibrate_class='_unkown_' is not one of this model's classes"):
+        calibration.check(app, _Cfg("_unkown_"))
+    calibration.check(app, _Cfg("none"))  # a class it predicts
+    # In the CLI: one line, before any data is read or a model built.
+    args = ["train", "speech", "--tiny", "--models-dir", str(tmp_path), "--set", "calibrate_class=_unkown_"]
+    assert main(args) == 2
+    assert not (tmp_path / APP.name).exists()

@@ -137,6 +137,8 @@ TICKETS = {
 }
 
 
+# ~15 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_text_csv_trains_exports_int8_and_explains(capsys, tmp_path):
     rows = [
         (f"{text} {suffix}", label)
@@ -192,6 +194,8 @@ def _write_words(root, words, per_word: int, split: str = "train"):
     return root
 
 
+# ~25 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_speech_folder_trains_exports_int8_and_explains_with_unknown_and_silence_added(capsys, tmp_path):
     root = _write_words(tmp_path / "words", ["lights", "music"], per_word=4)
     code, out, err = _train_own(capsys, tmp_path, "speech", root, "home")

@@ -113,6 +113,8 @@ def test_explain_compares_the_maps_with_another_model_of_the_app(models, monkeyp
     assert any("no model.keras there" in e.value for e in at.error)
 
 
+# ~15 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_explain_text_highlights_tokens(models, monkeypatch):
     # Without the per-model measurement: 8 examples x 3 methods through a 22M-parameter encoder.
     at = open_page(models, monkeypatch, "sentiment", "explain", state={"explain:model_level": False})

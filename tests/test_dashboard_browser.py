@@ -97,6 +97,8 @@ def _served_page(extra_args: list[str], height: int, timeout_ms: int):
         proc.wait(timeout=20)
 
 
+# ~29 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
 def test_browser_upload_predict_and_explain(image_only, tmp_path):
     """`glasswing dashboard` on localhost, driven by headless Chromium: upload, predict, explain."""

@@ -74,6 +74,8 @@ def test_csv_and_vader_files_are_scored_with_a_report(capsys, trained, tmp_path)
     assert code == 0 and f"on {len(rows)} examples" in out
 
 
+# ~13 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
+@pytest.mark.slow
 def test_the_exported_file_can_be_scored(capsys, trained, tmp_path):
     from apps.export import export
 

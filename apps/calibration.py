@@ -60,7 +60,7 @@ def fold_offset(model, k: int, offset: float) -> None:
     last.set_weights([kernel, bias])
 
 
-def _target(app, cfg) -> str:
+def _target(cfg) -> str:
     """The class ``calibrate`` refits for ``cfg``, or "" for none (see :func:`calibrate`)."""
     name = getattr(cfg, "calibrate_class", "")
     return "" if getattr(cfg, "data", "") else name
@@ -72,7 +72,7 @@ def check(app, cfg) -> None:
     Raises:
         GlasswingError: ``cfg.calibrate_class`` is not one of the app's classes.
     """
-    name = _target(app, cfg)
+    name = _target(cfg)
     if name and name not in (labels := app.labels(cfg)):
         raise GlasswingError(
             f"calibrate_class={name!r} is not one of this model's classes ({', '.join(labels)}); "
@@ -95,7 +95,7 @@ def calibrate(app, cfg, model) -> dict | None:
     """
     from apps.evaluate import keras_predictor, predict_dataset
 
-    name = _target(app, cfg)
+    name = _target(cfg)
     if not name:
         return None
     check(app, cfg)

@@ -44,7 +44,7 @@ def _group(row: dict) -> str:
 
 
 def probabilities(folder: Path, clips, recordings: str | None) -> dict:
-    """One model's class probabilities on the test clips and, with ``recordings``, on those."""
+    """One model's class probabilities on the split's clips and, with ``recordings``, on those."""
     from apps import artifacts, labelled
     from apps.speech import APP, data
 
@@ -53,7 +53,7 @@ def probabilities(folder: Path, clips, recordings: str | None) -> dict:
     front = data.frontend(cfg)
     out = {
         "names": names,
-        "test": np.concatenate(
+        "split": np.concatenate(
             [np.asarray(model(front(clips[i : i + 256]), training=False)) for i in range(0, len(clips), 256)]
         ),
     }
@@ -68,7 +68,7 @@ def score(probs: dict, rows) -> dict:
 
     names = probs["names"]
     y = np.array([names.index(r["label"]) for r in rows])
-    hits = probs["test"].argmax(-1) == y
+    hits = probs["split"].argmax(-1) == y
     groups = defaultdict(list)
     for row, hit in zip(rows, hits):
         groups[_group(row)].append(hit)
@@ -76,7 +76,7 @@ def score(probs: dict, rows) -> dict:
     out = {
         "test": float(hits.mean()),
         "groups": {g: (float(np.mean(v)), len(v)) for g, v in groups.items()},
-        "unknown accepted": float(np.mean(probs["test"][unknown].argmax(-1) != y[unknown])),
+        "unknown accepted": float(np.mean(probs["split"][unknown].argmax(-1) != y[unknown])),
     }
     if "recordings" in probs:
         p, kept = probs["recordings"]
@@ -88,7 +88,7 @@ def score(probs: dict, rows) -> dict:
 
 def ensemble(members: list[dict]) -> dict:
     """The mean of several models' probabilities: what one graph averaging their softmaxes would give."""
-    out = {"names": members[0]["names"], "test": np.mean([m["test"] for m in members], axis=0)}
+    out = {"names": members[0]["names"], "split": np.mean([m["split"] for m in members], axis=0)}
     if "recordings" in members[0]:
         kept = members[0]["recordings"][1]
         out["recordings"] = (np.mean([m["recordings"][0] for m in members], axis=0), kept)

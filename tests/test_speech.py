@@ -104,8 +104,10 @@ def test_prepare_resumes_and_refuses_a_different_plan(speech_data):
         synth.generate(root, 5, 8, 8, cfg.data_seed)
 
 
-def test_dataset_batches_are_log_mel_with_labels(speech_data):
+@pytest.mark.parametrize("augment_on", ["features", "waveform"])
+def test_dataset_batches_are_log_mel_with_labels(speech_data, augment_on):
     cfg, _, _ = speech_data
+    cfg = dataclasses.replace(cfg, augment_on=augment_on)
     for split in ("train", "test"):
         x, y = next(iter(APP.dataset(cfg, split)))
         assert tuple(x.shape[1:]) == data.feature_shape(cfg) and np.isfinite(x.numpy()).all()
@@ -173,6 +175,90 @@ def test_wave_augment_noise_hits_the_requested_snr():
     power = lambda v: np.mean(np.square(v), axis=1)  # noqa: E731
     snr = 10 * np.log10(power(clip / 32768.0) / power(noise))
     np.testing.assert_allclose(snr, 10.0, atol=0.5)
+
+
+def _plain(**overrides):
+    """A tiny Config whose augmentation does only what ``overrides`` turn on."""
+    off = dict(
+        noise_probability=0.0, min_gain=1.0, max_gain=1.0, shift_ms=0.0, context_probability=0.0,
+        time_masks=0, freq_masks=0,
+    )  # fmt: skip
+    return APP.Config.tiny(**{**off, **overrides})
+
+
+def test_feature_augment_shifts_whole_frames_and_scales_power():
+    cfg = _plain(shift_ms=100.0, min_gain=2.0, max_gain=2.0)
+    layer = data.frontend(cfg)
+    clip = np.zeros((16, RATE), np.float32)
+    clip[:, 8000:9600] = tone(1000, 0.1)
+    x = np.asarray(layer(clip))
+    out, _ = data.feature_augment(cfg)(x, np.zeros(16))
+    out = np.asarray(out)
+    assert out.shape == x.shape and np.isfinite(out).all()
+    loud = lambda v: v[:, :, :, 0].max(axis=2) > np.log(1e-3)  # noqa: E731
+    moved = np.argmax(loud(out), axis=1) - np.argmax(loud(x), axis=1)
+    assert np.abs(moved).max() <= 10 and len(set(moved)) > 3  # +-100 ms at a 10 ms hop, and it varies
+    for row, k in zip(out, moved, strict=True):
+        # Every frame moved by k, its power times 4 (gain 2).
+        power = lambda v: np.exp(v) - 1e-6  # noqa: E731
+        np.testing.assert_allclose(power(row[40:80]), 4 * power(x[0, 40 - k : 80 - k]), rtol=1e-3, atol=1e-9)
+
+
+def test_feature_noise_bank_is_as_loud_as_its_waveform_at_the_same_snr():
+    """Each noise, added to the log-mel at an SNR, has the mel power it has when added to the waveform."""
+    cfg = APP.Config.tiny()
+    layer = data.frontend(cfg)
+    clip = tone(440, 1.0, amplitude=0.3) + tone(2500, 1.0, amplitude=0.1)
+    signal = np.exp(np.asarray(layer(clip[None]))[0, ..., 0]) - 1e-6
+    bank, power = data._noise_bank(cfg.data_seed + 7), data._noise_bank_power(layer, cfg.data_seed + 7)
+    frames = signal.shape[0]
+    for k, row in enumerate(bank):
+        noise = row[:RATE] * np.sqrt(np.mean(clip**2) / np.mean(row[:RATE] ** 2))  # 0 dB, as wave_augment
+        by_wave = np.mean(np.exp(np.asarray(layer(noise[None]))[0, ..., 0]) - 1e-6)
+        by_feature = signal.mean() * power[k, :frames, :-1].mean() / power[k, :frames, -1].mean()
+        assert abs(10 * np.log10(by_feature / by_wave)) < 1.0, f"noise {k}"
+
+
+def test_feature_augment_adds_a_slice_of_the_bank_at_the_drawn_snr():
+    cfg = _plain(noise_probability=1.0, min_snr_db=10.0, max_snr_db=10.0)
+    layer = data.frontend(cfg)
+    clean = np.asarray(layer(tone(440, 1.0, amplitude=0.3)[None].repeat(32, 0)))
+    out, _ = data.feature_augment(cfg)(clean, np.zeros(32))
+    power = lambda v: np.exp(np.asarray(v)[..., 0]) - 1e-6  # noqa: E731
+    added = (power(out) - power(clean)).mean(axis=(1, 2)) / power(clean).mean(axis=(1, 2)) * 10.0
+    bank = data._noise_bank_power(layer, cfg.data_seed + 7)
+    frames = clean.shape[1]
+    slices = [
+        bank[k, s : s + frames, :-1].mean() / bank[k, s : s + frames, -1].mean()
+        for k in range(len(bank))
+        for s in range(bank.shape[1] - frames + 1)
+    ]
+    slices = np.asarray(slices)
+    nearest = np.min(np.abs(slices[None] / added[:, None] - 1), axis=1)
+    np.testing.assert_array_less(nearest, 1e-3)
+
+
+def test_context_power_puts_the_fragment_beside_the_word_and_spares_silence():
+    import tensorflow as tf
+
+    cfg = dataclasses.replace(APP.Config(), context_probability=1.0, context_ms=200.0)
+    silence = data.labels(cfg).index(synth.SILENCE)
+    p = np.full((3, 97, 40), 1e-9, np.float32)
+    p[0, 37:56] = 1.0  # a "word" at frames 37-55
+    p[1, 50:75] = 4.0  # another at frames 50-74
+    p[2] = 1e-4 * np.random.default_rng(0).random((97, 40))  # background noise
+    y = np.array([0, 1, silence])
+    for seed in range(5):
+        tf.random.set_seed(seed)
+        out = np.asarray(data.add_context_power(tf.constant(p), tf.constant(y), cfg, silence))
+        np.testing.assert_array_equal(out[2], p[2])  # _silence_ stays silence
+        added = (out[1] - p[1]).sum(axis=1)
+        np.testing.assert_allclose(added[50:75], 0)  # the word itself is untouched
+        where = np.flatnonzero(added > 1e-6)
+        assert where.size and where.size <= 20, "a fragment of 30-200 ms"
+        assert (where.max() < 50 and where.min() >= 50 - 25) or (where.min() >= 75 and where.max() < 75 + 25)
+        # At 0.3-1x the clip's peak amplitude: 0.09-1x its loudest frame's power.
+        assert 0.09 * 4.0 - 1e-6 <= added.max() / 40 <= 4.0 + 1e-6
 
 
 def test_spec_augment_masks_stripes_to_the_minimum():
@@ -488,3 +574,5 @@ def test_context_settings_are_checked():
         APP.Config(context_probability=1.5)
     with pytest.raises(GlasswingError, match="context_ms must be > 0"):
         APP.Config(context_ms=0)
+    with pytest.raises(GlasswingError, match="augment_on='fft'"):
+        APP.Config(augment_on="fft")

@@ -292,18 +292,22 @@ def _noise_draw(bank, b, n: int, cfg):
 
 @functools.lru_cache(maxsize=8)
 def _noise_bank_power(layer: LogMel, seed: int) -> np.ndarray:
-    """The noise bank's mel power ``(noises, frames, mel_bins)`` through ``layer``, per unit waveform power.
+    """The noise bank through ``layer``: ``(noises, frames, mel_bins + 1)``.
 
-    Each row is scaled so that its mean mel power is what its waveform power would give if it
-    were white: brown noise and hum put much of their power below the mel filters, and an
-    SNR measured on mel power alone would make them 10+ dB louder than the waveform's SNR.
+    ``[..., :-1]`` is each frame's mel power, in units of what the same waveform power gives
+    when white: brown noise and hum put much of their power below the mel filters, so an SNR
+    measured on mel power alone would make them 10+ dB louder than the waveform's SNR.
+    ``[..., -1]`` is each frame's waveform power (mean square over its hop), so a slice's SNR
+    is set by that slice's power, as :func:`wave_augment` sets it (brown noise is not stationary).
     """
     bank = _noise_bank(seed)
     white = np.random.default_rng(seed).standard_normal((1, bank.shape[1])).astype(np.float32)
     power = np.maximum(np.exp(np.asarray(layer(np.concatenate([bank, white])))[..., 0]) - layer.floor, 0.0)
     # Mel power per unit waveform power of white noise: the reference for an in-band signal.
     in_band = power[-1].mean() / np.mean(white**2)
-    return (power[:-1] / np.mean(bank**2, axis=1)[:, None, None] / in_band).astype(np.float32)
+    frames, hop = power.shape[1], layer.frame_step
+    wave_power = np.mean(np.square(bank[:, : frames * hop]).reshape(len(bank), frames, hop), axis=-1)
+    return np.concatenate([power[:-1] / in_band, wave_power[..., None]], axis=-1).astype(np.float32)
 
 
 def feature_augment(cfg):
@@ -334,9 +338,11 @@ def feature_augment(cfg):
         offset = tf.random.uniform([b], -max_shift, max_shift + 1, dtype=tf.int32)
         p = _place(p, offset, tf.zeros_like(offset), tf.fill([b], frames))
         p = p * tf.square(tf.random.uniform([b, 1, 1], cfg.min_gain, cfg.max_gain))
-        # The bank holds noise per unit waveform power, so this SNR is the waveform's.
+        # The SNR of the waveform: the slice's power is its frames' waveform power (the last column).
         noise, snr, on = _noise_draw(bank, b, frames, cfg)
-        p = p + on * tf.reduce_mean(p, axis=[1, 2], keepdims=True) / tf.pow(10.0, snr / 10.0) * noise
+        noise, noise_power = noise[..., :-1], tf.reduce_mean(noise[..., -1:], axis=1, keepdims=True)
+        scale = tf.reduce_mean(p, axis=[1, 2], keepdims=True) / noise_power / tf.pow(10.0, snr / 10.0)
+        p = p + on * scale * noise
         return spec_augment(tf.math.log(p + layer.floor)[..., None], cfg), y
 
     return augment

@@ -15,7 +15,7 @@ order after the word is placed in its 1-s window:
 - ``mulaw``: 8-bit mu-law companding (G.711); ``gsm``: a GSM 06.10 round trip through sox;
 - ``clip=G``: gain G then hard clipping (an overdriven input); ``dc=D``: a DC offset.
 
-Background noise at 0-30 dB SNR is added on the fly in training (``wave_augment``).
+Background noise at 0-30 dB SNR is added on the fly in training (``apps.speech.data.feature_augment``).
 """
 
 from __future__ import annotations

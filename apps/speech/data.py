@@ -2,11 +2,12 @@
 
 ``prepare`` synthesizes the dataset (:mod:`apps.speech.synth`) into
 ``<data_dir>/speech/`` and serves it through the ``glasswing_speech`` tfds
-builder (int16 waveforms, splits by voice). The pipeline caches int16
-waveforms, augments whole training batches in the waveform domain (time shift,
-background noise at a random SNR, gain), then computes log-mel features with
-the same :class:`~apps.speech.features.LogMel` layer the exported .tflite folds
-in, and finally applies SpecAugment masks to training batches.
+builder (int16 waveforms, splits by voice). The pipeline computes log-mel
+features once with the same :class:`~apps.speech.features.LogMel` layer the
+exported .tflite folds in and caches them; training batches are augmented on
+mel power (neighbouring-word context, time shift, gain, background noise at a
+random SNR, :func:`feature_augment`), then get SpecAugment masks.
+``augment_on="waveform"`` augments waveforms before the front-end instead.
 """
 
 from __future__ import annotations

@@ -47,8 +47,8 @@ class Config(TrainConfig):
     # --- augmentation (training split only, on the fly) ---
     # "features": augment the cached log-mel (mel power) of each batch, 6 ms a batch of 128;
     # "waveform": augment the waveform and run the front-end on every batch (the first recipe,
-    # 74 ms). Seeds 42 and 1 against the waveform recipe's: real recordings 47, 48 vs 46, 47 of
-    # 52; held-out synthetic voices 0.866, 0.888 vs 0.885, 0.885 (bench/results.md).
+    # 74 ms). Over 3 seeds against the waveform recipe: real recordings 0.917 vs 0.897 (+1 of 52
+    # on each seed); held-out synthetic voices 0.875 vs 0.885 (bench/results.md).
     augment_on: str = "features"
     # Share of word clips that get the edge of another clip's word just before or after
     # their own (what a window cut from a phrase holds), up to context_ms long. 0.3:

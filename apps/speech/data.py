@@ -285,7 +285,7 @@ def _noise_draw(bank, b, n: int, cfg):
     which = tf.random.uniform([b], 0, bank.shape[0], dtype=tf.int32)
     start = tf.random.uniform([b, 1], 0, bank.shape[1] - n + 1, dtype=tf.int32)
     noise = tf.gather(tf.gather(bank, which), start + tf.range(n)[None], batch_dims=1)
-    shape = tf.concat([[b], tf.ones([len(bank.shape) - 1], tf.int32)], 0)
+    shape = [-1] + [1] * (len(bank.shape) - 1)
     snr = tf.reshape(tf.random.uniform([b], cfg.min_snr_db, cfg.max_snr_db), shape)
     on = tf.reshape(tf.cast(tf.random.uniform([b]) < cfg.noise_probability, tf.float32), shape)
     return noise, snr, on

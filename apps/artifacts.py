@@ -153,6 +153,7 @@ def load_model(path: Path):
 
     import keras
 
+    import apps.layers  # noqa: F401 - registers the layers a saved model may hold
     import apps.losses  # noqa: F401 - registers the losses a saved model may be compiled with
 
     path = Path(path)

@@ -19,6 +19,9 @@ _COUNTED = (
     "EinsumDense",
 )
 
+# Normalizations: cheap next to the layers they follow, so a model with them still counts as complete.
+_UNCOUNTED_NORMS = ("BatchNormalization", "FusedBatchNormalization", "LayerNormalization")
+
 
 def forward_flops(model) -> tuple[float, bool]:
     """FLOPs (2 x multiply-adds) of one example's forward pass; and whether all weighted layers counted."""
@@ -27,7 +30,7 @@ def forward_flops(model) -> tuple[float, bool]:
         if not layer.weights:
             continue
         if type(layer).__name__ not in _COUNTED:
-            complete = complete and type(layer).__name__ in ("BatchNormalization", "LayerNormalization")
+            complete = complete and type(layer).__name__ in _UNCOUNTED_NORMS
             continue
         # A conv's output positions (a transposed conv's input ones); () for a dense layer.
         spatial = (layer.input if type(layer).__name__ == "Conv2DTranspose" else layer.output).shape[1:-1]

@@ -172,7 +172,9 @@ def last_conv_layer(model):
 
 
 # Layers that only normalize or rectify a convolution's output: Grad-CAM reads the map after them.
-_CONV_TAIL = ("BatchNormalization", "ReLU", "Activation", "LeakyReLU", "ELU", "PReLU")
+_CONV_TAIL = (
+    "BatchNormalization", "FusedBatchNormalization", "ReLU", "Activation", "LeakyReLU", "ELU", "PReLU"
+)  # fmt: skip
 
 
 def rectified_conv_layer(model):

@@ -30,9 +30,6 @@ class Config(TrainConfig):
     filters: int = 24
     dense_units: int = 256
     block3_convs: int = 1
-    # How full resolution becomes half (apps/image/model.py:_stem): "conv" (3x3 conv + pool)
-    # or "patch" (one 4x4 conv with stride 2).
-    stem: str = "conv"
     # Dropout in the conv blocks is off by default: BN + augmentation + L2 regularize
     # enough for an 18-epoch budget (0.1 there underfit); the head keeps its dropout.
     dropout: float = 0.0
@@ -68,8 +65,6 @@ class Config(TrainConfig):
 
         if self.arch != "cnn" and self.arch not in BACKBONES:
             raise GlasswingError(f"Unknown arch={self.arch!r}. Expected 'cnn' or one of {sorted(BACKBONES)}.")
-        if self.stem not in ("conv", "patch"):
-            raise GlasswingError(f"Unknown stem={self.stem!r}. Expected 'conv' or 'patch'.")
         if not 0.0 <= self.ema < 1.0 or not 0.0 <= self.label_smoothing < 1.0:
             raise GlasswingError(
                 f"ema and label_smoothing must be in [0, 1) (0 = off), "

@@ -15,12 +15,11 @@ BACKBONES = {"mobilenet_v3_small": "MobileNetV3Small", "mobilenet_v3_large": "Mo
 BACKBONE_PRESET = {"channels": 3, "side": 96, "invert": False, "learning_rate": 1e-3}
 
 
-def _conv_bn_relu(x, filters: int, reg, name: str, kernel: int = 3, strides: int = 1):
+def _conv_bn_relu(x, filters: int, reg, name: str):
     # No conv bias: BatchNorm's beta does that job, and BN folds into the conv on export.
     x = keras.layers.Conv2D(
-        filters, kernel, strides=strides, padding="same", use_bias=False, kernel_regularizer=reg,
-        name=f"{name}_conv",
-    )(x)  # fmt: skip
+        filters, 3, padding="same", use_bias=False, kernel_regularizer=reg, name=f"{name}_conv"
+    )(x)
     x = FusedBatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
@@ -72,13 +71,14 @@ def build(cfg) -> keras.Model:
     inputs = keras.Input((cfg.side, cfg.side, cfg.channels), name="image")
     if cfg.arch != "cnn":
         return _compile(keras.Model(inputs, _head(cfg, _pretrained(cfg, inputs)), name=cfg.arch), cfg)
-    x = _stem(cfg, inputs, reg)
-    # Two convs at half resolution (14x14), then cfg.block3_convs at a quarter.
-    for i in range(1, 3):
-        x = _conv_bn_relu(x, cfg.filters * 2, reg, f"block2_{i}")
-    x = keras.layers.MaxPooling2D(name="block2_pool")(x)
-    if cfg.dropout:
-        x = keras.layers.Dropout(cfg.dropout, name="block2_drop")(x)
+    x = inputs
+    # One conv at full resolution (the costliest place per filter), two at 14x14.
+    for block, (filters, convs) in enumerate(((cfg.filters, 1), (cfg.filters * 2, 2)), start=1):
+        for i in range(1, convs + 1):
+            x = _conv_bn_relu(x, filters, reg, f"block{block}_{i}")
+        x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        if cfg.dropout:
+            x = keras.layers.Dropout(cfg.dropout, name=f"block{block}_drop")(x)
     for i in range(1, cfg.block3_convs + 1):
         x = _conv_bn_relu(x, cfg.filters * 4, reg, f"block3_{i}")
     # Pool to 3x3 and flatten: keeps where features are (GAP would lose it) for few weights.
@@ -88,24 +88,6 @@ def build(cfg) -> keras.Model:
     x = keras.layers.ReLU(name="fc_relu")(x)
     x = keras.layers.Dropout(cfg.dense_dropout, name="fc_drop")(x)
     return _compile(keras.Model(inputs, _head(cfg, x), name="fashion_cnn"), cfg)
-
-
-def _stem(cfg, x, reg) -> keras.KerasTensor:
-    """Full resolution down to half: where ``cfg.stem`` says how.
-
-    ``"conv"``: a 3x3 conv of ``cfg.filters`` at full resolution, then 2x2 max-pooling.
-    ``"patch"``: one 4x4 conv with stride 2 straight to half resolution, as wide as the
-    next block. Full-resolution maps are the costliest memory traffic of the net (their
-    BatchNorm, ReLU and pooling do no counted FLOPs), so the patch stem spends that time
-    on convolutions instead (bench/results.md, "Image recipe").
-    """
-    if cfg.stem == "patch":
-        return _conv_bn_relu(x, cfg.filters * 2, reg, "block1_1", kernel=4, strides=2)
-    x = _conv_bn_relu(x, cfg.filters, reg, "block1_1")
-    x = keras.layers.MaxPooling2D(name="block1_pool")(x)
-    if cfg.dropout:
-        x = keras.layers.Dropout(cfg.dropout, name="block1_drop")(x)
-    return x
 
 
 def _head(cfg, x) -> keras.KerasTensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from apps.layers import FusedBatchNormalization
 from apps.speech import data
 
 
@@ -47,7 +48,7 @@ def build(cfg) -> keras.Model:
         x = UtteranceNorm(name="input_norm")(inputs)
     else:
         # Log-mel values sit around -14..5; a batch norm on the input learns that scale.
-        x = layers.BatchNormalization(name="input_norm")(inputs)
+        x = FusedBatchNormalization(name="input_norm")(inputs)
     x = layers.Conv2D(
         cfg.filters,
         (10, 4),
@@ -57,7 +58,7 @@ def build(cfg) -> keras.Model:
         kernel_regularizer=reg,
         name="conv_in",
     )(x)
-    x = layers.ReLU(name="conv_in_relu")(layers.BatchNormalization(name="conv_in_bn")(x))
+    x = layers.ReLU(name="conv_in_relu")(FusedBatchNormalization(name="conv_in_bn")(x))
     for i in range(1, cfg.blocks + 1):
         x = layers.DepthwiseConv2D(
             3,
@@ -67,9 +68,9 @@ def build(cfg) -> keras.Model:
             depthwise_regularizer=reg,
             name=f"block{i}_dw",
         )(x)
-        x = layers.ReLU(name=f"block{i}_dw_relu")(layers.BatchNormalization(name=f"block{i}_dw_bn")(x))
+        x = layers.ReLU(name=f"block{i}_dw_relu")(FusedBatchNormalization(name=f"block{i}_dw_bn")(x))
         x = layers.Conv2D(cfg.filters, 1, use_bias=False, kernel_regularizer=reg, name=f"block{i}_pw")(x)
-        x = layers.ReLU(name=f"block{i}_pw_relu")(layers.BatchNormalization(name=f"block{i}_pw_bn")(x))
+        x = layers.ReLU(name=f"block{i}_pw_relu")(FusedBatchNormalization(name=f"block{i}_pw_bn")(x))
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(cfg.dropout, name="dropout")(x)
     outputs = layers.Dense(len(data.labels(cfg)), activation="softmax", dtype="float32", name="probs")(x)

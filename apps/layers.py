@@ -13,7 +13,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     ops (and as many again for the gradient), each a pass over the whole feature map.
     On a CPU those passes cost more than the convolutions around them: in the image
     CNN they were a quarter of the training step. ``FusedBatchNormV3`` does the same
-    in one oneDNN kernel each way (bench/results.md, "Image recipe").
+    in one oneDNN kernel each way (bench/results.md, "BatchNorm on TensorFlow's fused kernel").
 
     Everything else is the parent's: inference (so export and explanations see a plain
     BatchNorm), other backends, masks, renorm, synchronized BN, non-image ranks and

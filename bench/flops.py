@@ -19,9 +19,6 @@ _COUNTED = (
     "EinsumDense",
 )
 
-# Normalizations: cheap next to the layers they follow, so a model with them still counts as complete.
-_UNCOUNTED_NORMS = ("BatchNormalization", "FusedBatchNormalization", "LayerNormalization")
-
 
 def forward_flops(model) -> tuple[float, bool]:
     """FLOPs (2 x multiply-adds) of one example's forward pass; and whether all weighted layers counted."""
@@ -30,7 +27,8 @@ def forward_flops(model) -> tuple[float, bool]:
         if not layer.weights:
             continue
         if type(layer).__name__ not in _COUNTED:
-            complete = complete and type(layer).__name__ in _UNCOUNTED_NORMS
+            # Normalizations (subclasses too) are cheap next to the layers they follow.
+            complete = complete and isinstance(layer, _norm_types())
             continue
         # A conv's output positions (a transposed conv's input ones); () for a dense layer.
         spatial = (layer.input if type(layer).__name__ == "Conv2DTranspose" else layer.output).shape[1:-1]
@@ -45,6 +43,12 @@ def forward_flops(model) -> tuple[float, bool]:
             positions /= layer.output.shape[-1]  # one filter per channel, not per channel pair
         total += 2 * positions * sum(float(np.prod(k.shape)) for k in kernels)
     return total, complete
+
+
+def _norm_types() -> tuple:
+    import keras
+
+    return (keras.layers.BatchNormalization, keras.layers.LayerNormalization)
 
 
 def train_flops(model) -> tuple[float, bool]:

@@ -171,10 +171,15 @@ def last_conv_layer(model):
     return convs[-1]
 
 
-# Layers that only normalize or rectify a convolution's output: Grad-CAM reads the map after them.
-_CONV_TAIL = (
-    "BatchNormalization", "FusedBatchNormalization", "ReLU", "Activation", "LeakyReLU", "ELU", "PReLU"
-)  # fmt: skip
+# Layers that only rectify a convolution's output; with any BatchNormalization (subclasses such
+# as apps.layers.FusedBatchNormalization included), Grad-CAM reads the map after them.
+_CONV_TAIL = ("ReLU", "Activation", "LeakyReLU", "ELU", "PReLU")
+
+
+def _is_conv_tail(layer) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.BatchNormalization) or type(layer).__name__ in _CONV_TAIL
 
 
 def rectified_conv_layer(model):
@@ -190,7 +195,7 @@ def rectified_conv_layer(model):
     last = layers.index(last_conv_layer(model))
     chosen = layers[last]
     for layer in layers[last + 1 :]:
-        if type(layer).__name__ not in _CONV_TAIL:
+        if not _is_conv_tail(layer):
             break
         chosen = layer
     return chosen

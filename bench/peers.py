@@ -4,8 +4,8 @@
   optimizer, batch 128, 15 epochs and ``validation_split=0.1`` exactly as published) on
   Fashion-MNIST's 60,000 training images, against ``glasswing train image``. The runs
   alternate peer, ours, peer, ours ... over ``--seeds``. Both record test accuracy after
-  every epoch (the evaluation time is not counted), so the table gives each side's
-  time to the peer's final accuracy.
+  the same batches, ``--per-epoch`` times an epoch (the evaluation time is not counted),
+  so the table gives each side's time to the peer's final accuracy.
 - **sentiment**: scikit-learn TF-IDF (word 1-2-grams + char 2-5-grams) + logistic
   regression with C picked on validation (bench/sentiment.py) against the committed
   Glasswing model, on the movie test split and the NYT editorial snippets.
@@ -15,12 +15,13 @@
   synthetic voices and, with ``--speech-dev DIR``, a folder of real recordings.
 
     python bench/peers.py [--only image,sentiment,speech] [--seeds 1] [--set KEY=VALUE ...]
-                          [--speech-dev DIR] [--markdown F]
+                          [--per-epoch 4] [--speech-dev DIR] [--markdown F]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import sys
@@ -46,34 +47,78 @@ PARTS = ("image", "sentiment", "speech")
 
 
 class TestCurve(keras.callbacks.Callback):
-    """Test accuracy after every epoch against training seconds so far.
+    """Test accuracy ``per_epoch`` times an epoch against training seconds so far.
 
-    The time spent evaluating here is subtracted, so ``points`` holds
-    ``(seconds of fit, test accuracy)`` as if nobody had looked.
+    Both sides of a pair train on 54,000 images in batches of 128, so scoring after the
+    same batches of each epoch scores them after the same number of examples. Scoring only
+    at epoch ends would round each side's time to the peer's accuracy up to its next epoch
+    end, which penalises the side with the longer epochs.
+
+    A model whose optimizer averages its weights (``use_ema``) is scored with the average
+    mid-epoch too, as it would be published if training stopped there; at an epoch end
+    ``SwapEMAWeights`` has already put the average in. The time spent scoring is
+    subtracted, so ``points`` holds ``(seconds of fit, test accuracy, epochs done)`` as if
+    nobody had looked, and ``paused`` the seconds spent scoring.
     """
 
-    def __init__(self, x, y):
+    def __init__(self, x, y, per_epoch: int = 1):
         super().__init__()
-        self.x, self.y = x, y
-        self.points: list[tuple[float, float]] = []
+        self.x, self.y, self.per_epoch = x, y, per_epoch
+        self.points: list[tuple[float, float, float]] = []
+        self.paused = 0.0
 
     def on_train_begin(self, logs=None):
-        self._start, self._paused = time.perf_counter(), 0.0
+        self._start, self.paused = time.perf_counter(), 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        steps = self.params.get("steps") or 0
+        # Batch indices after which to score mid-epoch (the epoch end scores the last).
+        self._marks = {round(k * steps / self.per_epoch) - 1 for k in range(1, self.per_epoch)}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch in self._marks:
+            with _averaged_weights(self.model.optimizer):
+                self._score(self._epoch + (batch + 1) / self.params["steps"])
 
     def on_epoch_end(self, epoch, logs=None):
+        self._score(epoch + 1)
+
+    def _score(self, epochs: float) -> None:
         now = time.perf_counter()
         probs = self.model.predict(self.x, batch_size=1024, verbose=0)
-        self.points.append((now - self._start - self._paused, float(np.mean(probs.argmax(-1) == self.y))))
-        print(
-            f"  epoch {epoch + 1}: test accuracy {self.points[-1][1]:.4f} after {self.points[-1][0]:.0f} s",
-            flush=True,
-        )
-        self._paused += time.perf_counter() - now
+        seconds, accuracy = now - self._start - self.paused, float(np.mean(probs.argmax(-1) == self.y))
+        self.points.append((seconds, accuracy, epochs))
+        print(f"  epoch {epochs:.2f}: test accuracy {accuracy:.4f} after {seconds:.0f} s", flush=True)
+        self.paused += time.perf_counter() - now
+
+
+@contextlib.contextmanager
+def _averaged_weights(optimizer):
+    """Within the block the model holds its optimizer's moving average of the weights, if it keeps one."""
+    if not getattr(optimizer, "use_ema", False):
+        yield
+        return
+    # Keras keeps the average in a list parallel to the trainable variables it updates.
+    pairs = list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True))
+    raw = [variable.numpy() for variable, _ in pairs]
+    for variable, average in pairs:
+        variable.assign(average)
+    try:
+        yield
+    finally:
+        for (variable, _), value in zip(pairs, raw, strict=True):
+            variable.assign(value)
+
+
+def epoch_ends(points: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
+    """The points scored at the end of an epoch."""
+    return [point for point in points if float(point[2]).is_integer()]
 
 
 def time_to(points: list[tuple[float, float]], target: float) -> float | None:
     """Seconds of training until test accuracy first reached ``target`` (None: never)."""
-    return next((t for t, acc in points if acc >= target - 1e-9), None)
+    return next((point[0] for point in points if point[1] >= target - 1e-9), None)
 
 
 # --- image ---------------------------------------------------------------------------
@@ -92,7 +137,7 @@ def _fashion_arrays() -> dict:
     return out
 
 
-def keras_io_convnet(seed: int, arrays: dict) -> dict:
+def keras_io_convnet(seed: int, arrays: dict, per_epoch: int = 1) -> dict:
     """keras-io's Simple MNIST convnet, unchanged but for the data (and a seed)."""
     from keras import layers
 
@@ -111,26 +156,33 @@ def keras_io_convnet(seed: int, arrays: dict) -> dict:
         ]
     )
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    curve = TestCurve(x_test, y_test)
+    curve = TestCurve(x_test, y_test, per_epoch)
     model.fit(
         x_train, keras.utils.to_categorical(y_train, 10), batch_size=128, epochs=15,
         validation_split=0.1, callbacks=[curve], verbose=0,
     )  # fmt: skip
-    return {"points": curve.points, "params": model.count_params(), "flops": train_flops(model)[0]}
+    return {
+        "points": curve.points,
+        "seconds": curve.points[-1][0],
+        "params": model.count_params(),
+        "flops": train_flops(model)[0],
+    }
 
 
-def glasswing_image(seed: int, arrays: dict, overrides: list[str], keep: str | None = None) -> dict:
+def glasswing_image(
+    seed: int, arrays: dict, overrides: list[str], keep: str | None = None, per_epoch: int = 1
+) -> dict:
     """``glasswing train image`` (apps.train.train) with ``--set`` overrides, in a scratch folder.
 
     ``keep``: also copy the published model folder there (its ``wall_time_s`` includes
-    the per-epoch test scoring this bench adds, about 1.5 s an epoch).
+    the test scoring this bench adds, about 1.5 s a time).
     """
     from apps.app import apply_overrides
     from apps.image import APP
     from apps.train import train
 
     cfg = apply_overrides(APP.Config(), [*overrides, f"seed={seed}"])
-    curve = TestCurve(*arrays["test"])
+    curve = TestCurve(*arrays["test"], per_epoch)
     with tempfile.TemporaryDirectory(prefix="glasswing-peer-") as tmp:
         command = "glasswing train image" + "".join(f" --set {o}" for o in overrides)
         folder = train(APP, cfg, models_dir=tmp, callbacks=[curve], verbose=0, command=command)
@@ -143,37 +195,43 @@ def glasswing_image(seed: int, arrays: dict, overrides: list[str], keep: str | N
             "params": model.count_params(),
             "flops": train_flops(model)[0],
             "final": metrics["accuracy"],
-            "wall": metrics["wall_time_s"],
+            # Its whole run, data loading included, less this bench's scoring.
+            "seconds": metrics["wall_time_s"] - curve.paused,
         }
 
 
-def image_part(seeds: list[int], overrides: list[str], md: str | None, keep: str | None = None) -> None:
+def image_part(
+    seeds: list[int], overrides: list[str], md: str | None, keep: str | None = None, per_epoch: int = 4
+) -> None:
     arrays = _fashion_arrays()
     runs = {"peer": [], "ours": []}
     for seed in seeds:  # interleaved: a slow spell on a shared machine hits both sides
         for side in ("peer", "ours"):
             print(f"image seed {seed}: {side} ...", flush=True)
             result = (
-                keras_io_convnet(seed, arrays)
+                keras_io_convnet(seed, arrays, per_epoch)
                 if side == "peer"
-                else glasswing_image(seed, arrays, overrides, keep if seed == seeds[0] else None)
+                else glasswing_image(seed, arrays, overrides, keep if seed == seeds[0] else None, per_epoch)
             )
             result["final"] = result.get("final", result["points"][-1][1])
-            result["seconds"] = result.get("wall", result["points"][-1][0])
             runs[side].append(result)
             print(f"  test accuracy {result['final']:.4f} in {result['seconds']:.0f} s", flush=True)
-    rows, ratios = [], []
+    rows, ratios, coarse = [], [], []
     for i, seed in enumerate(seeds):
         target = runs["peer"][i]["final"]
         times = {side: time_to(runs[side][i]["points"], target) for side in runs}
+        # The same, scored at epoch ends only (how this bench measured before --per-epoch).
+        ends = {side: time_to(epoch_ends(runs[side][i]["points"]), target) for side in runs}
         if times["ours"] is not None:
             ratios.append(times["ours"] / times["peer"])
+        if ends["ours"] is not None:
+            coarse.append(ends["ours"] / ends["peer"])
         for side in runs:
             r = runs[side][i]
             rows.append(
                 [
-                    seed, side, f"{r['final']:.4f}", f"{r['seconds']:.0f}", len(r["points"]),
-                    _fmt_s(times[side]), f"{r['params']:,}", f"{r['flops'] / 1e6:.1f}",
+                    seed, side, f"{r['final']:.4f}", f"{r['seconds']:.0f}", f"{r['points'][-1][2]:g}",
+                    _fmt_s(times[side]), _fmt_s(ends[side]), f"{r['params']:,}", f"{r['flops'] / 1e6:.1f}",
                 ]
             )  # fmt: skip
     summary = {
@@ -183,13 +241,14 @@ def image_part(seeds: list[int], overrides: list[str], md: str | None, keep: str
     ratio = _mean_sd(ratios) if ratios else "never reached"
     text = report.table(
         ["seed", "model", "test accuracy", "train s", "epochs", "s to the peer's final accuracy",
-         "params", "train MFLOP/example"],
+         "the same, epoch ends only", "params", "train MFLOP/example"],
         rows,
     )  # fmt: skip
     text += (
         f"\n\nMean over {len(seeds)} seed(s): peer {summary['peer'][0]} in {summary['peer'][1]} s; "
         f"Glasswing {summary['ours'][0]} in {summary['ours'][1]} s. Time to the peer's final accuracy, "
-        f"Glasswing / peer: **{ratio}**."
+        f"Glasswing / peer: **{ratio}** (scored {per_epoch}x an epoch; at epoch ends only: "
+        f"{_mean_sd(coarse) if coarse else 'never reached'})."
     )
     print(text, flush=True)
     settings = (
@@ -197,9 +256,11 @@ def image_part(seeds: list[int], overrides: list[str], md: str | None, keep: str
         "dropout 0.5, dense softmax; Adam 1e-3, batch 128, 15 epochs, validation_split=0.1 of the 60,000 "
         "training images). Glasswing: `glasswing train image"
         + "".join(f" --set {o}" for o in overrides)
-        + "` (its Config defaults: 54,000 training images, 6,000 validation). Both scored on the same "
-        "10,000 test images after every epoch; train s is fit time (Glasswing: its recorded wall time, "
-        "with data loading)."
+        + "` (its Config defaults: 54,000 training images, 6,000 validation). Both train on 54,000 images "
+        f"in batches of 128 and are scored on the same 10,000 test images {per_epoch}x an epoch, after the "
+        "same batches (Glasswing with its averaged weights, as it would publish them); scoring time is not "
+        "counted. train s: the peer's fit time; Glasswing's recorded wall time (with data loading) less "
+        "the scoring."
     )
     report.append(md, f"### Peers: image (Fashion-MNIST)\n\n{settings}\n\n{text}")
 
@@ -376,13 +437,16 @@ def main() -> None:
     parser.add_argument("--models-dir", default="models", help="the committed sentiment and speech models")
     parser.add_argument("--speech-dev", help="a folder of real labelled recordings to score speech on")
     parser.add_argument("--keep", help="copy Glasswing's first image model folder here")
+    parser.add_argument(
+        "--per-epoch", type=int, default=4, help="image: score test accuracy this many times an epoch"
+    )
     parser.add_argument("--markdown")
     args = parser.parse_args()
     print(f"Machine: {cpu_name()}", flush=True)
     seeds = [42, 1, 2, 3, 4][: args.seeds]
     only = [p.strip() for p in args.only.split(",") if p.strip()]
     if "image" in only:
-        image_part(seeds, args.overrides, args.markdown, args.keep)
+        image_part(seeds, args.overrides, args.markdown, args.keep, args.per_epoch)
     if "sentiment" in only:
         sentiment_part(args.models_dir, args.markdown)
     if "speech" in only:

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
@@ -48,3 +49,51 @@ def test_time_to_accuracy_is_the_first_point_that_reaches_it():
     assert peers.time_to(points, 0.905) == 20.0
     assert peers.time_to(points, 0.91) == 40.0
     assert peers.time_to(points, 0.95) is None
+
+
+def test_time_to_reads_seconds_and_accuracy_of_three_field_points():
+    points = [(10.0, 0.80, 0.5), (20.0, 0.905, 1.0)]
+    assert peers.time_to(points, 0.9) == 20.0
+    assert peers.epoch_ends([(5.0, 0.7, 0.25), *points]) == [(20.0, 0.905, 1.0)]
+
+
+def _averaging_model(seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(
+        keras.optimizers.Adam(0.05, use_ema=True, ema_momentum=0.9), "sparse_categorical_crossentropy"
+    )
+    return model
+
+
+def test_test_curve_scores_mid_epoch_with_the_average_and_leaves_training_alone():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    watched, alone = _averaging_model(1), _averaging_model(1)
+    curve = peers.TestCurve(x, y, per_epoch=4)
+    watched.fit(x, y, batch_size=8, epochs=2, callbacks=[curve], verbose=0, shuffle=False)
+    alone.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    # 8 batches an epoch: scored after batches 2, 4, 6 and at the end of each epoch.
+    assert [p[2] for p in curve.points] == [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2]
+    assert all(0.0 <= p[1] <= 1.0 for p in curve.points)
+    assert [p[0] for p in curve.points] == sorted(p[0] for p in curve.points)
+    # Scoring swapped the average in and back out: training went on from the raw weights.
+    for a, b in zip(watched.get_weights(), alone.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_averaged_weights_puts_the_moving_average_in_and_restores_the_raw_weights():
+    model = _averaging_model(2)
+    x = np.ones((8, 4), "float32")
+    for _ in range(3):  # not fit: its end writes the average over the raw weights
+        model.train_on_batch(x, np.zeros(8, "int64"))
+    optimizer = model.optimizer
+    raw = [v.numpy() for v in optimizer._trainable_variables]
+    averages = [a.numpy() for a in optimizer._model_variables_moving_average]
+    assert any(not np.allclose(r, a) for r, a in zip(raw, averages, strict=True))
+    with peers._averaged_weights(optimizer):
+        for variable, average in zip(optimizer._trainable_variables, averages, strict=True):
+            np.testing.assert_array_equal(variable.numpy(), average)
+    for variable, value in zip(optimizer._trainable_variables, raw, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)

@@ -99,7 +99,9 @@ def _averaged_weights(optimizer):
     if not getattr(optimizer, "use_ema", False):
         yield
         return
-    # Keras keeps the average in a list parallel to the trainable variables it updates.
+    # Not keras.callbacks.SwapEMAWeights around predict: in Keras 3.15 its on_predict_end
+    # does not swap back, so training would go on from the average. Keras keeps the average
+    # in a list parallel to the trainable variables it updates.
     pairs = list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True))
     raw = [variable.numpy() for variable, _ in pairs]
     for variable, average in pairs:

@@ -9,6 +9,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import flops  # noqa: E402
+import nyt_raters  # noqa: E402
 import peers  # noqa: E402
 
 
@@ -97,3 +98,37 @@ def test_averaged_weights_puts_the_moving_average_in_and_restores_the_raw_weight
             np.testing.assert_array_equal(variable.numpy(), average)
     for variable, value in zip(optimizer._trainable_variables, raw, strict=True):
         np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_nyt_raters_reads_the_ratings_from_inside_the_nested_sdist(tmp_path):
+    import io
+    import tarfile
+
+    def tar_with(name, data):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    text = b"1_1\t0.5\t0.5\t[1, 0, 0, 1]\n1_2\t-1.0\t0.0\t[-1, -1, -1, -1]\n"
+    inner = tar_with("hutto/nytEditorialSnippets_anonDataRatings.txt", text)
+    sdist = tmp_path / "vaderSentiment-3.3.2.tar.gz"
+    sdist.write_bytes(tar_with("vaderSentiment-3.3.2/additional_resources/hutto.tar.gz", inner))
+    ratings = nyt_raters.read_ratings(sdist)
+    assert list(ratings) == ["1_1", "1_2"]
+    np.testing.assert_array_equal(ratings["1_1"], [1, 0, 0, 1])
+
+
+def test_one_rater_agreement_is_each_rater_against_the_others_mean():
+    rng = np.random.default_rng(0)
+    # Unanimous: every rater agrees. Split 2 positive / 2 zero: a positive rater sees the others'
+    # mean 1/3 > 0 (agrees), a zero rater sees 2/3 > 0 (disagrees), so half agree.
+    scores = [np.array([2.0, 2, 2, 2]), np.array([1.0, 1, 0, 0])]
+    np.testing.assert_allclose(nyt_raters.rater_agreement(scores, 1, rng), [1.0, 0.5])
+    assert nyt_raters.rater_agreement([np.array([-1.0] * 6)], 3, rng).tolist() == [1.0]
+
+
+def test_bands_split_on_the_absolute_mean_score():
+    np.testing.assert_array_equal(nyt_raters.band_of(np.array([0.1, -0.5, 0.99, -1.5, 3.0])), [0, 1, 1, 2, 3])

@@ -14,7 +14,8 @@ ratings (``nytEditorialSnippets_anonDataRatings.txt`` inside
 So an accuracy on NYT can be read against what a single person scores on it.
 
     pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d /tmp/v
-    python bench/nyt_raters.py --ratings /tmp/v/vaderSentiment-3.3.2.tar.gz [--model models/sentiment] [--markdown F]
+    python bench/nyt_raters.py --ratings /tmp/v/vaderSentiment-3.3.2.tar.gz \
+        [--model models/sentiment] [--markdown F]
 """
 
 from __future__ import annotations
@@ -91,9 +92,15 @@ def band_of(means: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ratings", type=Path, required=True, help=f"{RATINGS_NAME} or the vaderSentiment sdist")
-    parser.add_argument("--model", type=Path, help="also score this Glasswing sentiment model folder, and VADER")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--ratings", type=Path, required=True, help=f"{RATINGS_NAME} or the vaderSentiment sdist"
+    )
+    parser.add_argument(
+        "--model", type=Path, help="also score this Glasswing sentiment model folder, and VADER"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the 3-rater draws")
     parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()

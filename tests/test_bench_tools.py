@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import flops  # noqa: E402
 import nyt_raters  # noqa: E402
 import peers  # noqa: E402
+import train as train_bench  # noqa: E402
 
 
 def test_forward_flops_counts_conv_and_dense_exactly():
@@ -145,3 +146,17 @@ def test_nyt_raters_says_how_to_pass_the_file_when_pip_cannot_download_it(tmp_pa
         nyt_raters.download_sdist(tmp_path)
     with pytest.raises(SystemExit, match="does not exist"):
         nyt_raters.read_ratings(tmp_path / "missing.tar.gz")
+
+
+def test_step_time_leaves_out_each_fit_calls_fixed_cost():
+    import time
+
+    class Model:
+        """A fit that costs 0.15 s a call plus 0.02 s a step (a batch list's length)."""
+
+        def fit(self, ds, **kwargs):
+            time.sleep(0.15 + 0.02 * len(ds))
+
+    step = train_bench._step_seconds(Model(), [0] * 6, [0], 6)
+    assert abs(step - 0.02) < 0.008  # the plain average would read 0.045
+    assert train_bench._step_seconds(Model(), [0], [0], 1) >= 0.17

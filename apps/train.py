@@ -213,7 +213,12 @@ def _callbacks(
             save_best_only=True,
             initial_value_threshold=best,
         ),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
+        # Watched only from the schedule's midpoint: under a cosine schedule validation loss can
+        # stall for several epochs at a high rate and the gains come as it decays (a speech run
+        # stopped at epoch 10 of 20 with test accuracy 0.78; the same seed ran on to 0.87).
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=cfg.patience, start_from_epoch=cfg.epochs // 2
+        ),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.LearningRateScheduler(cosine_schedule(cfg)),
         keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),

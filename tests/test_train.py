@@ -253,3 +253,24 @@ def test_a_pass_over_part_of_a_split_stops_training():
     unknown.on_test_begin()
     unknown.on_test_end()  # unknown sizes check nothing
     unknown.on_epoch_end(0)
+
+
+def test_early_stopping_waits_for_the_schedules_midpoint(tmp_path, image_cfg):
+    import keras
+
+    from apps.train import _callbacks
+
+    cfg = dataclasses.replace(image_cfg, epochs=20, patience=2)
+    (stopper,) = [c for c in _callbacks(cfg, tmp_path, False) if isinstance(c, keras.callbacks.EarlyStopping)]
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False  # what fit() sets before the callbacks run
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    stopped = None
+    # Validation loss gets worse every epoch: only the second half's first value is the best.
+    for epoch in range(cfg.epochs):
+        stopper.on_epoch_end(epoch, {"val_loss": 1.0 + epoch})
+        if stopper.model.stop_training:
+            stopped = epoch
+            break
+    assert stopped == 10 + 2

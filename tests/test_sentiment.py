@@ -188,6 +188,40 @@ def test_read_vocab_round_trip_and_bad_files(cfg, tmp_path):
         sdata.read_vocab(tmp_path / "missing.txt")
 
 
+def test_lexicon_words_are_vader_rated_words_labelled_by_sign():
+    words, labels = sdata.lexicon_words(1.0, seed=0)
+    assert len(words) == len(labels) == 5586  # vaderSentiment 3.3.2, alphabetic, |rating| >= 1
+    rated = dict(zip(words, labels))
+    assert rated["good"] == 1 and rated["peace"] == 1 and rated["war"] == 0 and rated["killed"] == 0
+    assert all(w.isalpha() for w in words) and ":)" not in rated
+    some, again, other = (sdata.lexicon_words(0.3, seed=s)[0] for s in (1, 1, 2))
+    assert some == again and some != other and len(some) == round(0.3 * 5586)
+    assert set(some) <= set(words)
+
+
+def test_lexicon_words_join_the_builtin_training_split_only(cfg):
+    with_words = dataclasses.replace(cfg, lexicon_fraction=0.1)
+
+    def size(c, split):
+        return sum(len(y) for _, y in APP.dataset(c, split))
+
+    assert size(with_words, "train") == size(cfg, "train") + round(0.1 * 5586)
+    assert size(with_words, "validation") == size(cfg, "validation")
+    assert size(with_words, "test") == size(cfg, "test")
+
+
+def test_lexicon_needs_vader_and_a_fraction_in_range(monkeypatch):
+    with pytest.raises(GlasswingError, match=r"lexicon_fraction must be in \[0, 1\]"):
+        apply_overrides(Config.tiny(), ["lexicon_fraction=1.5"])
+
+    def missing(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(sdata.importlib.resources, "files", missing)
+    with pytest.raises(GlasswingError, match="vaderSentiment.*lexicon_fraction=0"):
+        sdata.lexicon_words(0.3, seed=0)
+
+
 def test_unknown_arch_lists_the_valid_ones():
     with pytest.raises(GlasswingError, match=r"arch='cnn'.*bilstm.*transformer"):
         apply_overrides(Config.tiny(), ["arch=cnn"])

@@ -86,10 +86,15 @@ class Config(TrainConfig):
     weight_decay: float = 0.01
     # Training-time word dropout (word models): this fraction of real tokens becomes the OOV id.
     word_dropout: float = 0.0
+    # This seeded share of VADER's rated words joins the built-in corpus' training split as
+    # one-word examples (apps/sentiment/data.py:lexicon_words); 0 = off. Never with --data.
+    lexicon_fraction: float = 0.0
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise GlasswingError(f"Unknown arch={self.arch!r}. Expected one of {ARCHS}.")
+        if not 0.0 <= self.lexicon_fraction <= 1.0:
+            raise GlasswingError(f"lexicon_fraction must be in [0, 1], not {self.lexicon_fraction}.")
         if self.seq_len < 2 or self.max_tokens < 3:
             raise GlasswingError(
                 f"seq_len must be >= 2 and max_tokens >= 3, got {self.seq_len} and {self.max_tokens}."

@@ -15,6 +15,7 @@ WordPiece tokenizer (``tokenizer.json``, copied into the model folder).
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import unicodedata
 from pathlib import Path
 
@@ -38,6 +39,9 @@ PAD_ID, OOV_ID = 0, 1
 # Fixed split: 80% train, 10% validation, 10% test, by a seeded permutation.
 SPLIT_SEED = 20_241_123
 HOLDOUT_FRACTION = 0.1
+# VADER's lexicon (vaderSentiment package): word<TAB>mean rating<TAB>sd<TAB>ratings.
+LEXICON_FILE = "vader_lexicon.txt"
+LEXICON_MIN_SCORE = 1.0
 # Only the first seq_len tokens are used, so longer input is cut before tokenizing:
 # bounds the cost of a 1 MB paste without changing the ids of any real sentence.
 MAX_CHARS = 20_000
@@ -240,9 +244,44 @@ def make_word_dropout(rate: float, seed: int):
     return augment
 
 
+def lexicon_words(fraction: float, seed: int) -> tuple[list[str], np.ndarray]:
+    """A seeded ``fraction`` of VADER's lexicon words as one-word examples, label = mean rating > 0.
+
+    Only alphabetic entries rated at least ``LEXICON_MIN_SCORE`` either way: 5,586 words, no
+    emoticons, no near-neutral words. Movie reviews say what is good or bad about a film; the
+    lexicon holds words people rated in general use ("war", "rescue", "peace"), which is
+    what sentences from other domains are judged by.
+
+    Raises:
+        GlasswingError: The vaderSentiment package (which ships the lexicon) is not installed.
+    """
+    try:
+        text = importlib.resources.files("vaderSentiment").joinpath(LEXICON_FILE).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        raise GlasswingError(
+            f"lexicon_fraction={fraction} needs VADER's {LEXICON_FILE}, which ships in the vaderSentiment "
+            "package: `.venv/bin/pip install --no-deps vaderSentiment==3.3.2` (make install does), "
+            "or --set lexicon_fraction=0."
+        ) from None
+    rows = [line.split("\t")[:2] for line in text.splitlines() if line.strip()]
+    rows = [(word, float(score)) for word, score in rows if word.isalpha()]
+    rows = [(word, score) for word, score in rows if abs(score) >= LEXICON_MIN_SCORE]
+    keep = np.sort(np.random.default_rng(seed).permutation(len(rows))[: round(fraction * len(rows))])
+    return [rows[i][0] for i in keep], np.array([int(rows[i][1] > 0) for i in keep], np.int64)
+
+
+def _examples(cfg, split: str) -> tf.data.Dataset:
+    """Unbatched ``(text, label)`` of a split; the built-in corpus' training split gains lexicon words."""
+    ds = datasets.examples(cfg, split, _builder)
+    if split != "train" or cfg.data or not cfg.lexicon_fraction:
+        return ds
+    words, word_labels = lexicon_words(cfg.lexicon_fraction, cfg.seed)
+    return ds.concatenate(tf.data.Dataset.from_tensor_slices((tf.constant(words), word_labels)))
+
+
 def _wordpiece_split(cfg, split: str) -> tf.data.Dataset:
     """minilm's unbatched ``(ids, label)``: the split tokenized once in Python (fast Rust tokenizer)."""
-    pairs = list(datasets.examples(cfg, split, _builder).as_numpy_iterator())
+    pairs = list(_examples(cfg, split).as_numpy_iterator())
     texts = [spell_symbols(text.decode("utf-8")) for text, _ in pairs]
     tokenizer = encoder.load_tokenizer(str(encoder.package_tokenizer_path()))
     ids = encoder.encode(tokenizer, texts, cfg.seq_len)
@@ -258,7 +297,7 @@ def dataset(cfg, split: str) -> tf.data.Dataset:
     def to_ids(text, label):
         return tf.cast(vectorizer(text[None])[0], tf.int32), label
 
-    ds = datasets.examples(cfg, split, _builder).map(to_ids, num_parallel_calls=datasets.AUTOTUNE)
+    ds = _examples(cfg, split).map(to_ids, num_parallel_calls=datasets.AUTOTUNE)
     augment = make_word_dropout(cfg.word_dropout, cfg.seed) if cfg.augment and cfg.word_dropout else None
     return datasets.finish_pipeline(ds, cfg, split, augment=augment)
 

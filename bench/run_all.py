@@ -178,6 +178,8 @@ def main() -> None:
                 ),
                 # Linear probe and WiSE-FT: does fine-tuning cost robustness outside movie reviews?
                 _python("bench/sentiment_wise.py", "--model", f"{args.models_dir}/sentiment"),
+                # How large a share of VADER's rated words to train on (lexicon_fraction), by probe.
+                _python("bench/sentiment_lexicon.py"),
                 # NYT accuracy against one person's (downloads the vaderSentiment sdist with pip).
                 _python("bench/nyt_raters.py", "--model", f"{args.models_dir}/sentiment"),
             ]

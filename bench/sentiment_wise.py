@@ -41,19 +41,42 @@ ALPHAS = (0.0, 0.3, 0.5, 0.7, 0.85, 1.0)
 SETS = ("validation", "test", "nyt", "nyt_clear", "checklist")
 
 
-def probe_head(embeddings: dict, labels: dict) -> tuple[np.ndarray, np.ndarray, float]:
-    """A 2-class softmax head equal to the best logistic regression on validation: (kernel, bias, C)."""
+def encode_sets(cfg, texts: dict) -> dict:
+    """Each named list of sentences as the pretrained tokenizer's ids, the way training encodes them."""
+    tokenizer = encoder.load_tokenizer(str(encoder.package_tokenizer_path()))
+    return {
+        name: encoder.encode(tokenizer, [sdata.spell_symbols(t) for t in batch], cfg.seq_len)
+        for name, batch in texts.items()
+    }
+
+
+def frozen_embeddings(model, ids: dict) -> dict:
+    """The model's mean-pooled sentence vectors (its ``mean_pool`` layer) for each named id array."""
+    import keras
+
+    pooled = keras.Model(model.input, model.get_layer("mean_pool").output)
+    return {name: pooled.predict(x, batch_size=256, verbose=0) for name, x in ids.items()}
+
+
+def best_probe(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray):
+    """The logistic regression with the C of ``C_GRID`` that scores best on validation: (model, C)."""
     from sklearn.linear_model import LogisticRegression
 
     best = None
     for c in bench_sentiment.C_GRID:
-        lr = LogisticRegression(C=c, max_iter=3000).fit(embeddings["train"], labels["train"])
-        score = lr.score(embeddings["validation"], labels["validation"])
+        lr = LogisticRegression(C=c, max_iter=3000).fit(x, y)
+        score = lr.score(x_val, y_val)
         if best is None or score > best[0]:
             best = (score, c, lr)
-    w, b = best[2].coef_[0], best[2].intercept_[0]
+    return best[2], best[1]
+
+
+def probe_head(embeddings: dict, labels: dict) -> tuple[np.ndarray, np.ndarray, float]:
+    """A 2-class softmax head equal to the best logistic regression on validation: (kernel, bias, C)."""
+    lr, c = best_probe(embeddings["train"], labels["train"], embeddings["validation"], labels["validation"])
+    w, b = lr.coef_[0], lr.intercept_[0]
     # softmax([-z/2, z/2]) = sigmoid(z): the same decision and probability as the regression.
-    return np.stack([-w / 2, w / 2], 1).astype("float32"), np.array([-b / 2, b / 2], "float32"), best[1]
+    return np.stack([-w / 2, w / 2], 1).astype("float32"), np.array([-b / 2, b / 2], "float32"), c
 
 
 def _logit(probs: np.ndarray) -> np.ndarray:
@@ -104,15 +127,10 @@ def main() -> None:
 
     cfg = APP.Config()
     sets = bench_sentiment.load_sets(cfg)
-    tokenizer = encoder.load_tokenizer(str(encoder.package_tokenizer_path()))
-    ids = {
-        name: encoder.encode(tokenizer, [sdata.spell_symbols(t) for t in texts], cfg.seq_len)
-        for name, texts in sets.texts.items()
-    }
+    ids = encode_sets(cfg, sets.texts)
     tuned = keras.saving.load_model(Path(args.model) / "model.keras", compile=False)
     model = smodel.build(cfg)  # the pretrained encoder
-    pooled = keras.Model(model.input, model.get_layer("mean_pool").output)
-    embeddings = {name: pooled.predict(x, batch_size=256, verbose=0) for name, x in ids.items()}
+    embeddings = frozen_embeddings(model, ids)
     kernel, bias, c = probe_head(embeddings, sets.labels)
     start = model.get_weights()
     paths = [w.path for w in model.weights]

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import flops  # noqa: E402
 import nyt_raters  # noqa: E402
 import peers  # noqa: E402
+import sentiment_lexicon  # noqa: E402
 import train as train_bench  # noqa: E402
 
 
@@ -129,6 +130,27 @@ def test_one_rater_agreement_is_each_rater_against_the_others_mean():
     scores = [np.array([2.0, 2, 2, 2]), np.array([1.0, 1, 0, 0])]
     np.testing.assert_allclose(nyt_raters.rater_agreement(scores, 1, rng), [1.0, 0.5])
     assert nyt_raters.rater_agreement([np.array([-1.0] * 6)], 3, rng).tolist() == [1.0]
+
+
+def test_lexicon_rows_fit_one_probe_per_share_and_mark_the_best_on_validation():
+    from apps.sentiment import data as sdata
+
+    rng = np.random.default_rng(0)
+    words, word_labels = sdata.lexicon_words(1.0, sentiment_lexicon.SEED)
+
+    def points(y):  # 2-D vectors whose first coordinate carries the label
+        return np.stack([2.0 * y - 1 + rng.normal(0, 1.0, len(y)), rng.normal(0, 1, len(y))], 1)
+
+    labels = {name: rng.integers(0, 2, 300) for name in ("train", *sentiment_lexicon.SCORED)}
+    embeddings = {name: points(y) for name, y in labels.items()}
+    rows = sentiment_lexicon.lexicon_rows(
+        embeddings, labels, dict(zip(words, points(word_labels))), fractions=(0.0, 0.5)
+    )
+    assert [r[1] for r in rows] == [0, round(0.5 * len(words))]
+    # Separable along the first axis: every set scores well above chance.
+    assert all(0.7 < acc <= 1.0 for r in rows for acc in r[3:])
+    marked = [i for i, r in enumerate(rows) if "best on validation" in str(r[0])]
+    assert marked == [int(np.argmax([r[3] for r in rows]))]
 
 
 def test_bands_split_on_the_absolute_mean_score():

@@ -210,6 +210,17 @@ def test_lexicon_words_join_the_builtin_training_split_only(cfg):
     assert size(with_words, "test") == size(cfg, "test")
 
 
+def test_lexicon_words_never_join_a_users_own_data(cfg, monkeypatch):
+    import tensorflow as tf
+
+    texts, labels = tf.constant(["a fine film", "a dull film"]), tf.constant([1, 0], tf.int64)
+    two = tf.data.Dataset.from_tensor_slices((texts, labels))
+    monkeypatch.setattr(sdata.datasets, "examples", lambda *_: two)
+    own = dataclasses.replace(cfg, lexicon_fraction=0.1, data="reviews.csv")
+    assert len(list(sdata._examples(own, "train"))) == 2
+    assert len(list(sdata._examples(dataclasses.replace(own, data=""), "train"))) == 2 + round(0.1 * 5586)
+
+
 def test_lexicon_needs_vader_and_a_fraction_in_range(monkeypatch):
     with pytest.raises(GlasswingError, match=r"lexicon_fraction must be in \[0, 1\]"):
         apply_overrides(Config.tiny(), ["lexicon_fraction=1.5"])

@@ -49,3 +49,43 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             and not getattr(self, "synchronized", False)
             and keras.backend.standardize_dtype(inputs.dtype) == "float32"
         )
+
+
+# Test-time flip averaging: at inference the batch goes through the network twice over, as
+# itself and mirrored, and the two views' features are averaged before the classifier; in
+# training both layers pass their input through (the data pipeline flips at random instead).
+# Both are pure ops (concat, reverse, slice), so the exported .tflite graphs keep them.
+
+
+@keras.saving.register_keras_serializable(package="glasswing")
+class MirrorViews(keras.layers.Layer):
+    """At inference, ``(n, h, w, c)`` -> ``(2n, h, w, c)``: the batch, then its left-right mirror.
+
+    Layers between this and :class:`MeanOfViews` see both views; an explainer that reads
+    one of them for example ``i`` gets the unmirrored view in row ``i``.
+    """
+
+    def call(self, inputs, training=None):
+        if training:
+            return inputs
+        return keras.ops.concatenate([inputs, keras.ops.flip(inputs, axis=2)], axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="glasswing")
+class MeanOfViews(keras.layers.Layer):
+    """At inference, ``(2n, ...)`` from :class:`MirrorViews` -> ``(n, ...)``: the mean of both views.
+
+    Placed before a linear classifier, the mean of the features is the mean of the logits.
+    """
+
+    def call(self, inputs, training=None):
+        if training:
+            return inputs
+        half = keras.ops.shape(inputs)[0] // 2
+        return (inputs[:half] + inputs[half:]) / 2.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

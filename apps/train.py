@@ -451,18 +451,32 @@ def _fit(app, cfg, strategy, work: Path, verbose, *, build, extra, tensorboard, 
         strategy=strategy if worker else None,
         ema=bool(getattr(model.optimizer, "use_ema", False)),
     )
+    steps = _known_cardinality(train_ds)
+    train_input, steps_per_epoch = _one_iterator(train_ds, steps)
     fit = model.fit(
-        train_ds,
+        train_input,
+        steps_per_epoch=steps_per_epoch,
         validation_data=val_ds,
         epochs=cfg.epochs,
         class_weight=class_weights(app, cfg),
         shuffle=False,  # the tf.data pipeline shuffles the training split itself
-        callbacks=shared
-        + [SplitCoverage(_known_cardinality(train_ds), _known_cardinality(val_ds))]
-        + list(extra or []),
+        callbacks=shared + [SplitCoverage(steps, _known_cardinality(val_ds))] + list(extra or []),
         verbose=verbose,
     )
     return model, fit
+
+
+def _one_iterator(train_ds: tf.data.Dataset, steps: int | None) -> tuple:
+    """``(dataset, steps_per_epoch)`` for ``fit``: the training split repeated, when its length is known.
+
+    Keras otherwise makes a new Python iterator over the split at every epoch end, and with a
+    validation pass between the two, about half the epochs then waited 9-19 s for their first
+    batch (the image CNN: an epoch is ~20 s of steps; bench/results.md, "Epoch-start stalls").
+    One iterator over the repeated split has no such wait; each pass is still a fresh shuffle.
+    """
+    if not steps:
+        return train_ds, None
+    return train_ds.repeat(), steps
 
 
 def _known_cardinality(ds: tf.data.Dataset) -> int | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import shutil
 import statistics
 import sys
@@ -193,6 +194,7 @@ def glasswing_image(
         metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
         model = artifacts.load_model(folder / artifacts.MODEL_FILE)
         return {
+            "single_view": single_view_accuracy(APP, cfg, model, *arrays["test"]),
             "points": curve.points,
             "params": model.count_params(),
             "flops": train_flops(model)[0],
@@ -200,6 +202,16 @@ def glasswing_image(
             # Its whole run, data loading included, less this bench's scoring.
             "seconds": metrics["wall_time_s"] - curve.paused,
         }
+
+
+def single_view_accuracy(app, cfg, model, x, y) -> float | None:
+    """Test accuracy of ``model``'s weights without its test-time flip averaging (None: it has none)."""
+    if not (cfg.flip and cfg.flip_tta):
+        return None
+    plain = app.build(dataclasses.replace(cfg, flip_tta=False))
+    for layer in plain.layers:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    return float(np.mean(plain.predict(x, batch_size=1024, verbose=0).argmax(-1) == y))
 
 
 def image_part(
@@ -232,7 +244,8 @@ def image_part(
             r = runs[side][i]
             rows.append(
                 [
-                    seed, side, f"{r['final']:.4f}", f"{r['seconds']:.0f}", f"{r['points'][-1][2]:g}",
+                    seed, side, f"{r['final']:.4f}", _fmt_acc(r.get("single_view")), f"{r['seconds']:.0f}",
+                    f"{r['points'][-1][2]:g}",
                     _fmt_s(times[side]), _fmt_s(ends[side]), f"{r['params']:,}", f"{r['flops'] / 1e6:.1f}",
                 ]
             )  # fmt: skip
@@ -242,8 +255,8 @@ def image_part(
     }
     ratio = _mean_sd(ratios) if ratios else "never reached"
     text = report.table(
-        ["seed", "model", "test accuracy", "train s", "epochs", "s to the peer's final accuracy",
-         "the same, epoch ends only", "params", "train MFLOP/example"],
+        ["seed", "model", "test accuracy", "without flip averaging", "train s", "epochs",
+         "s to the peer's final accuracy", "the same, epoch ends only", "params", "train MFLOP/example"],
         rows,
     )  # fmt: skip
     text += (
@@ -252,6 +265,9 @@ def image_part(
         f"Glasswing / peer: **{ratio}** (scored {per_epoch}x an epoch; at epoch ends only: "
         f"{_mean_sd(coarse) if coarse else 'never reached'})."
     )
+    single = [r["single_view"] for r in runs["ours"] if r.get("single_view") is not None]
+    if single:
+        text += f" Glasswing's weights without their flip averaging: {_mean_sd(single)}."
     print(text, flush=True)
     settings = (
         "Peer: keras-io `examples/vision/mnist_convnet.py` as published (Conv 32, pool, Conv 64, pool, "
@@ -415,6 +431,10 @@ def speech_part(models_dir: str, speech_dev: str | None, md: str | None) -> None
     )
     print(text, flush=True)
     report.append(md, f"### Peers: speech\n\n{settings}\n\n{text}")
+
+
+def _fmt_acc(accuracy: float | None) -> str:
+    return "-" if accuracy is None else f"{accuracy:.4f}"
 
 
 def _fmt_s(seconds: float | None) -> str:

@@ -61,3 +61,56 @@ def test_saved_model_loads_and_predicts_the_same(tmp_path):
     loaded = artifacts.load_model(tmp_path / "m.keras")
     assert type(loaded.get_layer("bn")) is FusedBatchNormalization
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def _image_models():
+    """A tiny image CNN with test-time flip averaging and the same weights without it."""
+    from apps.app import apply_overrides
+    from apps.image import APP
+
+    keras.utils.set_random_seed(0)
+    tiny = ["filters=4", "dense_units=8", "dense_dropout=0"]  # no dropout: training outputs compare
+    tta = APP.build(apply_overrides(APP.Config(), tiny))
+    plain = APP.build(apply_overrides(APP.Config(), [*tiny, "flip_tta=false"]))
+    for layer in plain.layers:
+        layer.set_weights(tta.get_layer(layer.name).get_weights())
+    return tta, plain
+
+
+def test_flip_averaging_is_the_mean_of_both_views_logits():
+    tta, plain = _image_models()
+    assert {"mirror_views", "mean_of_views"} <= {layer.name for layer in tta.layers}
+    assert not {"mirror_views", "mean_of_views"} & {layer.name for layer in plain.layers}
+    x = np.random.RandomState(1).rand(3, 28, 28, 1).astype("float32")
+    features = keras.Model(plain.inputs, plain.get_layer("fc_drop").output)
+    mean = (features(x) + features(x[:, :, ::-1])) / 2.0
+    expected = tta.get_layer("probs")(mean)
+    np.testing.assert_allclose(tta.predict(x, verbose=0), expected, atol=1e-5)
+    # Mirror-invariant by construction, and not the plain model's answer.
+    np.testing.assert_allclose(tta.predict(x[:, :, ::-1], verbose=0), expected, atol=1e-5)
+    assert np.abs(plain.predict(x, verbose=0) - expected).max() > 1e-4
+    # Training sees one view per image, as the data pipeline flipped it.
+    np.testing.assert_allclose(tta(x, training=True), plain(x, training=True), atol=1e-5)
+
+
+def test_flip_averaging_survives_save_and_load(tmp_path):
+    tta, _ = _image_models()
+    tta.save(tmp_path / "m.keras")
+    loaded = artifacts.load_model(tmp_path / "m.keras")
+    x = np.random.RandomState(2).rand(2, 28, 28, 1).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), tta.predict(x, verbose=0), atol=1e-6)
+
+
+def test_explainers_read_the_unmirrored_view():
+    import xai
+    from apps.image import APP
+    from xai import features
+
+    tta, plain = _image_models()
+    x = np.random.RandomState(3).rand(2, 28, 28, 1).astype("float32")
+    # Inner layers run on both views; explainers get the rows of the images as given.
+    maps = features.activations(tta, "block1_1_conv", x)
+    np.testing.assert_allclose(maps, features.activations(plain, "block1_1_conv", x), atol=1e-5)
+    cam = xai.EXPLAINERS["grad_cam"].explain(APP, tta, x[0], 3)
+    assert cam.values.shape == (28, 28, 1) or cam.values.shape == (28, 28)
+    assert np.isfinite(cam.values).all()

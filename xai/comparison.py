@@ -30,11 +30,14 @@ def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
     """Share of the top ``fraction`` elements of ``a`` that are also top in ``b``.
 
     Complements rank correlation: maps where most elements are near zero have
-    noisy ranks there, while the few elements that matter agree.
+    noisy ranks there, while the few elements that matter agree. Elements of ``b``
+    tied with its k-th largest count as top: a mirror-symmetric model's maps hold
+    exact ties, and which of a tied pair ``argsort`` cuts off is round-off.
     """
     a, b = np.ravel(a), np.ravel(b)
     k = max(1, int(round(fraction * a.size)))
-    return len(set(np.argsort(-a)[:k]) & set(np.argsort(-b)[:k])) / k
+    top_b = b >= np.sort(b)[-k]
+    return float(np.count_nonzero(top_b[np.argsort(-a)[:k]])) / k
 
 
 def agreement(app, x, a, b) -> tuple[float, float]:

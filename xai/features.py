@@ -25,11 +25,14 @@ def activations(model, layer: str, x) -> np.ndarray:
     _model.require_keras_model(model, "activations")
     target = _model.find_layer(model, layer)
     store: list = []
+    x = np.asarray(x)
     with _model.capture(target, store):
-        model(np.asarray(x), training=False)
+        model(x, training=False)
     if not store:
         raise GlasswingError(f"Layer {layer!r} did not run for this input.")
-    return np.asarray(store[-1])
+    # A model that predicts from extra views (apps.layers.MirrorViews) runs its inner layers
+    # on more rows than it was given; the first len(x) are the inputs as given.
+    return np.asarray(store[-1])[: len(x)]
 
 
 def first_layer_kernels(model) -> np.ndarray:

@@ -6,7 +6,7 @@ import keras
 
 from apps.errors import GlasswingError
 from apps.image.data import labels
-from apps.layers import FusedBatchNormalization
+from apps.layers import FusedBatchNormalization, MeanOfViews, MirrorViews
 from apps.losses import SmoothedSparseCrossentropy
 
 # keras.applications backbones a user's photos can start from (`--from NAME`), with
@@ -71,7 +71,9 @@ def build(cfg) -> keras.Model:
     inputs = keras.Input((cfg.side, cfg.side, cfg.channels), name="image")
     if cfg.arch != "cnn":
         return _compile(keras.Model(inputs, _head(cfg, _pretrained(cfg, inputs)), name=cfg.arch), cfg)
-    x = inputs
+    # Mirror images are the same class (cfg.flip): predict from both views and average.
+    tta = cfg.flip and cfg.flip_tta
+    x = MirrorViews(name="mirror_views")(inputs) if tta else inputs
     # One conv at full resolution (the costliest place per filter), two at 14x14.
     for block, (filters, convs) in enumerate(((cfg.filters, 1), (cfg.filters * 2, 2)), start=1):
         for i in range(1, convs + 1):
@@ -87,6 +89,8 @@ def build(cfg) -> keras.Model:
     x = keras.layers.Dense(cfg.dense_units, kernel_regularizer=reg, name="fc")(x)
     x = keras.layers.ReLU(name="fc_relu")(x)
     x = keras.layers.Dropout(cfg.dense_dropout, name="fc_drop")(x)
+    if tta:
+        x = MeanOfViews(name="mean_of_views")(x)
     return _compile(keras.Model(inputs, _head(cfg, x), name="fashion_cnn"), cfg)
 
 

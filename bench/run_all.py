@@ -145,7 +145,7 @@ def main() -> None:
         "train": (
             "Training step time per GPU switch",
             "",
-            [_python("bench/train.py", "--steps", "4", "--rounds", "3")],
+            [_python("bench/train.py", "--steps", "4", "--rounds", "3"), _python("bench/epochs.py", "image")],
         ),
         "tflite": (
             "TF Lite: size and latency per quantization mode",

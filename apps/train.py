@@ -471,7 +471,8 @@ def _one_iterator(train_ds: tf.data.Dataset, steps: int | None) -> tuple:
 
     Keras otherwise makes a new Python iterator over the split at every epoch end, and with a
     validation pass between the two, about half the epochs then waited 9-19 s for their first
-    batch (the image CNN: an epoch is ~20 s of steps; bench/results.md, "Epoch-start stalls").
+    batch (the image CNN: an epoch is ~20 s of steps; bench/results.md, "Training epochs: where the
+    seconds go").
     One iterator over the repeated split has no such wait; each pass is still a fresh shuffle.
     """
     if not steps:

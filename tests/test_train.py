@@ -274,3 +274,20 @@ def test_early_stopping_waits_for_the_schedules_midpoint(tmp_path, image_cfg):
             stopped = epoch
             break
     assert stopped == 10 + 2
+
+
+def test_training_reads_one_repeated_split_with_a_fresh_shuffle_each_pass():
+    import tensorflow as tf
+
+    from apps.train import _one_iterator
+
+    split = tf.data.Dataset.range(10).cache().shuffle(10, seed=0, reshuffle_each_iteration=True).batch(4)
+    repeated, steps = _one_iterator(split, 3)
+    assert steps == 3
+    batches = [b.numpy().tolist() for b in repeated.take(6)]
+    # Epochs stay aligned with the split (its short last batch included), each a new permutation.
+    assert [len(b) for b in batches] == [4, 4, 2, 4, 4, 2]
+    first, second = sum(batches[:3], []), sum(batches[3:], [])
+    assert sorted(first) == sorted(second) == list(range(10)) and first != second
+    # A split of unknown length is left to Keras' own per-epoch iterator.
+    assert _one_iterator(split, None) == (split, None)

@@ -31,8 +31,9 @@ def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.1) -> float:
 
     Complements rank correlation: maps where most elements are near zero have
     noisy ranks there, while the few elements that matter agree. Elements of ``b``
-    tied with its k-th largest count as top: a mirror-symmetric model's maps hold
-    exact ties, and which of a tied pair ``argsort`` cuts off is round-off.
+    tied with its k-th largest count as top: a model that averages an image with its
+    mirror (``apps.layers.MirrorViews``) scores mirrored parts of a symmetric input
+    exactly alike, and which of a tied pair ``argsort`` would cut off is round-off.
     """
     a, b = np.ravel(a), np.ravel(b)
     k = max(1, int(round(fraction * a.size)))

@@ -48,7 +48,7 @@ class Config(TrainConfig):
     # Random horizontal flips in training: right for garments and most photos, wrong
     # where the mirror image is another thing (digits, letters): --set flip=false.
     flip: bool = True
-    # With flip: the model predicts from each image and its mirror and averages the two
+    # With flip: the CNN predicts from each image and its mirror and averages the two
     # (test-time augmentation inside the graph, so exports and explanations get it too).
     flip_tta: bool = True
     # Input: side x side pixels, 1 (grayscale) or 3 (colour) channels. A user's photos

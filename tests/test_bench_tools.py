@@ -5,9 +5,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+import epochs  # noqa: E402
 import flops  # noqa: E402
 import nyt_raters  # noqa: E402
 import peers  # noqa: E402
@@ -182,3 +184,31 @@ def test_step_time_leaves_out_each_fit_calls_fixed_cost():
     step = train_bench._step_seconds(Model(), [0] * 6, [0], 6)
     assert abs(step - 0.02) < 0.008  # the plain average would read 0.045
     assert train_bench._step_seconds(Model(), [0], [0], 1) >= 0.17
+
+
+def test_single_view_accuracy_scores_the_same_weights_without_flip_averaging():
+    from apps.app import apply_overrides
+    from apps.image import APP
+
+    cfg = apply_overrides(APP.Config(), ["filters=4", "dense_units=8"])
+    model = APP.build(cfg)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
+    plain = APP.build(apply_overrides(cfg, ["flip_tta=false"]))
+    plain.set_weights(model.get_weights())  # the averaging layers hold no weights
+    expected = float(np.mean(plain.predict(x, verbose=0).argmax(-1) == y))
+    assert peers.single_view_accuracy(APP, cfg, model, x, y) == pytest.approx(expected, abs=1 / 64)
+    assert peers.single_view_accuracy(APP, apply_overrides(cfg, ["flip=false"]), plain, x, y) is None
+
+
+def test_epoch_table_leaves_the_tracing_epoch_out_of_the_ratio():
+    def epoch(total, wait=0.0):
+        return {"wait": wait, "steps": total - wait - 1.0, "validation": 1.0, "rest": 0.0, "total": total}
+
+    runs = {
+        "one iterator": [epoch(50.0), epoch(20.0), epoch(22.0)],
+        "iterator per epoch": [epoch(50.0), epoch(36.0, wait=16.0), epoch(20.0)],
+    }
+    text = epochs.table("image", runs)
+    assert text.count("| one iterator |") == 2 and "| iterator per epoch | 2 | 16.00 |" in text
+    assert "one iterator 21.00 s, iterator per epoch 28.00 s; ratio **0.750**" in text

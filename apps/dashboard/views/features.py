@@ -13,8 +13,13 @@ FILTERS_SHOWN = 16
 
 
 def _layers(model) -> list[str]:
-    """Leaf layers whose output has per-position structure (conv, recurrent, embedding ...)."""
+    """Leaf layers whose output has per-position structure (conv, recurrent, embedding ...).
+
+    Weightless layers that give an input-shaped output (rescaling, the mirrored views of
+    ``apps.layers.MirrorViews``) are left out: their maps would show the input again.
+    """
     names = []
+    input_shape = tuple(model.inputs[0].shape)
     for layer in _model.iter_layers(model):
         if hasattr(layer, "layers") or type(layer).__name__ == "InputLayer":
             continue
@@ -22,7 +27,7 @@ def _layers(model) -> list[str]:
             shape = layer.output.shape
         except (AttributeError, ValueError):
             continue
-        if len(shape) >= 3:
+        if len(shape) >= 3 and (layer.weights or tuple(shape) != input_shape):
             names.append(layer.name)
     return names
 

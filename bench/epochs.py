@@ -16,6 +16,7 @@ gives each phase per epoch and the mean epoch, with the ratio of the two ways.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -78,12 +79,9 @@ def phases(app_name: str, epochs: int, way: str) -> list[dict]:
     cfg = apply_overrides(app.Config(), [f"epochs={epochs}"])
     clock = PhaseClock()
     per_epoch = mock.patch.object(train, "_one_iterator", lambda ds, steps: (ds, None))
-    with tempfile.TemporaryDirectory(prefix="glasswing-epochs-") as tmp:
-        if way == "iterator per epoch":
-            with per_epoch:
-                train.train(app, cfg, models_dir=tmp, callbacks=[clock], verbose=0)
-        else:
-            train.train(app, cfg, models_dir=tmp, callbacks=[clock], verbose=0)
+    way_of_reading = per_epoch if way == "iterator per epoch" else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory(prefix="glasswing-epochs-") as tmp, way_of_reading:
+        train.train(app, cfg, models_dir=tmp, callbacks=[clock], verbose=0)
     return clock.epochs
 
 

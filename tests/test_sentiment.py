@@ -69,8 +69,9 @@ def cfg(data_dir):
 
 def test_read_snippets_parses_and_rejects_malformed_lines(tmp_path):
     good = tmp_path / "good.txt"
-    good.write_bytes(b"1\t2.5\tA fine film.\r\n2\t-0.4\tNot so fine.\r\n\r\n")
-    assert sdata.read_snippets(good) == [(1, 2.5, "A fine film."), (2, -0.4, "Not so fine.")]
+    good.write_bytes(b"1_1\t2.5\tA fine film.\r\n11\t-0.4\tNot so fine.\r\n\r\n")
+    # Ids as written: "1_1" and "11" stay two ids (int() would read both as 11).
+    assert sdata.read_snippets(good) == [("1_1", 2.5, "A fine film."), ("11", -0.4, "Not so fine.")]
     bad = tmp_path / "bad.txt"
     bad.write_text("1\t2.5\tA fine film.\n2\tnot-a-number\tOops\n")
     with pytest.raises(GlasswingError, match=r"bad\.txt:2: malformed"):

@@ -69,8 +69,11 @@ def find_source_file(cfg) -> Path:
     raise GlasswingError(f"Sentiment corpus {FILE_NAME} not found. {HOW_TO_GET}")
 
 
-def read_snippets(path: Path) -> list[tuple[int, float, str]]:
+def read_snippets(path: Path) -> list[tuple[str, float, str]]:
     """Parses the corpus: one ``id<TAB>mean score<TAB>text`` per line.
+
+    The id is kept as written: VADER's other files number sentences ``1_11``, which
+    ``int`` would read as 111 and so collide with another sentence's id.
 
     Raises:
         GlasswingError: Not UTF-8, a malformed line, or no sentences at all.
@@ -87,7 +90,7 @@ def read_snippets(path: Path) -> list[tuple[int, float, str]]:
         try:
             if len(parts) != 3:
                 raise ValueError(f"{len(parts)} tab-separated fields instead of 3")
-            rows.append((int(parts[0]), float(parts[1]), parts[2].strip()))
+            rows.append((parts[0].strip(), float(parts[1]), parts[2].strip()))
         except ValueError as err:
             raise GlasswingError(f"{path}:{number}: malformed line ({err}): {line[:80]!r}") from None
     if not rows:
@@ -128,13 +131,15 @@ class GlasswingMovieSnippets(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         rows = read_snippets(Path(dl_manager.manual_dir) / FILE_NAME)
         return {
-            name: self._generate_examples([rows[i] for i in idx])
+            name: self._generate_examples([(i + 1, *rows[i][1:]) for i in idx])
             for name, idx in split_indices(len(rows)).items()
         }
 
     def _generate_examples(self, rows):
-        for key, (row_id, score, text) in enumerate(rows):
-            yield key, {"text": text, "label": int(score > 0), "score": score, "id": row_id}
+        # ``line``: the sentence's place among the file's sentences, which is the movie
+        # corpus's own id (1, 2, ...) and, unlike a file's id column, always a number.
+        for key, (line, score, text) in enumerate(rows):
+            yield key, {"text": text, "label": int(score > 0), "score": score, "id": line}
 
 
 def _builder(cfg):

@@ -51,41 +51,75 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         )
 
 
-# Test-time flip averaging: at inference the batch goes through the network twice over, as
-# itself and mirrored, and the two views' features are averaged before the classifier; in
-# training both layers pass their input through (the data pipeline flips at random instead).
-# Both are pure ops (concat, reverse, slice), so the exported .tflite graphs keep them.
+# Test-time averaging: at inference the batch goes through the network several times over,
+# as itself, mirrored and (optionally) shifted a pixel or two each way, and the views'
+# features are averaged before the classifier; in training both layers pass their input
+# through (the data pipeline flips and shifts at random instead). Both are pure ops
+# (concat, reverse, pad, slice), so the exported .tflite graphs keep them.
+
+
+def _shifted(images, rows: int, cols: int):
+    """``images`` moved ``rows`` down and ``cols`` right (up, left if negative), zeros filling
+    in as in training's random shifts."""
+    height, width = images.shape[1], images.shape[2]
+    padding = [[0, 0], [max(rows, 0), max(-rows, 0)], [max(cols, 0), max(-cols, 0)], [0, 0]]
+    padded = keras.ops.pad(images, padding)
+    top, left = max(-rows, 0), max(-cols, 0)
+    return padded[:, top : top + height, left : left + width, :]
 
 
 @keras.saving.register_keras_serializable(package="glasswing")
 class MirrorViews(keras.layers.Layer):
-    """At inference, ``(n, h, w, c)`` -> ``(2n, h, w, c)``: the batch, then its left-right mirror.
+    """At inference, ``(n, h, w, c)`` -> ``(v * n, h, w, c)``: the batch and its left-right mirror,
+    then both again moved by each ``(rows, cols)`` pixel pair of ``shifts`` (``v = 2 * (1 + len(shifts))``).
 
-    Layers between this and :class:`MeanOfViews` see both views; an explainer that reads
-    one of them for example ``i`` gets the unmirrored view in row ``i``.
+    Layers between this and :class:`MeanOfViews` see every view; an explainer that reads
+    one of them for example ``i`` gets the original view in row ``i``.
     """
+
+    def __init__(self, shifts=(), **kwargs):
+        super().__init__(**kwargs)
+        self.shifts = tuple((int(rows), int(cols)) for rows, cols in shifts)
+
+    @property
+    def views(self) -> int:
+        """How many views of each image the layer makes."""
+        return 2 * (1 + len(self.shifts))
 
     def call(self, inputs, training=None):
         if training:
             return inputs
-        return keras.ops.concatenate([inputs, keras.ops.flip(inputs, axis=2)], axis=0)
+        both = keras.ops.concatenate([inputs, keras.ops.flip(inputs, axis=2)], axis=0)
+        return keras.ops.concatenate([both, *(_shifted(both, *shift) for shift in self.shifts)], axis=0)
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "shifts": [list(shift) for shift in self.shifts]}
 
 
 @keras.saving.register_keras_serializable(package="glasswing")
 class MeanOfViews(keras.layers.Layer):
-    """At inference, ``(2n, ...)`` from :class:`MirrorViews` -> ``(n, ...)``: the mean of both views.
+    """At inference, ``(views * n, ...)`` from :class:`MirrorViews` -> ``(n, ...)``: the mean over the views.
 
     Placed before a linear classifier, the mean of the features is the mean of the logits.
     """
 
+    def __init__(self, views: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.views = int(views)
+
     def call(self, inputs, training=None):
         if training:
             return inputs
-        half = keras.ops.shape(inputs)[0] // 2
-        return (inputs[:half] + inputs[half:]) / 2.0
+        n = keras.ops.shape(inputs)[0] // self.views
+        return keras.ops.mean(
+            keras.ops.stack([inputs[k * n : (k + 1) * n] for k in range(self.views)]), axis=0
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "views": self.views}

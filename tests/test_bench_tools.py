@@ -1,5 +1,6 @@
 """The arithmetic behind the benches' utilisation and time-to-accuracy figures."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -186,19 +187,26 @@ def test_step_time_leaves_out_each_fit_calls_fixed_cost():
     assert train_bench._step_seconds(Model(), [0], [0], 1) >= 0.17
 
 
-def test_single_view_accuracy_scores_the_same_weights_without_flip_averaging():
+@pytest.mark.parametrize("fewer", [{"flip_tta": False}, {"tta_shift": 0}])
+def test_fewer_views_accuracy_scores_the_same_weights_with_fewer_views(fewer):
     from apps.app import apply_overrides
     from apps.image import APP
 
-    cfg = apply_overrides(APP.Config(), ["filters=4", "dense_units=8"])
+    cfg = apply_overrides(APP.Config(), ["filters=4", "dense_units=8", "tta_shift=1"])
     model = APP.build(cfg)
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
-    plain = APP.build(apply_overrides(cfg, ["flip_tta=false"]))
+    fewer_cfg = dataclasses.replace(cfg, **fewer)
+    plain = APP.build(fewer_cfg)
     plain.set_weights(model.get_weights())  # the averaging layers hold no weights
     expected = float(np.mean(plain.predict(x, verbose=0).argmax(-1) == y))
-    assert peers.single_view_accuracy(APP, cfg, model, x, y) == pytest.approx(expected, abs=1 / 64)
-    assert peers.single_view_accuracy(APP, apply_overrides(cfg, ["flip=false"]), plain, x, y) is None
+    assert peers.fewer_views_accuracy(APP, cfg, model, x, y, **fewer) == pytest.approx(expected, abs=1 / 64)
+    # Nothing to drop: no views at all, or already as few.
+    assert (
+        peers.fewer_views_accuracy(APP, apply_overrides(cfg, ["flip=false"]), plain, x, y, flip_tta=False)
+        is None
+    )
+    assert peers.fewer_views_accuracy(APP, fewer_cfg, plain, x, y, **fewer) is None
 
 
 def test_epoch_table_leaves_the_tracing_epoch_out_of_the_ratio():

@@ -63,27 +63,39 @@ def test_saved_model_loads_and_predicts_the_same(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
-def _image_models():
-    """A tiny image CNN with test-time flip averaging and the same weights without it."""
+def _image_models(*overrides):
+    """A tiny image CNN with test-time averaging (default, or ``overrides``), and its weights without it."""
     from apps.app import apply_overrides
     from apps.image import APP
 
     keras.utils.set_random_seed(0)
     tiny = ["filters=4", "dense_units=8", "dense_dropout=0"]  # no dropout: training outputs compare
-    tta = APP.build(apply_overrides(APP.Config(), tiny))
+    tta = APP.build(apply_overrides(APP.Config(), [*tiny, *overrides]))
     plain = APP.build(apply_overrides(APP.Config(), [*tiny, "flip_tta=false"]))
     for layer in plain.layers:
         layer.set_weights(tta.get_layer(layer.name).get_weights())
     return tta, plain
 
 
-def test_flip_averaging_is_the_mean_of_both_views_logits():
-    tta, plain = _image_models()
+def _shifted(x, rows: int, cols: int):
+    """``x`` moved ``rows`` down and ``cols`` right (up, left if negative), zeros filling in; with np.roll."""
+    out = np.roll(x, (rows, cols), axis=(1, 2))
+    out[:, : max(rows, 0)] = out[:, out.shape[1] + min(rows, 0) :] = 0
+    out[:, :, : max(cols, 0)] = out[:, :, out.shape[2] + min(cols, 0) :] = 0
+    return out
+
+
+@pytest.mark.parametrize("shift", [0, 1, 2])
+def test_test_time_averaging_is_the_mean_of_every_views_logits(shift):
+    tta, plain = _image_models(f"tta_shift={shift}")
     assert {"mirror_views", "mean_of_views"} <= {layer.name for layer in tta.layers}
     assert not {"mirror_views", "mean_of_views"} & {layer.name for layer in plain.layers}
     x = np.random.RandomState(1).rand(3, 28, 28, 1).astype("float32")
     features = keras.Model(plain.inputs, plain.get_layer("fc_drop").output)
-    mean = (features(x) + features(x[:, :, ::-1])) / 2.0
+    moves = [(0, shift), (0, -shift), (shift, 0), (-shift, 0)] if shift else []
+    views = [v for m in (x, x[:, :, ::-1]) for v in [m, *(_shifted(m, *move) for move in moves)]]
+    assert len(views) == tta.get_layer("mean_of_views").views == (10 if shift else 2)
+    mean = np.mean([features(v) for v in views], axis=0)
     expected = tta.get_layer("probs")(mean)
     np.testing.assert_allclose(tta.predict(x, verbose=0), expected, atol=1e-5)
     # Mirror-invariant by construction, and not the plain model's answer.

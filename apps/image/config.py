@@ -20,10 +20,9 @@ class Config(TrainConfig):
     }
 
     # The recipe (bench/results.md, "Peers: image"): a narrower net for more epochs in the
-    # same 10 CPU minutes, weight averaging, no warm-up (BN needs none). 20 epochs instead
-    # (each is ~25 % shorter with the fused BatchNorm) gained nothing clear and passed 10
-    # minutes on a slow spell of this machine, so 18 keep the headroom.
-    epochs: int = 18
+    # same 10 CPU minutes, weight averaging, no warm-up (BN needs none). 20 epochs take ~455 s
+    # since the epoch-start stalls went (apps/train.py:_one_iterator); 18 scored 0.1 pt less.
+    epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 3e-3
     warmup_fraction: float = 0.0
@@ -33,7 +32,7 @@ class Config(TrainConfig):
     dense_units: int = 256
     block3_convs: int = 1
     # Dropout in the conv blocks is off by default: BN + augmentation + L2 regularize
-    # enough for an 18-epoch budget (0.1 there underfit); the head keeps its dropout.
+    # enough for this budget (0.1 there underfit at 18 epochs); the head keeps its dropout.
     dropout: float = 0.0
     dense_dropout: float = 0.3
     weight_decay: float = 5e-5
@@ -51,6 +50,10 @@ class Config(TrainConfig):
     # With flip: the CNN predicts from each image and its mirror and averages the two
     # (test-time augmentation inside the graph, so exports and explanations get it too).
     flip_tta: bool = True
+    # With flip_tta: also average over both views moved this many pixels up, down, left and
+    # right (10 views in all, 5x the work of 2; 0 = the 2 mirror views only). Training
+    # shifts by up to `shift` at random. bench/results.md, "Image recipe", has the gains.
+    tta_shift: int = 1
     # Input: side x side pixels, 1 (grayscale) or 3 (colour) channels. A user's photos
     # (`glasswing train image --data DIR`) get channels from the data.
     side: int = 28
@@ -75,6 +78,8 @@ class Config(TrainConfig):
                 f"ema and label_smoothing must be in [0, 1) (0 = off), "
                 f"got {self.ema} and {self.label_smoothing}."
             )
+        if not 0 <= self.tta_shift < self.side // 4:
+            raise GlasswingError(f"tta_shift must be in [0, {self.side // 4}) pixels, got {self.tta_shift}.")
         if self.channels not in (1, 3) or self.side < 8:
             raise GlasswingError(
                 f"channels must be 1 or 3 and side >= 8, got {self.channels} and {self.side}."

@@ -71,9 +71,13 @@ def build(cfg) -> keras.Model:
     inputs = keras.Input((cfg.side, cfg.side, cfg.channels), name="image")
     if cfg.arch != "cnn":
         return _compile(keras.Model(inputs, _head(cfg, _pretrained(cfg, inputs)), name=cfg.arch), cfg)
-    # Mirror images are the same class (cfg.flip): predict from both views and average.
+    # Mirror images are the same class (cfg.flip): predict from both views, and from both
+    # moved cfg.tta_shift pixels up, down, left and right, and average.
     tta = cfg.flip and cfg.flip_tta
-    x = MirrorViews(name="mirror_views")(inputs) if tta else inputs
+    step = cfg.tta_shift
+    shifts = ((0, step), (0, -step), (step, 0), (-step, 0)) if step else ()
+    views = MirrorViews(shifts, name="mirror_views")
+    x = views(inputs) if tta else inputs
     # One conv at full resolution (the costliest place per filter), two at 14x14.
     for block, (filters, convs) in enumerate(((cfg.filters, 1), (cfg.filters * 2, 2)), start=1):
         for i in range(1, convs + 1):
@@ -90,7 +94,7 @@ def build(cfg) -> keras.Model:
     x = keras.layers.ReLU(name="fc_relu")(x)
     x = keras.layers.Dropout(cfg.dense_dropout, name="fc_drop")(x)
     if tta:
-        x = MeanOfViews(name="mean_of_views")(x)
+        x = MeanOfViews(views.views, name="mean_of_views")(x)
     return _compile(keras.Model(inputs, _head(cfg, x), name="fashion_cnn"), cfg)
 
 

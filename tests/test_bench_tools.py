@@ -89,6 +89,20 @@ def test_test_curve_scores_mid_epoch_with_the_average_and_leaves_training_alone(
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+def test_test_curve_stops_scoring_once_it_has_the_crossing_it_was_asked_for():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    # Reached at the first mid-epoch point: epoch ends only from there, none after the first reached.
+    reached = peers.TestCurve(x, y, per_epoch=4, until=0.0)
+    _averaging_model(1).fit(x, y, batch_size=8, epochs=2, callbacks=[reached], verbose=0, shuffle=False)
+    assert [p[2] for p in reached.points] == [0.25, 1]
+    never = peers.TestCurve(x, y, per_epoch=4, until=1.01)
+    _averaging_model(1).fit(x, y, batch_size=8, epochs=2, callbacks=[never], verbose=0, shuffle=False)
+    assert len(never.points) == 8
+    assert peers.time_to(reached.points, 0.0) == reached.points[0][0]
+
+
 def test_averaged_weights_puts_the_moving_average_in_and_restores_the_raw_weights():
     model = _averaging_model(2)
     x = np.ones((8, 4), "float32")

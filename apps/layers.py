@@ -113,10 +113,9 @@ class MeanOfViews(keras.layers.Layer):
     def call(self, inputs, training=None):
         if training:
             return inputs
-        n = keras.ops.shape(inputs)[0] // self.views
-        return keras.ops.mean(
-            keras.ops.stack([inputs[k * n : (k + 1) * n] for k in range(self.views)]), axis=0
-        )
+        # The views were stacked along the batch, view after view: split that axis in two.
+        by_view = keras.ops.reshape(inputs, (self.views, -1, *inputs.shape[1:]))
+        return keras.ops.mean(by_view, axis=0)
 
     def compute_output_shape(self, input_shape):
         return input_shape

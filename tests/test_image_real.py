@@ -37,9 +37,9 @@ def test_all_70000_images_in_three_disjoint_splits(real_cfg):
 
 def test_committed_model_reaches_the_accuracy_goal_and_metrics_are_true(real_cfg):
     recorded = json.loads((MODEL_DIR / "metrics.json").read_text())
-    # The issue's goal is 0.935; the committed 18-epoch CPU run reaches 0.9322 with flip averaging
-    # (0.9344 mean over 6 runs, bench/results.md "Peers: image"). This floor guards against regressions.
-    assert recorded["accuracy"] >= 0.925
+    # #19's goal: the committed 18-epoch CPU run reaches 0.9361 with 10 test-time views
+    # (bench/results.md "Image recipe"); retraining it must keep the goal.
+    assert recorded["accuracy"] >= 0.935
     model = artifacts.load_model(MODEL_DIR / "model.keras")
     cfg = dataclasses.replace(artifacts.load_config(APP, MODEL_DIR), data_dir=real_cfg.data_dir)
     measured = evaluate(APP, model, cfg, "test")

@@ -255,7 +255,7 @@ def image_part(
                     keep if seed == seeds[0] else None,
                     per_epoch,
                     until=runs["peer"][-1]["final"],
-                )  # fmt: skip
+                )
             )
             result["final"] = result.get("final", result["points"][-1][1])
             runs[side].append(result)

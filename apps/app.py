@@ -262,6 +262,10 @@ class App:
         read_file: Optional ``path -> raw input``: what ``preprocess`` takes when
             the user names a file (``--input FILE``), e.g. a text app's decoded
             text; by default the path itself (the app's ``preprocess`` reads it).
+        validation_config: Optional ``cfg -> Config``: the Config of the model that
+            training fits and validates, when a cheaper graph with the same weights
+            will do (e.g. fewer test-time views); training then publishes
+            ``build(cfg)`` holding the trained weights. Default: ``cfg`` itself.
     """
 
     name: str
@@ -286,6 +290,7 @@ class App:
     labelled: Callable | None = None
     own_data: OwnData | None = None
     read_file: Callable | None = None
+    validation_config: Callable | None = None
 
     def __post_init__(self):
         if self.modality not in MODALITIES:

@@ -382,9 +382,12 @@ def train(
     if switch_on(cfg.mixed_precision):
         keras.mixed_precision.set_global_policy("mixed_float16")
     start = time.time()
+    # A cheaper graph for fitting and validation, when the app has one: only for the app's own
+    # model (a custom build or a saved part may not share its layers).
+    fit_cfg = app.validation_config(cfg) if app.validation_config and not (build or save) else cfg
     model, fit = _fit(
-        app, cfg, strategy, work, verbose, build=build, extra=callbacks, tensorboard=tensorboard,
-        worker=worker, restore_dir=shared_work / "backup" if worker else None,
+        app, cfg, strategy, work, verbose, build=build or (lambda _: app.build(fit_cfg)), extra=callbacks,
+        tensorboard=tensorboard, worker=worker, restore_dir=shared_work / "backup" if worker else None,
     )  # fmt: skip
     _refuse_diverged(fit.history.get("loss", []), work)
     if worker:
@@ -397,6 +400,8 @@ def train(
         model = artifacts.load_model(work / "best.keras")
     if save is not None:
         model = save(model)
+    if fit_cfg != cfg:
+        model = with_weights_of(app, cfg, model)
     calibrated = calibration.calibrate(app, cfg, model)
     history = _read_history(work / "history.csv")
     wall = time.time() - start
@@ -413,6 +418,18 @@ def train(
         flush=True,
     )
     return final
+
+
+def with_weights_of(app: App, cfg, model) -> keras.Model:
+    """``app.build(cfg)`` holding ``model``'s weights, layer by layer (matched by name).
+
+    For a Config that changes only weight-free layers, e.g. how many test-time views
+    the image CNN averages (``tta_shift``, ``flip_tta``).
+    """
+    built = app.build(cfg)
+    for layer in built.layers:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    return built
 
 
 def _work_folders(models_dir: Path, out_name: str, cfg, worker) -> tuple[Path, Path]:

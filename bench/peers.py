@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import shutil
 import statistics
 import sys
@@ -43,6 +44,7 @@ from flops import train_flops  # noqa: E402
 
 from apps import artifacts  # noqa: E402
 from apps.sysinfo import cpu_name  # noqa: E402
+from apps.train import with_weights_of  # noqa: E402
 
 PARTS = ("image", "sentiment", "speech")
 
@@ -65,11 +67,16 @@ class TestCurve(keras.callbacks.Callback):
     scoring goes on at epoch ends only, and once an epoch end reaches it, stops: the rest
     of the curve is not read, and a model that averages many test-time views spends ~10 s
     a scoring.
+
+    ``published``: ``model -> keras.Model``, the model training would publish from the one it
+    fits, when they differ (``App.validation_config``: the image CNN fits 2 test-time views and
+    publishes 10); what is scored.
     """
 
-    def __init__(self, x, y, per_epoch: int = 1, until: float | None = None):
+    def __init__(self, x, y, per_epoch: int = 1, until: float | None = None, published=None):
         super().__init__()
         self.x, self.y, self.per_epoch, self.until = x, y, per_epoch, until
+        self.published = published
         self.points: list[tuple[float, float, float]] = []
         self.paused = 0.0
 
@@ -97,7 +104,8 @@ class TestCurve(keras.callbacks.Callback):
 
     def _score(self, epochs: float) -> None:
         now = time.perf_counter()
-        probs = self.model.predict(self.x, batch_size=1024, verbose=0)
+        model = self.published(self.model) if self.published else self.model
+        probs = model.predict(self.x, batch_size=1024, verbose=0)
         seconds, accuracy = now - self._start - self.paused, float(np.mean(probs.argmax(-1) == self.y))
         self.points.append((seconds, accuracy, epochs))
         print(f"  epoch {epochs:.2f}: test accuracy {accuracy:.4f} after {seconds:.0f} s", flush=True)
@@ -201,7 +209,8 @@ def glasswing_image(
     from apps.train import train
 
     cfg = apply_overrides(APP.Config(), [*overrides, f"seed={seed}"])
-    curve = TestCurve(*arrays["test"], per_epoch, until)
+    published = functools.partial(with_weights_of, APP, cfg)
+    curve = TestCurve(*arrays["test"], per_epoch, until, published=published)
     with tempfile.TemporaryDirectory(prefix="glasswing-peer-") as tmp:
         command = "glasswing train image" + "".join(f" --set {o}" for o in overrides)
         folder = train(APP, cfg, models_dir=tmp, callbacks=[curve], verbose=0, command=command)
@@ -231,9 +240,7 @@ def fewer_views_accuracy(app, cfg, model, x, y, **fewer) -> float | None:
     """
     if not (cfg.flip and cfg.flip_tta) or all(getattr(cfg, k) == v for k, v in fewer.items()):
         return None
-    plain = app.build(dataclasses.replace(cfg, **fewer))
-    for layer in plain.layers:
-        layer.set_weights(model.get_layer(layer.name).get_weights())
+    plain = with_weights_of(app, dataclasses.replace(cfg, **fewer), model)
     return float(np.mean(plain.predict(x, batch_size=1024, verbose=0).argmax(-1) == y))
 
 

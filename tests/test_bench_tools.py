@@ -103,6 +103,26 @@ def test_test_curve_stops_scoring_once_it_has_the_crossing_it_was_asked_for():
     assert peers.time_to(reached.points, 0.0) == reached.points[0][0]
 
 
+def test_test_curve_scores_the_model_training_would_publish():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    given = []
+
+    def published(model):  # a model that answers the opposite class: accuracy 1 - the fit model's
+        given.append(model)
+        flipped = keras.layers.Lambda(lambda p: keras.ops.flip(p, axis=-1))(model.outputs[0])
+        return keras.Model(model.inputs, flipped)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    curve = peers.TestCurve(x, y, per_epoch=1, published=published)
+    model.fit(x, y, batch_size=8, epochs=1, callbacks=[curve], verbose=0, shuffle=False)
+    assert given == [model]
+    fit_accuracy = np.mean(model.predict(x, verbose=0).argmax(-1) == y)
+    assert curve.points[0][1] == pytest.approx(1 - fit_accuracy)
+
+
 def test_averaged_weights_puts_the_moving_average_in_and_restores_the_raw_weights():
     model = _averaging_model(2)
     x = np.ones((8, 4), "float32")

@@ -67,14 +67,12 @@ def _image_models(*overrides):
     """A tiny image CNN with test-time averaging (default, or ``overrides``), and its weights without it."""
     from apps.app import apply_overrides
     from apps.image import APP
+    from apps.train import with_weights_of
 
     keras.utils.set_random_seed(0)
     tiny = ["filters=4", "dense_units=8", "dense_dropout=0"]  # no dropout: training outputs compare
     tta = APP.build(apply_overrides(APP.Config(), [*tiny, *overrides]))
-    plain = APP.build(apply_overrides(APP.Config(), [*tiny, "flip_tta=false"]))
-    for layer in plain.layers:
-        layer.set_weights(tta.get_layer(layer.name).get_weights())
-    return tta, plain
+    return tta, with_weights_of(APP, apply_overrides(APP.Config(), [*tiny, "flip_tta=false"]), tta)
 
 
 def _shifted(x, rows: int, cols: int):

@@ -182,6 +182,32 @@ def test_weight_averaging_publishes_the_averaged_weights(image_cfg, tmp_path):
         np.testing.assert_allclose(saved.numpy(), averaged, rtol=1e-6, atol=1e-7)
 
 
+def test_fit_validates_two_views_and_publishes_every_view_with_the_trained_weights(image_cfg, tmp_path):
+    """The image CNN fits and validates its 2 mirror views; the published model averages all 10."""
+    import keras
+    import numpy as np
+
+    seen = []  # per epoch: (views validated, the weights validated, val_loss)
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            weights = [v.numpy().copy() for v in self.model.trainable_variables]
+            seen.append((self.model.get_layer("mean_of_views").views, weights, logs["val_loss"]))
+
+    cfg = dataclasses.replace(image_cfg, epochs=3, patience=5, tta_shift=1)
+    folder = train(APP, cfg, tmp_path, callbacks=[Record()], verbose=0)
+    assert [views for views, _, _ in seen] == [2, 2, 2]
+    published = artifacts.load_model(folder / "model.keras")
+    assert published.get_layer("mean_of_views").views == 10
+    best = int(np.argmin([loss for _, _, loss in seen]))
+    for saved, validated in zip(published.trainable_variables, seen[best][1]):
+        np.testing.assert_allclose(saved.numpy(), validated, rtol=1e-6, atol=1e-7)
+    # The test metrics are the published 10-view model's.
+    x, y = (np.concatenate(part) for part in zip(*APP.dataset(cfg, "test")))
+    accuracy = np.mean(published.predict(x, verbose=0).argmax(-1) == y)
+    assert json.loads((folder / "metrics.json").read_text())["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+
 def test_fit_validates_the_whole_validation_split_every_epoch(image_cfg, tmp_path):
     """Early stopping and the best checkpoint are chosen on val_loss: it must cover every example.
 

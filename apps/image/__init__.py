@@ -31,4 +31,5 @@ APP = App(
         backbones={name: {"arch": name, **model.BACKBONE_PRESET} for name in model.BACKBONES},
         scratch={"backbone_weights": "none"},
     ),
+    validation_config=config.validation_config,
 )

@@ -243,6 +243,7 @@ def model_card(app: App, cfg, metrics: dict, model) -> str:
             f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "wall_time_s"
         )
     calibrated = _calibration_line(metrics.get("calibration"))
+    validated = _validation_line(metrics.get("validated_with"))
     return f"""# Model card: {app.name}
 
 {app.description}
@@ -253,13 +254,33 @@ def model_card(app: App, cfg, metrics: dict, model) -> str:
 - **Data:** split sizes {metrics.get("split_sizes")}; seed {cfg.seed}
 - **Training:** {metrics.get("epochs_run")} epochs in {metrics.get("wall_time_s", 0):.0f} s on
   {metrics.get("device")}; command `{metrics.get("command")}`
-{calibrated}- **Files:** `model.keras` (Keras 3, load with `safe_mode=True`), `config.json`,
+{calibrated}{validated}- **Files:** `model.keras` (Keras 3, load with `safe_mode=True`), `config.json`,
   `labels.txt`, `metrics.json`, `history.csv`; TF Lite files under `tflite/` after
   `glasswing export {app.name} --quant all` (see `export.json`).
 
 Limitations: trained only on the data above; inputs must look like it (see
 `preprocess` in `{app.preprocess.__module__.replace(".", "/")}.py`). Metrics are from the held-out test split.
 {_comparison_card(metrics, model)}{_generative_card(app, cfg, metrics)}"""
+
+
+def _validation_line(validated_with: dict | None) -> str:
+    """The card's line on a model fit and validated with other settings than the published one's."""
+    if not validated_with:
+        return ""
+    settings = ", ".join(f"`{k}={v}`" for k, v in validated_with.items())
+    return (
+        f"- **Validation:** training fit and validated this model with {settings} (the same weights, "
+        "a cheaper graph), so `val_*` in `history.csv` are that model's; the test metrics are this one's\n"
+    )
+
+
+def _config_changes(cfg, other) -> dict:
+    """``{field: other's value}`` for each Config field where ``other`` differs from ``cfg``."""
+    return {
+        f.name: getattr(other, f.name)
+        for f in dataclasses.fields(cfg)
+        if getattr(other, f.name) != getattr(cfg, f.name)
+    }
 
 
 def _calibration_line(calibrated: dict | None) -> str:
@@ -409,6 +430,8 @@ def train(
     metrics = run_metrics(app, cfg, model, epochs_run=epochs_run, wall=wall, command=command)
     if calibrated:
         metrics["calibration"] = calibrated
+    if fit_cfg != cfg:
+        metrics["validated_with"] = _config_changes(cfg, fit_cfg)
     final = artifacts.app_dir(models_dir, out_name)
     _publish(app, cfg, model, metrics, history, work, final, tensorboard)
     headline = metrics.get("accuracy")

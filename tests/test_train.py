@@ -202,6 +202,7 @@ def test_fit_validates_two_views_and_publishes_every_view_with_the_trained_weigh
     best = int(np.argmin([loss for _, _, loss in seen]))
     for saved, validated in zip(published.trainable_variables, seen[best][1]):
         np.testing.assert_allclose(saved.numpy(), validated, rtol=1e-6, atol=1e-7)
+    assert "with `tta_shift=0`" in (folder / "MODEL_CARD.md").read_text()
     # The test metrics are the published 10-view model's.
     x, y = (np.concatenate(part) for part in zip(*APP.dataset(cfg, "test")))
     accuracy = np.mean(published.predict(x, verbose=0).argmax(-1) == y)

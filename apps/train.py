@@ -243,7 +243,8 @@ def model_card(app: App, cfg, metrics: dict, model) -> str:
             f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "wall_time_s"
         )
     calibrated = _calibration_line(metrics.get("calibration"))
-    validated = _validation_line(metrics.get("validated_with"))
+    note = validation_note(metrics.get("validated_with"))
+    validated = f"- **Validation:** {note}\n" if note else ""
     return f"""# Model card: {app.name}
 
 {app.description}
@@ -263,14 +264,17 @@ Limitations: trained only on the data above; inputs must look like it (see
 {_comparison_card(metrics, model)}{_generative_card(app, cfg, metrics)}"""
 
 
-def _validation_line(validated_with: dict | None) -> str:
-    """The card's line on a model fit and validated with other settings than the published one's."""
+def validation_note(validated_with: dict | None) -> str:
+    """One sentence on a model fit and validated with other settings than the published one's; "" if not.
+
+    ``validated_with``: ``metrics.json``'s record of those settings (see ``App.validation_config``).
+    """
     if not validated_with:
         return ""
     settings = ", ".join(f"`{k}={v}`" for k, v in validated_with.items())
     return (
-        f"- **Validation:** training fit and validated this model with {settings} (the same weights, "
-        "a cheaper graph), so `val_*` in `history.csv` are that model's; the test metrics are this one's\n"
+        f"Training fit and validated this model with {settings} (the same weights, a cheaper graph), "
+        "so `val_*` in `history.csv` are that model's; the test metrics are this one's."
     )
 
 

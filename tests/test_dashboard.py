@@ -31,6 +31,8 @@ def test_overview_shows_each_trained_app_and_how_to_train_the_rest(image_only, m
     assert "glasswing train sentiment" in markdown_of(at)
     assert len(at.image) >= 1  # the confusion-matrix heatmap
     assert any("Model card" in e.label for e in at.expander)
+    # The curves' val_* are the 2-view model's (metrics.json validated_with), and the page says so.
+    assert "with `tta_shift=0`" in captions_of(at)
 
 
 def test_every_page_without_models_says_how_to_train(tmp_path, monkeypatch):

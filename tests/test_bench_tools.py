@@ -221,6 +221,17 @@ def test_step_time_leaves_out_each_fit_calls_fixed_cost():
     assert train_bench._step_seconds(Model(), [0], [0], 1) >= 0.17
 
 
+def test_config_variants_are_one_config_per_group_with_no_switches():
+    from apps.image import APP
+
+    variants = train_bench.config_variants(APP, ["", "filters=8,epochs=3"])
+    assert list(variants) == ["Config()", "filters=8,epochs=3"]
+    assert variants["Config()"] == (APP.Config(), False, False)
+    cfg, mixed, jit = variants["filters=8,epochs=3"]
+    assert (cfg.filters, cfg.epochs, mixed, jit) == (8, 3, False, False)
+    assert cfg.batch_size == APP.Config().batch_size
+
+
 @pytest.mark.parametrize("fewer", [{"flip_tta": False}, {"tta_shift": 0}])
 def test_fewer_views_accuracy_scores_the_same_weights_with_fewer_views(fewer):
     from apps.app import apply_overrides

@@ -24,9 +24,9 @@ from tests.dashboard_helpers import (
 def test_overview_shows_each_trained_app_and_how_to_train_the_rest(image_only, monkeypatch):
     at = open_page(image_only, monkeypatch)
     assert [h.value for h in at.header] == ["image · image classify"]
-    assert "297,666 parameters" in markdown_of(at)
+    assert "183,258 parameters" in markdown_of(at)
     metrics, sizes = at.dataframe[0].value, at.dataframe[1].value
-    assert metrics.set_index("metric").loc["accuracy", "value"] == pytest.approx(0.9386)
+    assert metrics.set_index("metric").loc["accuracy", "value"] == pytest.approx(0.9404)
     assert list(sizes["mode"]) == ["float32", "dynamic", "float16", "int8"]
     assert "glasswing train sentiment" in markdown_of(at)
     assert len(at.image) >= 1  # the confusion-matrix heatmap

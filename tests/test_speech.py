@@ -261,32 +261,6 @@ def test_context_power_puts_the_fragment_beside_the_word_and_spares_silence():
         assert 0.09 * 4.0 - 1e-6 <= added.max() / 40 <= 4.0 + 1e-6
 
 
-def test_vtlp_moves_a_formant_by_the_warp_factor_and_keeps_the_clip_otherwise():
-    """A 1 kHz tone warped by alpha sits at alpha kHz; alpha = 1 is the identity; vtlp=0.1 keeps to +-10 %."""
-    import tensorflow as tf
-
-    from apps.speech.features import hz_to_mel, mel_to_hz
-
-    cfg = _plain()
-    layer = data.frontend(cfg)
-    p = np.exp(np.asarray(layer(tone(1000, 1.0)[None]))[..., 0]) - 1e-6
-    lo, hi = hz_to_mel(layer.lower_hz), hz_to_mel(layer.upper_hz)
-    centres = mel_to_hz(np.linspace(lo, hi, layer.num_mel_bins + 2)[1:-1])
-    centroid = lambda q: (q.mean(axis=(0, 1)) * centres).sum() / q.mean(axis=(0, 1)).sum()  # noqa: E731
-    warp = lambda a: np.asarray(data.mel_warp(tf.constant(p), data.mel_warp_indices(layer, tf.constant([a]))))  # noqa: E731
-    np.testing.assert_allclose(warp(1.0), p, rtol=1e-2, atol=1e-9)  # float32 bin positions
-    base = centroid(p)
-    for alpha in (0.9, 1.1):
-        assert centroid(warp(alpha)) / base == pytest.approx(alpha, rel=0.02)
-    # Through feature_augment: every clip warped within the drawn range, nothing else changed.
-    x = np.log(np.repeat(p, 32, axis=0) + 1e-6)[..., None]
-    out, _ = data.feature_augment(dataclasses.replace(cfg, vtlp=0.1))(x, np.zeros(32))
-    ratios = [centroid(np.exp(np.asarray(o)[None, ..., 0]) - 1e-6) / base for o in out]
-    assert 0.89 < min(ratios) < 0.97 and 1.03 < max(ratios) < 1.11
-    with pytest.raises(GlasswingError, match="augment_on=features"):
-        dataclasses.replace(cfg, vtlp=0.1, augment_on="waveform")
-
-
 def test_spec_augment_masks_stripes_to_the_minimum():
     cfg = APP.Config.tiny(time_masks=2, time_mask_frames=10, freq_masks=2, freq_mask_bins=5)
     x = np.random.default_rng(0).normal(size=(16, 97, 40, 1)).astype(np.float32)

@@ -68,10 +68,6 @@ class Config(TrainConfig):
     max_snr_db: float = 30.0
     min_gain: float = 0.3  # random gain, then clipped to [-1, 1]
     max_gain: float = 1.5
-    # Vocal tract length perturbation on the cached features (augment_on="features"): each
-    # training clip's mel axis warped by a factor drawn from [1 - vtlp, 1 + vtlp], as if said
-    # by a longer or shorter vocal tract (0 = off; Jaitly & Hinton 2013 used 0.1).
-    vtlp: float = 0.0
     # After training, refit this class's prior on the validation split (held-out voices)
     # and fold it into the output bias (apps/calibration.py; "" = off). Unheard voices
     # send most misses to `_unknown_`. Over 3 seeds (offsets -1, -0.5, -0.75), real
@@ -97,10 +93,6 @@ class Config(TrainConfig):
         ):
             if not getattr(self, key) > 0:
                 raise GlasswingError(f"{key} must be > 0, got {getattr(self, key)}.")
-        if not 0 <= self.vtlp < 0.5:
-            raise GlasswingError(f"vtlp must be in [0, 0.5), got {self.vtlp}.")
-        if self.vtlp and self.augment_on != "features":
-            raise GlasswingError("vtlp warps cached features: it needs augment_on=features.")
         for key in ("noise_probability", "context_probability"):
             if not 0 <= getattr(self, key) <= 1:
                 raise GlasswingError(f"{key} must be in [0, 1], got {getattr(self, key)}.")

@@ -24,7 +24,7 @@ from apps import datasets
 from apps.app import class_names
 from apps.errors import GlasswingError
 from apps.speech import synth
-from apps.speech.features import LogMel, hz_to_mel, logmel_layer, mel_to_hz
+from apps.speech.features import LogMel, logmel_layer
 
 LABELS = list(synth.LABELS)
 STAMP = "manifest_digest.txt"
@@ -324,30 +324,6 @@ def _noise_bank_power(layer: LogMel, seed: int) -> np.ndarray:
     return np.concatenate([power[:-1] / in_band, wave_power[..., None]], axis=-1).astype(np.float32)
 
 
-def mel_warp_indices(layer: LogMel, alpha):
-    """Where each mel bin of a vocal tract ``alpha`` times shorter reads the spectrum (VTLP).
-
-    Vocal tract length perturbation (Jaitly & Hinton 2013) moves every formant from ``f`` to
-    ``alpha * f``, so the warped bin centred at ``f`` takes the power at ``f / alpha``. Returns
-    ``(B, mel_bins)`` fractional bin positions, clamped to the first and last bin.
-    """
-    lo, hi = hz_to_mel(layer.lower_hz), hz_to_mel(layer.upper_hz)
-    step = (hi - lo) / (layer.num_mel_bins + 1)
-    centres = tf.constant(mel_to_hz(lo + step * np.arange(1, layer.num_mel_bins + 1)), tf.float32)
-    source = centres[None] / tf.reshape(alpha, [-1, 1])
-    mel = 2595.0 * tf.math.log(1.0 + source / 700.0) / tf.math.log(10.0)
-    return tf.clip_by_value((mel - lo) / step - 1.0, 0.0, layer.num_mel_bins - 1.0)
-
-
-def mel_warp(p, position):
-    """Mel power ``(B, T, M)`` read at fractional bins ``position`` ``(B, M)``, linearly interpolated."""
-    below = tf.minimum(tf.floor(position), p.shape[-1] - 2)
-    frac = (position - below)[:, None]
-    below = tf.cast(below, tf.int32)
-    gather = functools.partial(tf.gather, p, axis=2, batch_dims=1)
-    return (1.0 - frac) * gather(below) + frac * gather(below + 1)
-
-
 def feature_augment(cfg):
     """:func:`wave_augment` and SpecAugment on cached log-mel batches ``(B, frames, mel_bins, 1)``.
 
@@ -373,10 +349,6 @@ def feature_augment(cfg):
         b, frames = tf.shape(p)[0], p.shape[1]
         if cfg.context_probability > 0:
             p = add_context_power(p, y, cfg, silence)
-        if cfg.vtlp > 0:
-            # Before the noise: a speaker's tract shapes the words (and the neighbour's), not the room.
-            alpha = tf.random.uniform([b], 1.0 - cfg.vtlp, 1.0 + cfg.vtlp)
-            p = mel_warp(p, mel_warp_indices(layer, alpha))
         offset = tf.random.uniform([b], -max_shift, max_shift + 1, dtype=tf.int32)
         p = _place(p, offset, tf.zeros_like(offset), tf.fill([b], frames))
         p = p * tf.square(tf.random.uniform([b, 1, 1], cfg.min_gain, cfg.max_gain))

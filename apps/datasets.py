@@ -24,20 +24,23 @@ def tfds_dir(cfg) -> Path:
     return Path(cfg.data_dir) / "tfds"
 
 
-def prepare_builder(builder_cls, cfg, manual_dir: Path):
+def prepare_builder(builder_cls, cfg, manual_dir: Path, data_dir: Path | None = None):
     """Builds the tfds dataset of ``builder_cls`` from local files, once.
 
     Args:
         builder_cls: A ``tfds.core.GeneratorBasedBuilder`` subclass.
         cfg: The app Config (``data_dir`` is read).
         manual_dir: Folder holding the raw files the builder reads.
+        data_dir: Where the tfds copy goes (default :func:`tfds_dir`), for an app
+            with more than one source of the same dataset.
 
     Returns:
         The prepared builder.
     """
-    builder = builder_cls(data_dir=str(tfds_dir(cfg)))
+    data_dir = data_dir or tfds_dir(cfg)
+    builder = builder_cls(data_dir=str(data_dir))
     if not builder.is_prepared():
-        print(f"Preparing {builder.name} from {manual_dir} into {tfds_dir(cfg)} ...", flush=True)
+        print(f"Preparing {builder.name} from {manual_dir} into {data_dir} ...", flush=True)
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
     return builder
 

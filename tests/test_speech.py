@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -524,6 +525,8 @@ def test_kokoro_says_a_word_in_each_voice_and_its_renditions_are_cached(tmp_path
     assert not any(v.startswith("kokoro") for v in synth.natural_variants())
     cfg = APP.Config(neural_voices=True)
     assert data.clips_dir(cfg).name == "speech-neural" and data.clips_dir(APP.Config()).name == "speech"
+    # Its tfds copy too: switching between the two sets rebuilds neither.
+    assert data.tfds_dir(cfg) != data.tfds_dir(APP.Config()) == Path(APP.Config().data_dir) / "tfds"
     lengths = {}
     for stretch in (0.85, 1.25):
         audio = kokoro.say("kokoro-jf_alpha", "seven", stretch)

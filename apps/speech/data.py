@@ -40,6 +40,11 @@ def clips_dir(cfg) -> Path:
     return Path(cfg.data_dir) / ("speech-neural" if cfg.neural_voices else "speech")
 
 
+def tfds_dir(cfg) -> Path:
+    """Where the clips' tfds copy lives: one per clips folder, so switching sets rebuilds neither."""
+    return datasets.tfds_dir(cfg) / "speech-neural" if cfg.neural_voices else datasets.tfds_dir(cfg)
+
+
 class GlasswingSpeech(tfds.core.GeneratorBasedBuilder):
     """Synthesized keyword clips (16 kHz int16), split by voice variant."""
 
@@ -129,7 +134,7 @@ def _builder(cfg):
     Rebuilt when the manifest (the dataset plan) changed since it was prepared.
     """
     root = clips_dir(cfg)
-    builder = GlasswingSpeech(data_dir=str(datasets.tfds_dir(cfg)))
+    builder = GlasswingSpeech(data_dir=str(tfds_dir(cfg)))
     stamp = Path(builder.data_dir) / STAMP
     manifest = root / synth.MANIFEST
     if builder.is_prepared() and stamp.is_file() and manifest.is_file():
@@ -138,7 +143,7 @@ def _builder(cfg):
     if builder.is_prepared():
         shutil.rmtree(builder.data_dir)
     _synthesize(cfg)
-    builder = datasets.prepare_builder(GlasswingSpeech, cfg, root)
+    builder = datasets.prepare_builder(GlasswingSpeech, cfg, root, data_dir=tfds_dir(cfg))
     Path(builder.data_dir, STAMP).write_text(synth.manifest_digest(root))
     return builder
 

@@ -76,6 +76,7 @@ def test_python_dash_m_apps_train_is_the_train_verb():
     assert done.returncode == 0 and "--set KEY=VALUE" in done.stdout
 
 
+@pytest.mark.slow  # 10-18 s end to end: in `make test-slow`, so the default run stays under 10 min
 def test_explain_writes_a_heatmap_and_names_bad_arguments(capsys, image_cfg, tmp_path):
     from PIL import Image
 
@@ -167,6 +168,7 @@ def test_token_strings_map_ids_through_the_vocabulary(tmp_path):
     assert token_strings(tmp_path / "missing", [1]) is None
 
 
+@pytest.mark.slow  # 10-18 s end to end: in `make test-slow`, so the default run stays under 10 min
 def test_predict_shows_keras_and_tflite_side_by_side(capsys, image_cfg, tmp_path):
     from PIL import Image
 

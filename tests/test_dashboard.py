@@ -130,6 +130,7 @@ def test_explain_text_highlights_tokens(models, monkeypatch):
 # ----- Insights -----
 
 
+@pytest.mark.slow  # 10-18 s end to end: in `make test-slow`, so the default run stays under 10 min
 def test_insights_image_class_maps_and_report(models, monkeypatch):
     at = open_page(models, monkeypatch, "image", "insights")
     at.slider(key="insights:per_class").set_value(3).run()

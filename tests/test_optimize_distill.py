@@ -77,6 +77,7 @@ def test_default_student_of_sentiment_is_valid():
     assert cfg.embed_dim % cfg.num_heads == 0
 
 
+@pytest.mark.slow  # 10-18 s end to end: in `make test-slow`, so the default run stays under 10 min
 def test_only_the_student_is_saved_through_the_shared_training_path(image_cfg, tmp_path):
     from apps.train import train
 

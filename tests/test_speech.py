@@ -371,6 +371,7 @@ def test_missing_file_and_wrong_array_shape():
 # ----- export of the waveform model -----
 
 
+@pytest.mark.slow  # 10-18 s end to end: in `make test-slow`, so the default run stays under 10 min
 def test_int8_waveform_tflite_agrees_with_keras(tmp_path):
     import keras
 
@@ -411,6 +412,7 @@ def test_int8_waveform_tflite_agrees_with_keras(tmp_path):
 # ----- end to end: train, export, predict a user's file -----
 
 
+@pytest.mark.slow  # 10-18 s end to end: in `make test-slow`, so the default run stays under 10 min
 def test_train_export_and_predict_a_stereo_48khz_file(speech_data, tmp_path, capsys):
     from apps.cli import main
     from apps.train import train

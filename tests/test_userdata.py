@@ -57,6 +57,7 @@ def _data_dir(tmp_path):
     return ["--set", f"data_dir={tmp_path / 'data'}"]
 
 
+@pytest.mark.slow  # 10-18 s end to end: in `make test-slow`, so the default run stays under 10 min
 def test_image_folder_trains_exports_int8_and_explains(capsys, tmp_path):
     root = _write_images(tmp_path / "photos")
     (root / "top" / "broken.png").write_bytes(b"not an image")

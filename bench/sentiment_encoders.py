@@ -39,6 +39,7 @@ sys.path.append(str(HERE))
 
 import report  # noqa: E402
 import sentiment as bench_sentiment  # noqa: E402
+import sentiment_lexicon  # noqa: E402
 import sentiment_wise  # noqa: E402
 
 from apps.errors import GlasswingError  # noqa: E402
@@ -50,16 +51,8 @@ WORDNET = Path("/usr/share/wordnet")
 FORTUNES = Path("/usr/share/games/fortunes")
 SEEDS = (42, 1, 2)
 SHARE = 0.3
-SCORED = ("validation", "test", "nyt", "nyt_clear", "checklist")
-HEADERS = [
-    "model",
-    "C",
-    "movie validation",
-    "movie test",
-    "NYT editorials",
-    "NYT clear (abs score >= 1)",
-    "checklist",
-]
+SCORED = sentiment_lexicon.SCORED
+HEADERS = ["model", "C", *sentiment_lexicon.SCORED_HEADERS]
 
 
 def probe_rows(name: str, vectors: dict, labels: dict, word_vectors: dict) -> list[list]:

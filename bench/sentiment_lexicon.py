@@ -35,6 +35,14 @@ from apps.sentiment import model as smodel  # noqa: E402
 FRACTIONS = (0.0, 0.15, 0.3, 0.5, 1.0)
 SEED = 42
 SCORED = ("validation", "test", "nyt", "nyt_clear", "checklist")
+# Table headers of the SCORED sets, in order.
+SCORED_HEADERS = [
+    "movie validation",
+    "movie test",
+    "NYT editorials",
+    "NYT clear (abs score >= 1)",
+    "checklist",
+]
 
 
 def lexicon_rows(embeddings: dict, labels: dict, word_vectors: dict, fractions=FRACTIONS) -> list[list]:
@@ -75,16 +83,7 @@ def main() -> None:
     )
     word_vectors = dict(zip(words, embeddings.pop("lexicon")))
     rows = lexicon_rows(embeddings, sets.labels, word_vectors)
-    headers = [
-        "lexicon share",
-        "words added",
-        "C",
-        "movie validation",
-        "movie test",
-        "NYT editorials",
-        "NYT clear (abs score >= 1)",
-        "checklist",
-    ]
+    headers = ["lexicon share", "words added", "C", *SCORED_HEADERS]
     table = report.table(headers, [[r[0], r[1], f"{r[2]:g}", *(f"{v:.4f}" for v in r[3:])] for r in rows])
     print(f"\nLinear probe on the frozen encoder, movie training split + lexicon words:\n\n{table}")
     report.append(args.markdown, f"\n{table}\n")

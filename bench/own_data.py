@@ -113,6 +113,12 @@ def write_digits(root: Path, per_class: int | None, seed: int, test: bool = Fals
     return root
 
 
+def fortunes_in(path: Path) -> list[str]:
+    """The non-empty fortunes of one ``fortunes`` package file, each on one line (whitespace collapsed)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [f for f in (" ".join(entry.split()) for entry in text.split("\n%\n")) if f]
+
+
 def write_fortunes(path: Path) -> Path:
     """A ``text,label`` CSV of the ``fortunes`` package's category files (one fortune a row).
 
@@ -125,11 +131,7 @@ def write_fortunes(path: Path) -> Path:
         writer = csv.writer(f)
         writer.writerow(("text", "label"))
         for label in FORTUNE_CLASSES:
-            text = (FORTUNES / label).read_text(encoding="utf-8", errors="replace")
-            for fortune in text.split("\n%\n"):
-                fortune = " ".join(fortune.split())
-                if fortune:
-                    writer.writerow((fortune, label))
+            writer.writerows((fortune, label) for fortune in fortunes_in(FORTUNES / label))
     return path
 
 

@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.append(str(HERE))
 
+import own_data  # noqa: E402
 import report  # noqa: E402
 import sentiment as bench_sentiment  # noqa: E402
 import sentiment_lexicon  # noqa: E402
@@ -47,7 +48,7 @@ from apps.sentiment import data as sdata  # noqa: E402
 from apps.sentiment import model as smodel  # noqa: E402
 
 WORDNET = Path("/usr/share/wordnet")
-FORTUNES = Path("/usr/share/games/fortunes")
+FORTUNES = own_data.FORTUNES
 SEEDS = (42, 1, 2)
 SHARE = 0.3
 SCORED = sentiment_lexicon.SCORED
@@ -94,14 +95,15 @@ def general_sentences(limit: int, seed: int = 0) -> list[str]:
         for line in (WORDNET / f"data.{pos}").read_text(errors="ignore").splitlines():
             if not line.startswith("  ") and "|" in line:
                 examples.update(m.strip() for m in re.findall(r'"([^"]{15,200})"', line.split("|", 1)[1]))
-    fortunes = set()
-    for path in FORTUNES.iterdir():
-        if path.is_file() and not path.suffix:
-            for entry in path.read_text(errors="ignore").split("\n%\n"):
-                text = " ".join(entry.split())
-                if 20 <= len(text) <= 200 and "--" not in text:  # one-liners, no attributed quotes
-                    fortunes.add(text)
-    fortunes = sorted(fortunes)
+    fortunes = sorted(
+        {
+            text
+            for path in FORTUNES.iterdir()
+            if path.is_file() and not path.suffix
+            for text in own_data.fortunes_in(path)
+            if 20 <= len(text) <= 200 and "--" not in text  # one-liners, no attributed quotes
+        }
+    )
     rng = np.random.default_rng(seed)
     examples = list(
         rng.choice(sorted(examples), max(0, min(limit - len(fortunes), len(examples))), replace=False)

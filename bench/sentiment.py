@@ -10,7 +10,7 @@ part (|mean score| >= 1) and the 56-sentence behaviour checklist:
 - the VADER lexicon (compound > 0), no training;
 - Glasswing's linear bag of n-grams, trained here for each ``--linear-seeds``;
 - every trained Glasswing model folder given with ``--runs`` (e.g. several seeds),
-  with a mean +- sd per architecture over its seeds.
+  with a mean +- sd per recipe (runs that differ only in seed) over its seeds.
 
     python bench/sentiment.py [--runs models/sentiment DIR ...] [--linear-seeds 42,1,2] [--markdown F]
 """
@@ -246,12 +246,12 @@ def main() -> None:
             continue
         add(name, result, time.time() - start, None, note)
 
-    by_arch = {}
+    by_recipe = {}
     seeds = [int(s) for s in args.linear_seeds.split(",") if s.strip()]
     for seed in seeds:
         result, params, seconds = linear_run(seed, sets)
         add(f"Glasswing linear bag of n-grams (seed {seed})", result, seconds, params)
-        by_arch.setdefault("linear", []).append(result)
+        by_recipe.setdefault("linear", []).append(result)
     for run in args.runs:
         folder = Path(run)
         run_cfg = artifacts.load_config(APP, folder)
@@ -264,12 +264,12 @@ def main() -> None:
             metrics.get("wall_time_s"),
             model.count_params(),
         )
-        by_arch.setdefault(recipe(run_cfg), []).append(result)
-    for arch, results in by_arch.items():
+        by_recipe.setdefault(recipe(run_cfg), []).append(result)
+    for name, results in by_recipe.items():
         if len(results) > 1:
             rows.append(
                 [
-                    f"**Glasswing {arch}, mean ± sd over {len(results)} seeds**",
+                    f"**Glasswing {name}, mean ± sd over {len(results)} seeds**",
                     *(_mean_sd([r[k] for r in results]) for k in EVAL),
                     "",
                     "",

@@ -55,6 +55,24 @@ SCORED = sentiment_lexicon.SCORED
 HEADERS = ["model", "C", *sentiment_lexicon.SCORED_HEADERS]
 
 
+def train_with_words(
+    vectors: dict, labels: dict, word_vectors: dict, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A probe's training rows: the movie training split plus lexicon seed ``seed``'s ``SHARE`` of words.
+
+    ``word_vectors`` maps every word ``lexicon_words(1.0)`` returns (or at least that seed's) to its vector.
+    """
+    words, word_labels = sdata.lexicon_words(SHARE, seed)
+    x = np.concatenate([vectors["train"], np.array([word_vectors[w] for w in words])])
+    return x, np.concatenate([labels["train"], word_labels])
+
+
+def fit_teacher(vectors: dict, labels: dict, word_vectors: dict):
+    """MPNet's probe that labels general sentences (lexicon seed 42, C picked on validation): (model, C)."""
+    x, y = train_with_words(vectors, labels, word_vectors, SEEDS[0])
+    return sentiment_wise.best_probe(x, y, vectors["validation"], labels["validation"])
+
+
 def probe_rows(name: str, vectors: dict, labels: dict, word_vectors: dict) -> list[list]:
     """One row per lexicon seed (probe on train + that seed's words), then their mean ± sd.
 
@@ -67,9 +85,7 @@ def probe_rows(name: str, vectors: dict, labels: dict, word_vectors: dict) -> li
     scores = []
     rows = []
     for seed in SEEDS:
-        words, word_labels = sdata.lexicon_words(SHARE, seed)
-        x = np.concatenate([vectors["train"], np.array([word_vectors[w] for w in words])])
-        y = np.concatenate([labels["train"], word_labels])
+        x, y = train_with_words(vectors, labels, word_vectors, seed)
         lr, c = sentiment_wise.best_probe(x, y, vectors["validation"], labels["validation"])
         scores.append([lr.score(vectors[s], labels[s]) for s in SCORED])
         rows.append(
@@ -122,9 +138,7 @@ def transfer_rows(
         labels: 0/1 labels per set name.
         transfer: MiniLM's vectors of the transfer sentences, ``(n, d)``.
     """
-    words, word_labels = sdata.lexicon_words(SHARE, SEEDS[0])
-    x = np.concatenate([student["train"], np.array([student_words[w] for w in words])])
-    y = np.concatenate([labels["train"], word_labels])
+    x, y = train_with_words(student, labels, student_words, SEEDS[0])
     rows = []
     for n in (0, len(transfer) // 2, len(transfer)):
         xs = np.concatenate([x, transfer[:n], transfer[:n]])
@@ -184,10 +198,7 @@ def main() -> None:
     mpnet_words = dict(zip(words, vectors.pop("lexicon")))
     rows += probe_rows("MPNet", vectors, sets.labels, mpnet_words)
     if args.transfer:
-        chosen, chosen_labels = sdata.lexicon_words(SHARE, SEEDS[0])
-        x = np.concatenate([vectors["train"], np.array([mpnet_words[w] for w in chosen])])
-        y = np.concatenate([sets.labels["train"], chosen_labels])
-        teacher, _ = sentiment_wise.best_probe(x, y, vectors["validation"], sets.labels["validation"])
+        teacher, _ = fit_teacher(vectors, sets.labels, mpnet_words)
         probs = teacher.predict_proba(vectors["transfer"])[:, 1]
         rows += transfer_rows(probs, minilm, sets.labels, minilm_words, minilm["transfer"])
 

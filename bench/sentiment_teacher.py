@@ -32,7 +32,6 @@ sys.path.append(str(HERE))
 
 import sentiment as bench_sentiment  # noqa: E402
 import sentiment_encoders  # noqa: E402
-import sentiment_wise  # noqa: E402
 
 from apps.errors import GlasswingError  # noqa: E402
 from apps.sentiment import APP, mpnet  # noqa: E402
@@ -66,7 +65,7 @@ def main() -> None:
         raise SystemExit(str(err)) from None
     cfg = APP.Config()
     sets = bench_sentiment.load_sets(cfg)
-    words, word_labels = sdata.lexicon_words(sentiment_encoders.SHARE, sentiment_encoders.SEEDS[0])
+    words, _ = sdata.lexicon_words(sentiment_encoders.SHARE, sentiment_encoders.SEEDS[0])
     texts = {
         **{name: sets.texts[name] for name in ("train", "validation", "test", "nyt")},
         "words": words,
@@ -77,9 +76,7 @@ def main() -> None:
     for name, batch in texts.items():
         print(f"MPNet: {name} ({len(batch)} texts)", flush=True)
         vectors[name] = encoder.embed([sdata.spell_symbols(t) for t in batch])
-    x = np.concatenate([vectors["train"], vectors["words"]])
-    y = np.concatenate([sets.labels["train"], word_labels])
-    teacher, c = sentiment_wise.best_probe(x, y, vectors["validation"], sets.labels["validation"])
+    teacher, c = sentiment_encoders.fit_teacher(vectors, sets.labels, dict(zip(words, vectors.pop("words"))))
     scores = {s: teacher.score(vectors[s], sets.labels[s]) for s in ("test", "nyt")}
     print(f"teacher (C={c:g}): movie test {scores['test']:.4f}, NYT {scores['nyt']:.4f}")
 

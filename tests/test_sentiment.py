@@ -267,13 +267,13 @@ def test_a_bad_teacher_file_gets_one_line_naming_the_fix(tmp_path, content, prob
     with pytest.raises(GlasswingError, match=problem) as err:
         sdata.read_teacher_sentences(path)
     assert "\n" not in str(err.value) and "sentiment_teacher.py" in str(err.value)
-    with pytest.raises(GlasswingError, match=r"teacher_fraction must be in \[0, 1\]"):
-        apply_overrides(Config.tiny(), ["teacher_fraction=-0.1"])
 
 
 def test_lexicon_needs_vader_and_a_fraction_in_range(monkeypatch):
     with pytest.raises(GlasswingError, match=r"lexicon_fraction must be in \[0, 1\]"):
         apply_overrides(Config.tiny(), ["lexicon_fraction=1.5"])
+    with pytest.raises(GlasswingError, match=r"teacher_fraction must be in \[0, 1\]"):
+        apply_overrides(Config.tiny(), ["teacher_fraction=-0.1"])
 
     def missing(name):
         raise ModuleNotFoundError(name)

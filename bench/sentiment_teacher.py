@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--keep", type=int, default=10000, help="sentences written, a seeded sample (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="which sentences --keep keeps")
     args = parser.parse_args()
+    if not 0.5 <= args.sure < 1.0:
+        parser.error(f"--sure must be in [0.5, 1), not {args.sure}")
 
     try:
         folder = mpnet.model_dir()

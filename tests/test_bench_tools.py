@@ -15,7 +15,6 @@ import flops  # noqa: E402
 import nyt_raters  # noqa: E402
 import peers  # noqa: E402
 import sentiment_lexicon  # noqa: E402
-import sentiment_teacher  # noqa: E402
 import train as train_bench  # noqa: E402
 
 
@@ -266,11 +265,3 @@ def test_epoch_table_leaves_the_tracing_epoch_out_of_the_ratio():
     text = epochs.table("image", runs)
     assert text.count("| one iterator |") == 2 and "| iterator per epoch | 2 | 16.00 |" in text
     assert "one iterator 21.00 s, iterator per epoch 28.00 s; ratio **0.750**" in text
-
-
-def test_teacher_sample_keeps_the_sure_rows_or_every_row():
-    probs = np.array([0.1, 0.5, 0.9, 0.65, 0.25])
-    assert list(sentiment_teacher.confident_sample(probs, 0, seed=0, sure=0.7)) == [0, 2, 4]
-    assert list(sentiment_teacher.confident_sample(probs, 0, seed=0, sure=0.5)) == [0, 1, 2, 3, 4]
-    two = sentiment_teacher.confident_sample(probs, 2, seed=0, sure=0.7)
-    assert len(two) == 2 and set(two) <= {0, 2, 4} and list(two) == sorted(two)

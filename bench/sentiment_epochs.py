@@ -28,6 +28,7 @@ import sentiment as bench_sentiment  # noqa: E402
 
 from apps import artifacts  # noqa: E402
 from apps.app import apply_overrides  # noqa: E402
+from apps.errors import GlasswingError  # noqa: E402
 from apps.sentiment import APP  # noqa: E402
 from apps.train import train  # noqa: E402
 
@@ -59,7 +60,10 @@ def main() -> None:
     if any(Path(args.out).glob("epoch-*.keras")):
         parser.error(f"{args.out} already holds epoch weights from another run; give an empty or new folder.")
 
-    cfg = apply_overrides(APP.Config(), ["baselines=false", *args.set])
+    try:
+        cfg = apply_overrides(APP.Config(), ["baselines=false", *args.set])
+    except GlasswingError as err:
+        parser.error(str(err))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # Every epoch, not only the best: keep_best=False publishes the last, the files hold the rest.

@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.append(str(HERE))
 
+import keras  # noqa: E402
 import report  # noqa: E402
 import sentiment as bench_sentiment  # noqa: E402
 
@@ -48,8 +49,6 @@ def score_epochs(folder: Path, epoch_files: list[Path], sets) -> list[dict]:
 
 
 def main() -> None:
-    import keras
-
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -57,14 +56,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Config override")
     parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()
-    if any(Path(args.out).glob("epoch-*.keras")):
+    out = Path(args.out)
+    if any(out.glob("epoch-*.keras")):
         parser.error(f"{args.out} already holds epoch weights from another run; give an empty or new folder.")
 
     try:
         cfg = apply_overrides(APP.Config(), ["baselines=false", *args.set])
     except GlasswingError as err:
         parser.error(str(err))
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # Every epoch, not only the best: keep_best=False publishes the last, the files hold the rest.
     every_epoch = keras.callbacks.ModelCheckpoint(str(out / "epoch-{epoch}.keras"), save_best_only=False)

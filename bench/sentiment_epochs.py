@@ -48,6 +48,12 @@ def score_epochs(folder: Path, epoch_files: list[Path], sets) -> list[dict]:
     return rows
 
 
+def score_headers(sets) -> list[str]:
+    """Column headers for ``SETS``, in order, each with its number of examples."""
+    names = ("movie validation", "movie test", "NYT editorials", "NYT, clear (abs score >= 1)", "checklist")
+    return [f"{name} ({len(sets.labels[key])})" for name, key in zip(names, SETS)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -72,14 +78,7 @@ def main() -> None:
 
     sets = bench_sentiment.load_sets(cfg)
     rows = score_epochs(folder, epoch_files, sets)
-    headers = [
-        "epoch",
-        f"movie validation ({len(sets.labels['validation'])})",
-        f"movie test ({len(sets.labels['test'])})",
-        f"NYT editorials ({len(sets.labels['nyt'])})",
-        f"NYT, clear (abs score >= 1) ({len(sets.labels['nyt_clear'])})",
-        f"checklist ({len(sets.labels['checklist'])})",
-    ]
+    headers = ["epoch", *score_headers(sets)]
     table = [
         [path.stem.split("-")[1], *(f"{row[k]:.4f}" for k in SETS)] for path, row in zip(epoch_files, rows)
     ]

@@ -147,6 +147,7 @@ def main() -> None:
 
     epoch_files = [out / f"epoch-{n}.keras" for n in range(1, cfg.epochs + 1)]
     sets = bench_sentiment.load_sets(cfg)
+    # No run folder is published here; the committed model's folder has the same tokenizer and seq_len.
     rows = score_epochs(sdata.REPO_MODEL_DIR, epoch_files, sets)
     headers = ["epoch", *score_headers(sets)]
     table = [[n, *(f"{row[k]:.4f}" for k in SETS)] for n, row in enumerate(rows, start=1)]

@@ -48,10 +48,18 @@ def score_epochs(folder: Path, epoch_files: list[Path], sets) -> list[dict]:
     return rows
 
 
-def score_headers(sets) -> list[str]:
-    """Column headers for ``SETS``, in order, each with its number of examples."""
+def epoch_table(sets, rows: list[dict]) -> str:
+    """A Markdown table of ``score_epochs``' rows, one per epoch, each set's size in its header."""
     names = ("movie validation", "movie test", "NYT editorials", "NYT, clear (abs score >= 1)", "checklist")
-    return [f"{name} ({len(sets.labels[key])})" for name, key in zip(names, SETS)]
+    headers = ["epoch", *(f"{name} ({len(sets.labels[key])})" for name, key in zip(names, SETS))]
+    table = [[n, *(f"{row[k]:.4f}" for k in SETS)] for n, row in enumerate(rows, start=1)]
+    return report.table(headers, table)
+
+
+def refuse_used_folder(parser: argparse.ArgumentParser, out: Path) -> None:
+    """One argparse line if ``out`` already holds another run's epoch weights (they would be mixed up)."""
+    if any(out.glob("epoch-*.keras")):
+        parser.error(f"{out} already holds epoch weights from another run; give an empty or new folder.")
 
 
 def main() -> None:
@@ -63,8 +71,7 @@ def main() -> None:
     parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()
     out = Path(args.out)
-    if any(out.glob("epoch-*.keras")):
-        parser.error(f"{args.out} already holds epoch weights from another run; give an empty or new folder.")
+    refuse_used_folder(parser, out)
 
     try:
         cfg = apply_overrides(APP.Config(), ["baselines=false", *args.set])
@@ -78,12 +85,8 @@ def main() -> None:
 
     sets = bench_sentiment.load_sets(cfg)
     rows = score_epochs(folder, epoch_files, sets)
-    headers = ["epoch", *score_headers(sets)]
-    table = [
-        [path.stem.split("-")[1], *(f"{row[k]:.4f}" for k in SETS)] for path, row in zip(epoch_files, rows)
-    ]
     title = f"Sentiment, every epoch of one run: {bench_sentiment.recipe(cfg)}, seed {cfg.seed}"
-    text = report.table(headers, table)
+    text = epoch_table(sets, rows)
     print(f"{title}\n\n{text}")
     report.append(args.markdown, f"### {title}\n\n{text}")
 

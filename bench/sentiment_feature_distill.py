@@ -21,7 +21,7 @@ clearly polar part and the checklist, as ``bench/sentiment_epochs.py`` does.
         [--cache F.npz] [--markdown F]
 
 Needs ``make install-mpnet``. On 2 cores: ~7 minutes of MPNet over the 20,161 training texts
-(``--cache`` keeps the vectors for the next run), ~25 minutes of training, ~3 of scoring.
+(``--cache`` keeps the vectors for the next run), ~22 minutes of training, ~3 of scoring.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import keras  # noqa: E402
 import report  # noqa: E402
 import sentiment as bench_sentiment  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from sentiment_epochs import SETS, score_epochs, score_headers  # noqa: E402
+from sentiment_epochs import epoch_table, refuse_used_folder, score_epochs  # noqa: E402
 
 from apps.errors import GlasswingError  # noqa: E402
 from apps.sentiment import APP, encoder, mpnet  # noqa: E402
@@ -97,8 +97,7 @@ def main() -> None:
     parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()
     out = Path(args.out)
-    if any(out.glob("epoch-*.keras")):
-        parser.error(f"{args.out} already holds epoch weights from another run; give an empty or new folder.")
+    refuse_used_folder(parser, out)
     if args.weight < 0:
         parser.error(f"--weight must be >= 0, not {args.weight}")
     cfg = APP.Config(seed=args.seed, baselines=False)
@@ -107,9 +106,7 @@ def main() -> None:
     except GlasswingError as err:
         raise SystemExit(str(err)) from None
 
-    pairs = list(sdata._examples(cfg, "train").as_numpy_iterator())
-    texts = [sdata.spell_symbols(text.decode("utf-8")) for text, _ in pairs]
-    labels = np.array([label for _, label in pairs], np.int64)
+    texts, labels = sdata.wordpiece_texts(cfg, "train")
     targets = centred_unit(teacher_vectors(texts, Path(args.cache) if args.cache else None))
     ids = encoder.encode(encoder.load_tokenizer(str(encoder.package_tokenizer_path())), texts, cfg.seq_len)
 
@@ -122,7 +119,7 @@ def main() -> None:
         start = keras.Model(classifier.input, pooled).predict(ids, batch_size=256, verbose=0)
         projection.set_weights(list(lstsq_projection(start, targets)))
     both.compile(
-        optimizer=keras.optimizers.AdamW(cfg.learning_rate, weight_decay=cfg.weight_decay),
+        optimizer=classifier.optimizer,  # the recipe's own (AdamW), not yet built
         loss=["sparse_categorical_crossentropy", keras.losses.CosineSimilarity()],
         loss_weights=[1.0, args.weight],
     )
@@ -149,13 +146,11 @@ def main() -> None:
     sets = bench_sentiment.load_sets(cfg)
     # No run folder is published here; the committed model's folder has the same tokenizer and seq_len.
     rows = score_epochs(sdata.REPO_MODEL_DIR, epoch_files, sets)
-    headers = ["epoch", *score_headers(sets)]
-    table = [[n, *(f"{row[k]:.4f}" for k in SETS)] for n, row in enumerate(rows, start=1)]
     title = (
         f"Sentiment, feature distillation from MPNet: weight {args.weight:g}, {args.init} projection, "
         f"{bench_sentiment.recipe(cfg)}, seed {cfg.seed}"
     )
-    text = report.table(headers, table)
+    text = epoch_table(sets, rows)
     print(f"{title}\n\n{text}")
     report.append(args.markdown, f"### {title}\n\n{text}")
 

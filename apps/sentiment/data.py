@@ -333,13 +333,19 @@ def _examples(cfg, split: str) -> tf.data.Dataset:
     return ds
 
 
-def _wordpiece_split(cfg, split: str) -> tf.data.Dataset:
-    """minilm's unbatched ``(ids, label)``: the split tokenized once in Python (fast Rust tokenizer)."""
+def wordpiece_texts(cfg, split: str) -> tuple[list[str], np.ndarray]:
+    """A split's texts as minilm reads them (symbols spelled out) and their labels, in the split's order."""
     pairs = list(_examples(cfg, split).as_numpy_iterator())
     texts = [spell_symbols(text.decode("utf-8")) for text, _ in pairs]
+    return texts, np.array([label for _, label in pairs], np.int64)
+
+
+def _wordpiece_split(cfg, split: str) -> tf.data.Dataset:
+    """minilm's unbatched ``(ids, label)``: the split tokenized once in Python (fast Rust tokenizer)."""
+    texts, split_labels = wordpiece_texts(cfg, split)
     tokenizer = encoder.load_tokenizer(str(encoder.package_tokenizer_path()))
     ids = encoder.encode(tokenizer, texts, cfg.seq_len)
-    return tf.data.Dataset.from_tensor_slices((ids, np.array([label for _, label in pairs], np.int64)))
+    return tf.data.Dataset.from_tensor_slices((ids, split_labels))
 
 
 def dataset(cfg, split: str) -> tf.data.Dataset:

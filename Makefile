@@ -36,8 +36,10 @@ system-deps:
 	  echo "Missing Debian packages:$$missing. Install them with: sudo apt-get install -y$$missing"; \
 	fi
 
+# Two worker processes, one per core; each test file stays in one process (its module fixtures
+# are built once). Serially the suite took 430-540 s on 2 cores, in two processes ~300 s.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow

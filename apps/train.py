@@ -407,11 +407,11 @@ def train(
     if switch_on(cfg.mixed_precision):
         keras.mixed_precision.set_global_policy("mixed_float16")
     start = time.time()
-    # A cheaper graph for fitting and validation, when the app has one: only for the app's own
-    # model (a custom build or a saved part may not share its layers).
+    # A cheaper graph for fitting and validation (and the data it reads), when the app has one:
+    # only for the app's own model (a custom build or a saved part may not share its layers).
     fit_cfg = app.validation_config(cfg) if app.validation_config and not (build or save) else cfg
     model, fit = _fit(
-        app, cfg, strategy, work, verbose, build=build or (lambda _: app.build(fit_cfg)), extra=callbacks,
+        app, fit_cfg, strategy, work, verbose, build=build, extra=callbacks,
         tensorboard=tensorboard, worker=worker, restore_dir=shared_work / "backup" if worker else None,
     )  # fmt: skip
     _refuse_diverged(fit.history.get("loss", []), work)
@@ -451,11 +451,20 @@ def with_weights_of(app: App, cfg, model) -> keras.Model:
     """``app.build(cfg)`` holding ``model``'s weights, layer by layer (matched by name).
 
     For a Config that changes only weight-free layers, e.g. how many test-time views
-    the image CNN averages (``tta_shift``, ``flip_tta``).
+    the image CNN averages (``tta_shift``, ``flip_tta``), or one whose fitted graph is
+    the trainable part alone: a frozen layer ``model`` lacks keeps the weights
+    ``app.build`` gave it (e.g. a pretrained encoder under a trained head).
+
+    Raises:
+        ValueError: A layer with trainable weights is missing from ``model``.
     """
     built = app.build(cfg)
+    fitted = {layer.name for layer in model.layers}
     for layer in built.layers:
-        layer.set_weights(model.get_layer(layer.name).get_weights())
+        if layer.name in fitted:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+        elif layer.trainable_weights:
+            raise ValueError(f"The fitted model has no layer {layer.name!r} to take trainable weights from.")
     return built
 
 

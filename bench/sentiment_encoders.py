@@ -43,7 +43,7 @@ import sentiment_lexicon  # noqa: E402
 import sentiment_wise  # noqa: E402
 
 from apps.errors import GlasswingError  # noqa: E402
-from apps.sentiment import APP, mpnet  # noqa: E402
+from apps.sentiment import APP, features, mpnet  # noqa: E402
 from apps.sentiment import data as sdata  # noqa: E402
 from apps.sentiment import model as smodel  # noqa: E402
 
@@ -185,16 +185,15 @@ def main() -> None:
     rows += probe_rows("MiniLM", minilm, sets.labels, minilm_words)
 
     try:
-        folder = mpnet.model_dir()
+        mpnet.model_dir()  # the wheels are installed, or one clear line
     except GlasswingError as err:
         # The wheels are an optional 440 MB install: say so instead of failing make bench.
         print(f"MPNet skipped: {err}")
         return
-    encoder = mpnet.FrozenMPNet(folder)
     vectors = {}
     for name, batch in {**texts, "lexicon": words}.items():
         print(f"MPNet: {name} ({len(batch)} texts)", flush=True)
-        vectors[name] = encoder.embed([sdata.spell_symbols(t) for t in batch])
+        vectors[name] = features.embed([sdata.spell_symbols(t) for t in batch])
     mpnet_words = dict(zip(words, vectors.pop("lexicon")))
     rows += probe_rows("MPNet", vectors, sets.labels, mpnet_words)
     if args.transfer:

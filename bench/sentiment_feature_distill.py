@@ -44,7 +44,7 @@ import tensorflow as tf  # noqa: E402
 from sentiment_epochs import epoch_table, refuse_used_folder, score_epochs  # noqa: E402
 
 from apps.errors import GlasswingError  # noqa: E402
-from apps.sentiment import APP, encoder, mpnet  # noqa: E402
+from apps.sentiment import APP, encoder, features, mpnet  # noqa: E402
 from apps.sentiment import data as sdata  # noqa: E402
 from apps.sentiment import model as smodel  # noqa: E402
 from apps.train import cosine_schedule  # noqa: E402
@@ -61,7 +61,7 @@ def teacher_vectors(texts: list[str], cache: Path | None) -> np.ndarray:
     todo = sorted(set(texts) - known.keys())
     if todo:
         print(f"MPNet: {len(todo)} texts", flush=True)
-        known.update(zip(todo, mpnet.FrozenMPNet(mpnet.model_dir()).embed(todo)))
+        known.update(zip(todo, features.embed(todo)))
         if cache:
             tmp = cache.with_name(cache.stem + ".tmp.npz")  # renamed into place whole
             np.savez(tmp, texts=np.array(list(known), dtype=object), vecs=np.stack(list(known.values())))

@@ -37,7 +37,7 @@ import sentiment as bench_sentiment  # noqa: E402
 import sentiment_encoders  # noqa: E402
 
 from apps.errors import GlasswingError  # noqa: E402
-from apps.sentiment import APP, mpnet  # noqa: E402
+from apps.sentiment import APP, features, mpnet  # noqa: E402
 from apps.sentiment import data as sdata  # noqa: E402
 
 
@@ -71,7 +71,7 @@ def main() -> None:
         parser.error(f"--sure must be in [0.5, 1), not {args.sure}")
 
     try:
-        folder = mpnet.model_dir()
+        mpnet.model_dir()  # the wheels are installed, or one clear line
     except GlasswingError as err:
         raise SystemExit(str(err)) from None
     cfg = APP.Config()
@@ -82,11 +82,10 @@ def main() -> None:
         "words": words,
         "general": sentiment_encoders.general_sentences(args.pool or sys.maxsize),
     }
-    encoder = mpnet.FrozenMPNet(folder)
     vectors = {}
     for name, batch in texts.items():
         print(f"MPNet: {name} ({len(batch)} texts)", flush=True)
-        vectors[name] = encoder.embed([sdata.spell_symbols(t) for t in batch])
+        vectors[name] = features.embed([sdata.spell_symbols(t) for t in batch])
     teacher, c = sentiment_encoders.fit_teacher(vectors, sets.labels, dict(zip(words, vectors.pop("words"))))
     scores = {s: teacher.score(vectors[s], sets.labels[s]) for s in ("test", "nyt")}
     print(f"teacher (C={c:g}): movie test {scores['test']:.4f}, NYT {scores['nyt']:.4f}")

@@ -1,4 +1,5 @@
-"""The frozen MPNet encoder (apps/sentiment/mpnet.py): relative buckets, padding, wheel assembly."""
+"""all-mpnet-base-v2 in Keras (apps/sentiment/mpnet.py, arch=mpnet): its forward pass against a NumPy
+reference, relative buckets, padding, the pad-first tokenizer, cached-vector training, export, wheels."""
 
 from __future__ import annotations
 
@@ -76,8 +77,69 @@ def tiny_mpnet(folder, hidden=8, heads=2, layers=2, seed=0):
     return folder
 
 
+def reference_buckets(length: int, num_buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+    """Hugging Face's ``MPNetModel.relative_position_bucket``, in NumPy."""
+    n = np.arange(length)[:, None] - np.arange(length)[None, :]  # query - key
+    half = num_buckets // 2
+    exact = half // 2
+    far = np.abs(n)
+    log_bucket = exact + (
+        np.log(np.maximum(far, 1) / exact) / np.log(max_distance / exact) * (half - exact)
+    ).astype(np.int64)
+    return (n < 0) * half + np.where(far < exact, far, np.minimum(log_bucket, half - 1))
+
+
+def reference_vectors(folder, texts: list[str]) -> np.ndarray:
+    """MPNet's mean-pooled vectors by a NumPy forward pass, one unpadded sentence at a time, with the
+    wheel's own tokenizer (``<pad>`` at its original id): the reference the Keras graph must match."""
+    from scipy.special import erf
+
+    from apps.sentiment import encoder
+
+    config = json.loads((folder / "config.json").read_text())
+    t = encoder.read_safetensors(folder / "model.safetensors")
+    heads, eps, pad = config["num_attention_heads"], config["layer_norm_eps"], config["pad_token_id"]
+
+    def norm(x, prefix):
+        x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
+        return x * t[prefix + ".weight"] + t[prefix + ".bias"]
+
+    def dense(x, prefix):
+        return x @ t[prefix + ".weight"].T + t[prefix + ".bias"]
+
+    out = []
+    for text in texts:
+        ids = encoder.load_tokenizer(str(folder / "tokenizer.json")).encode(text).ids  # no padding
+        length = len(ids)
+        x = t["embeddings.word_embeddings.weight"][ids]
+        x = norm(
+            x + t["embeddings.position_embeddings.weight"][pad + 1 + np.arange(length)],
+            "embeddings.LayerNorm",
+        )
+        bias = t["encoder.relative_attention_bias.weight"][reference_buckets(length)].transpose(2, 0, 1)
+        for i in range(config["num_hidden_layers"]):
+            p = f"encoder.layer.{i}."
+            q, k, v = (
+                dense(x, f"{p}attention.attn.{n}").reshape(length, heads, -1).transpose(1, 0, 2)
+                for n in "qkv"
+            )
+            scores = q @ k.transpose(0, 2, 1) / np.sqrt(q.shape[-1]) + bias
+            weights = np.exp(scores - scores.max(-1, keepdims=True))
+            context = (weights / weights.sum(-1, keepdims=True)) @ v
+            x = norm(
+                dense(context.transpose(1, 0, 2).reshape(length, -1), f"{p}attention.attn.o") + x,
+                f"{p}attention.LayerNorm",
+            )
+            inner = dense(x, f"{p}intermediate.dense")
+            inner = 0.5 * inner * (1 + erf(inner / np.sqrt(2)))
+            x = norm(dense(inner, f"{p}output.dense") + x, f"{p}output.LayerNorm")
+        out.append(x.mean(0))
+    return np.array(out, np.float32)
+
+
 def test_relative_buckets_follow_t5s_bidirectional_scheme():
-    b = mpnet.relative_buckets(200)
+    b = np.asarray(mpnet.RelativeBias(heads=2).bucket_ids(200))
+    np.testing.assert_array_equal(b, reference_buckets(200))
     assert b.shape == (200, 200)
     assert b[5, 5] == 0
     assert b[1, 0] == 1 and b[7, 0] == 7  # keys before the query, exact under 8
@@ -87,15 +149,16 @@ def test_relative_buckets_follow_t5s_bidirectional_scheme():
     assert b[150, 0] == 15 and b[0, 150] == 31  # capped at the half's last bucket
 
 
-def test_padding_does_not_change_a_sentence_vector(tmp_path):
-    encoder = mpnet.FrozenMPNet(tiny_mpnet(tmp_path / "m"))
-    alone = encoder.embed(["good film"], batch_size=1)
-    # In one batch with a longer sentence, "good film" is padded to its length.
-    batched = encoder.embed(["good film", "the plot drags not very good very bad film"], batch_size=2)
+def test_padding_does_not_change_a_sentence_vector(tiny_wheels):
+    from apps.sentiment import features
+
+    alone = features.embed(["good film"], seq_len=12)
+    # Cut to its batch's longest row, "good film" is padded when a longer sentence shares it.
+    together = features.embed(["good film", "the plot drags not very good very bad film"], seq_len=12)
     assert alone.shape == (1, 8)
-    np.testing.assert_allclose(batched[0], alone[0], atol=1e-5)
+    np.testing.assert_allclose(together[0], alone[0], atol=1e-5)
     # Word order reaches the vector (positions and the relative bias are in the graph).
-    swapped = encoder.embed(["film good"])
+    swapped = features.embed(["film good"], seq_len=12)
     assert np.abs(swapped[0] - alone[0]).max() > 1e-3
 
 
@@ -182,7 +245,7 @@ def test_keras_mpnet_matches_the_reference_forward_pass(tiny_wheels):
     from apps.sentiment import model as sentiment_model
 
     texts = ["good film", "the plot drags not very good very bad film", "film good"]
-    reference = mpnet.FrozenMPNet(tiny_wheels).embed(texts)
+    reference = reference_vectors(tiny_wheels, texts)
     cfg = mpnet_cfg()
     ids = encoder.encode(encoder.load_tokenizer(str(data.tokenizer_path(cfg))), texts, cfg.seq_len)
     # Any length (the cached vectors) and the published graph's fixed seq_len give the same vectors.
@@ -238,10 +301,12 @@ def test_mpnet_config_refusals():
 @pytest.mark.slow
 def test_real_mpnet_puts_paraphrases_together():
     try:
-        folder = mpnet.model_dir()
+        mpnet.model_dir()
     except GlasswingError as err:
         pytest.skip(str(err))
-    v = mpnet.FrozenMPNet(folder).embed(
+    from apps.sentiment import features
+
+    v = features.embed(
         ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell sharply today."]
     )
     v /= np.linalg.norm(v, axis=1, keepdims=True)
@@ -262,4 +327,30 @@ def test_real_mpnet_in_keras_matches_the_reference_and_its_tokenizer_round_trips
     ids = encoder.encode(encoder.load_tokenizer(str(data.tokenizer_path(cfg))), texts, cfg.seq_len)
     assert ids[0, 0] == 1 and (ids[0] == 2).sum() == 1 and ids[0, -1] == 0  # <s> ... </s> then padding
     keras_vectors = sentiment_model.pooled_encoder(cfg)(ids).numpy()
-    np.testing.assert_allclose(keras_vectors, mpnet.FrozenMPNet(folder).embed(texts), atol=2e-4)
+    np.testing.assert_allclose(keras_vectors, reference_vectors(folder, texts), atol=2e-4)
+
+
+@pytest.mark.parametrize("quant", ["float32", "int8"])
+def test_mpnet_graph_converts_to_tflite_and_agrees_in_litert(tiny_wheels, tmp_path, quant):
+    import tensorflow as tf
+
+    from apps.conversion import export_model, float_layers
+    from apps.litert import LiteRTModel
+    from apps.sentiment import APP, data, encoder
+
+    cfg = mpnet_cfg()
+    model = APP.build(cfg)
+    words = " ".join(WORDS)
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words.split(), size=rng.integers(1, 9))) for _ in range(64)]
+    x = encoder.encode(encoder.load_tokenizer(str(data.tokenizer_path(cfg))), texts, cfg.seq_len)
+
+    def representative():
+        for i in range(32):
+            yield [tf.constant(x[i : i + 1])]
+
+    path = tmp_path / f"{quant}.tflite"
+    export_model(model, path, quant, representative, float_layers=float_layers(APP, cfg, model))
+    lite, ref = LiteRTModel(path)(x), np.asarray(model(x, training=False))
+    tolerance = 1e-4 if quant == "float32" else 0.05
+    assert np.abs(lite - ref).max() < tolerance

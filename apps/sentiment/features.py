@@ -57,7 +57,8 @@ def compute(pooled_encoder, ids: np.ndarray, progress=print) -> np.ndarray:
     for first in range(0, len(ids), BATCH):
         rows = order[first : first + BATCH]
         width = max(int(lengths[rows].max()), 1)
-        out[rows] = np.asarray(pooled_encoder(ids[rows, :width], training=False))
+        # predict_on_batch runs a compiled graph (retraced with relaxed shapes, not once per width).
+        out[rows] = pooled_encoder.predict_on_batch(ids[rows, :width])
         if progress and time.time() - last > 30:  # long work shows progress
             last = time.time()
             done = min(first + BATCH, len(ids))

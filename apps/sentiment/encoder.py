@@ -142,7 +142,7 @@ class MaskedSoftmax(keras.layers.Layer):
         return input_shapes[0]
 
 
-def _length(x):
+def sequence_length(x):
     """The sequence length of ``x``: static when known (TF Lite wants fixed shapes), else dynamic."""
     return x.shape[1] if x.shape[1] is not None else keras.ops.shape(x)[1]
 
@@ -169,7 +169,9 @@ class SelfAttention(keras.layers.Layer):
             layer.build(shape)
 
     def _heads(self, x):
-        x = keras.ops.reshape(x, (keras.ops.shape(x)[0], _length(x), self.heads, self.dim // self.heads))
+        x = keras.ops.reshape(
+            x, (keras.ops.shape(x)[0], sequence_length(x), self.heads, self.dim // self.heads)
+        )
         return keras.ops.transpose(x, (0, 2, 1, 3))
 
     def call(self, inputs, training=False):
@@ -180,7 +182,7 @@ class SelfAttention(keras.layers.Layer):
             scores = scores + inputs[2]
         probs = self.drop(self.softmax([scores, keep[:, None, None, :]]), training=training)
         out = keras.ops.transpose(keras.ops.matmul(probs, v), (0, 2, 1, 3))
-        return keras.ops.reshape(out, (keras.ops.shape(x)[0], _length(x), self.dim))
+        return keras.ops.reshape(out, (keras.ops.shape(x)[0], sequence_length(x), self.dim))
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]

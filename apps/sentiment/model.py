@@ -279,4 +279,4 @@ def export_variant(model: keras.Model, cfg, quant: str) -> keras.Model:
 
 def int8_float_layers(model: keras.Model, cfg) -> tuple[str, ...]:
     """Layers an int8 file of ``model`` keeps in float (the encoder's; none for the others)."""
-    return encoder.int8_float_layers(model) if cfg.arch == "minilm" else ()
+    return encoder.int8_float_layers(model) if cfg.arch in ("minilm", "mpnet") else ()

@@ -18,10 +18,11 @@ Each epoch's weights are scored on movie validation and test, NYT (never trained
 clearly polar part and the checklist, as ``bench/sentiment_epochs.py`` does.
 
     python bench/sentiment_feature_distill.py --out DIR [--seed 42] [--weight 1] [--init lstsq]
-        [--cache F.npz] [--markdown F]
+        [--markdown F]
 
 Needs ``make install-mpnet``. On 2 cores: ~7 minutes of MPNet over the 20,161 training texts
-(``--cache`` keeps the vectors for the next run), ~22 minutes of training, ~3 of scoring.
+(kept in the app's vector cache, ``apps/sentiment/features.py``, for the next run), ~22 minutes
+of training, ~3 of scoring.
 """
 
 from __future__ import annotations
@@ -52,23 +53,6 @@ from apps.train import cosine_schedule  # noqa: E402
 PROJECTION = "mpnet_projection"
 
 
-def teacher_vectors(texts: list[str], cache: Path | None) -> np.ndarray:
-    """MPNet's mean-pooled vector of each text, ``(n, 768)``; ``cache`` (an .npz) keeps them between runs."""
-    known: dict[str, np.ndarray] = {}
-    if cache and cache.is_file():
-        saved = np.load(cache, allow_pickle=True)
-        known = dict(zip(saved["texts"].tolist(), saved["vecs"]))
-    todo = sorted(set(texts) - known.keys())
-    if todo:
-        print(f"MPNet: {len(todo)} texts", flush=True)
-        known.update(zip(todo, features.embed(todo)))
-        if cache:
-            tmp = cache.with_name(cache.stem + ".tmp.npz")  # renamed into place whole
-            np.savez(tmp, texts=np.array(list(known), dtype=object), vecs=np.stack(list(known.values())))
-            tmp.replace(cache)
-    return np.stack([known[t] for t in texts]).astype(np.float32)
-
-
 def centred_unit(vectors: np.ndarray) -> np.ndarray:
     """Rows minus their mean, scaled to unit length."""
     centred = vectors - vectors.mean(axis=0)
@@ -93,7 +77,6 @@ def main() -> None:
         "--weight", type=float, default=1.0, help="the cosine loss' weight beside the label's"
     )
     parser.add_argument("--init", choices=("lstsq", "random"), default="lstsq")
-    parser.add_argument("--cache", help="an .npz keeping MPNet's vectors between runs")
     parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()
     out = Path(args.out)
@@ -107,7 +90,7 @@ def main() -> None:
         raise SystemExit(str(err)) from None
 
     texts, labels = sdata.wordpiece_texts(cfg, "train")
-    targets = centred_unit(teacher_vectors(texts, Path(args.cache) if args.cache else None))
+    targets = centred_unit(features.embed(texts))
     ids = encoder.encode(encoder.load_tokenizer(str(encoder.package_tokenizer_path())), texts, cfg.seq_len)
 
     keras.utils.set_random_seed(cfg.seed)

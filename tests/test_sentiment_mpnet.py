@@ -150,16 +150,26 @@ def test_relative_buckets_follow_t5s_bidirectional_scheme():
 
 
 def test_padding_does_not_change_a_sentence_vector(tiny_wheels):
-    from apps.sentiment import features
+    from apps.sentiment import data, encoder, features
+    from apps.sentiment import model as sentiment_model
 
-    alone = features.embed(["good film"], seq_len=12)
+    cfg = mpnet_cfg()
+    tokenizer = encoder.load_tokenizer(str(data.tokenizer_path(cfg)))
+    pooled_encoder = sentiment_model.pooled_encoder(cfg)
+
+    def vectors(texts):  # computed, not read from the cache
+        return features.compute(pooled_encoder, encoder.encode(tokenizer, texts, cfg.seq_len), progress=None)
+
+    alone = vectors(["good film"])
     # Cut to its batch's longest row, "good film" is padded when a longer sentence shares it.
-    together = features.embed(["good film", "the plot drags not very good very bad film"], seq_len=12)
+    together = vectors(["good film", "the plot drags not very good very bad film"])
     assert alone.shape == (1, 8)
     np.testing.assert_allclose(together[0], alone[0], atol=1e-5)
     # Word order reaches the vector (positions and the relative bias are in the graph).
-    swapped = features.embed(["film good"], seq_len=12)
+    swapped = vectors(["film good"])
     assert np.abs(swapped[0] - alone[0]).max() > 1e-3
+    # The benches' embed() gives the same vectors, through the cache.
+    np.testing.assert_allclose(features.embed(["good film"], seq_len=cfg.seq_len), alone, atol=1e-5)
 
 
 def test_model_dir_joins_the_wheels_pieces_once(tmp_path, monkeypatch):

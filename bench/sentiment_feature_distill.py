@@ -20,7 +20,7 @@ clearly polar part and the checklist, as ``bench/sentiment_epochs.py`` does.
     python bench/sentiment_feature_distill.py --out DIR [--seed 42] [--weight 1] [--init lstsq]
         [--markdown F]
 
-Needs ``make install-mpnet``. On 2 cores: ~7 minutes of MPNet over the 20,161 training texts
+On 2 cores: ~7 minutes of MPNet over the 20,161 training texts
 (kept in the app's vector cache, ``apps/sentiment/features.py``, for the next run), ~22 minutes
 of training, ~3 of scoring.
 """

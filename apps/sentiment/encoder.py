@@ -280,15 +280,16 @@ def load_blocks(model: keras.Model, tensors: dict[str, np.ndarray], names: dict[
 def int8_float_layers(model: keras.Model) -> tuple[str, ...]:
     """Layers (and ops) an int8 file keeps in float: attention scores, LayerNorms, residual adds.
 
-    Per attention layer: its two matmuls (scores, mix), the score scaling and the
-    softmax, whose inputs span a wide range (all quantized, the committed model's int8
-    file fell from 0.857 to 0.66 test accuracy; these float: 0.84 on 400 test sentences
-    where Keras had 0.84). None holds weights, so the file stays ~0.26x the float32 size.
+    Per attention layer: its two matmuls (scores, mix), the score scaling, the score
+    bias's add (MPNet's relative positions) and the softmax, whose inputs span a wide
+    range (all quantized, MiniLM's int8 file fell from 0.857 to 0.66 test accuracy; these
+    float: 0.84 on 400 test sentences where Keras had 0.84). None holds weights, so the
+    file stays ~0.26x the float32 size.
     """
     names = []
     for layer in model.layers:
         if isinstance(layer, (keras.layers.LayerNormalization, keras.layers.Add)):
             names.append(layer.name)
         elif isinstance(layer, SelfAttention):
-            names += [f"{layer.name}/{op}" for op in ("softmax", "MatMul", "truediv")]
+            names += [f"{layer.name}/{op}" for op in ("softmax", "MatMul", "truediv", "add")]
     return tuple(names)

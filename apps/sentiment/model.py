@@ -1,9 +1,9 @@
 """Sentence classifiers over int32 token ids.
 
-- ``minilm`` (default): the pretrained all-MiniLM-L6-v2 encoder (see
-  :mod:`apps.sentiment.encoder`), fine-tuned, over WordPiece ids;
-- ``mpnet``: the pretrained all-mpnet-base-v2 encoder (:mod:`apps.sentiment.mpnet`), frozen, under a
-  trained linear head;
+- ``mpnet`` (default): the pretrained all-mpnet-base-v2 encoder (:mod:`apps.sentiment.mpnet`), frozen,
+  under a trained linear head;
+- ``minilm``: the pretrained all-MiniLM-L6-v2 encoder (see :mod:`apps.sentiment.encoder`), fine-tuned,
+  over WordPiece ids;
 - ``bilstm`` and ``transformer``: trained from scratch over word ids;
 - ``linear``: the baseline, a bag of words and hashed word bigrams (fastText-style).
 """

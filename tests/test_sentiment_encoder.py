@@ -75,7 +75,7 @@ def numpy_bert_mean(t: dict, ids: np.ndarray) -> np.ndarray:
 def pretrained():
     import keras
 
-    cfg = Config(seq_len=24, baselines=False)
+    cfg = Config(arch="minilm", seq_len=24, baselines=False)
     model = APP.build(cfg)
     pool = keras.Model(model.inputs, model.get_layer("mean_pool").output)
     tokenizer = encoder.load_tokenizer(str(encoder.package_tokenizer_path()))

@@ -232,6 +232,26 @@ def faithfulness(app, method: str, x, attribution):
 
 # Test examples each method is measured on for the current model (Explain page's order and warnings).
 FAITHFULNESS_EXAMPLES = 8
+# Above this many parameters a model is "large": one gradient takes about a second on 2 cores (the
+# default sentiment model, 110M: integrated gradients ~35 s a sentence), so the pages start with the
+# one-gradient methods and leave the many-pass ones to the user's choice.
+LARGE_MODEL_PARAMETERS = 50_000_000
+# Methods that take one gradient per map: what a large model's pages start with.
+ONE_PASS_METHODS = ("saliency", "gradient_input")
+
+
+def is_large(b: Bundle) -> bool:
+    """Whether the bundle's model is over :data:`LARGE_MODEL_PARAMETERS` parameters."""
+    return b.model.count_params() > LARGE_MODEL_PARAMETERS
+
+
+def large_model_note(b: Bundle) -> str:
+    """The caption a large model's Explain and Insights pages show about their defaults."""
+    return (
+        f"This model has {b.model.count_params() / 1e6:.0f}M parameters: the page starts with the "
+        f"one-gradient methods ({', '.join(ONE_PASS_METHODS)}); the others (e.g. integrated gradients, "
+        "SHAP, LIME) take tens of seconds an input here, so they run when you pick them."
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

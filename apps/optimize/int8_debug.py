@@ -218,11 +218,11 @@ def debug_model(app, folder, out_dir, keep_float: int, debug_examples: int) -> d
         return conversion.calibration_batches(app, trained, cfg, dtype, split, n)
 
     options = conversion.converter_options("int8", dtype, batches("train", conversion.CALIBRATION_EXAMPLES))
-    # Layers the app's own int8 export keeps in float (a raw-input front-end) stay
+    # Layers the app's own int8 export keeps in float (a raw-input front-end, App.int8_float) stay
     # float here too, with a float input, so "int8" is the file `glasswing export`
     # makes. They must be denylisted from the start: quantizing speech's STFT
     # front-end in debug mode fails ("Please check if the quantized model is in debug mode").
-    always_float = conversion.float_layers(app, cfg)
+    always_float = conversion.float_layers(app, cfg, trained)
     # A calibrated float model names the front-end's tensors and is what the
     # selective file is quantized from; image needs neither without --keep-float.
     calibrated = _calibrated(model, options) if always_float or keep_float > 0 else None

@@ -16,9 +16,10 @@ DEFAULT_METHODS = ("saliency", "integrated_gradients", "grad_cam", "gradient_inp
 MODEL_LEVEL_KEY = "explain:model_level"
 
 
-def _methods(app) -> list[str]:
+def _methods(app, large: bool) -> list[str]:
     names = list(xai.available(app))
-    default = [m for m in DEFAULT_METHODS if m in names][:3] or names[:2]
+    preferred = core.ONE_PASS_METHODS if large else DEFAULT_METHODS
+    default = [m for m in preferred if m in names][:3] or names[:2]
     return st.multiselect("Methods", names, default=default, key="explain:methods")
 
 
@@ -188,15 +189,18 @@ if b is not None:
             format_func=lambda k: f"{b.labels[k]} ({probs[k]:.1%})",
             key=f"explain:target:{core.input_hash(current.x)}",
         )
-        methods = _methods(app)
+        large = core.is_large(b)
+        methods = _methods(app, large)
         st.toggle(
             f"Order and check the methods on {core.FAITHFULNESS_EXAMPLES} test examples for this model",
-            value=True,
+            value=not large,
             key=MODEL_LEVEL_KEY,
             help="Deletion/insertion against random orderings, per method, cached per model file. "
             "Slow methods on large models take a while the first time.",
         )
         st.caption("Red: evidence for the class; blue: against. Results are cached per input and method.")
+        if large:
+            st.caption(core.large_model_note(b))
     if methods:
         attributions(app, b, current, methods, int(target))
     float_vs_tflite(app, current, int(target))

@@ -88,8 +88,11 @@ b = core.guarded(core.bundle, app) if app is not None else None
 if b is not None:
     methods = list(xai.available(app))
     left, right = st.columns(2)
-    default = methods.index("integrated_gradients") if "integrated_gradients" in methods else 0
+    preferred = "gradient_input" if core.is_large(b) else "integrated_gradients"
+    default = methods.index(preferred) if preferred in methods else 0
     method = left.selectbox("Method", methods, index=default, key="insights:method")
+    if core.is_large(b):
+        st.caption(core.large_model_note(b))
     per_class = right.slider("Test examples per class", 2, 50, 8, key="insights:per_class")
     result = _compute(app, b, method, int(per_class))
     if result is not None:

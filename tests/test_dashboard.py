@@ -123,7 +123,7 @@ def test_explain_text_highlights_tokens_and_starts_a_large_model_on_one_gradient
     at = open_page(models, monkeypatch, "sentiment", "explain")
     assert at.multiselect(key="explain:methods").value == ["saliency", "gradient_input"]
     assert at.toggle(key="explain:model_level").value is False
-    assert "110M parameters" in captions_of(at)
+    assert "109M parameters" in captions_of(at)
     html = markdown_of(at)
     assert "<span" in html and "background:rgba" in html
     assert "deletion AUC" in captions_of(at)

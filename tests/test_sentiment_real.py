@@ -74,23 +74,26 @@ def test_committed_model_reads_clear_sentences_right(committed_model):
     assert predicted.tolist() == list(sentences.values())
 
 
-def test_committed_int8_is_measured_in_the_interpreter(real_cfg):
+def test_committed_tflite_is_measured_in_the_interpreter(real_cfg):
     report = json.loads((MODEL_DIR / "export.json").read_text())
     modes = report["modes"]
-    # float32 (440 MB) was measured for the size ratio, and its file not kept.
+    # float32 (435 MB) was measured for the size ratio, and its file not kept.
     assert all("error" not in modes[m] for m in ("float32", "dynamic", "int8"))
-    # int8 keeps LayerNorms, residual adds and softmaxes float (conversion.float_layers): still ~4x smaller.
-    assert modes["int8"]["size_bytes"] <= 0.35 * modes["float32"]["size_bytes"]
-    assert modes["dynamic"]["size_bytes"] <= 0.35 * modes["float32"]["size_bytes"]
-    assert modes["int8"]["accuracy_drop_pt"] <= 2.0
-    runner = LiteRTModel(MODEL_DIR / "tflite" / "int8.tflite")
+    for mode in ("dynamic", "int8"):
+        assert modes[mode]["size_bytes"] <= 0.35 * modes["float32"]["size_bytes"]
+    assert modes["dynamic"]["accuracy_drop_pt"] <= 1.0
+    # An int8 file that loses more than 2 pt is measured and documented, not shipped: the frozen
+    # MPNet's int8 activations lose 8.4 pt (bench/results.md, "MPNet is the default").
+    shipped = {m for m in modes if (MODEL_DIR / "tflite" / f"{m}.tflite").is_file()}
+    assert "dynamic" in shipped and ("int8" in shipped) == (modes["int8"]["accuracy_drop_pt"] <= 2.0)
+    runner = LiteRTModel(MODEL_DIR / "tflite" / "dynamic.tflite")
     cfg = dataclasses.replace(artifacts.load_config(APP, MODEL_DIR), data_dir=real_cfg.data_dir)
     hits = total = 0
     for x, y in APP.dataset(dataclasses.replace(cfg, batch_size=2000), "test"):
         hits += int((runner(np.asarray(x)).argmax(-1) == np.asarray(y)).sum())
         total += len(y)
     assert total == 1060
-    assert hits / total == pytest.approx(modes["int8"]["accuracy"], abs=2e-3)
+    assert hits / total == pytest.approx(modes["dynamic"]["accuracy"], abs=2e-3)
 
 
 @pytest.mark.parametrize("arch", ["linear", "bilstm"])

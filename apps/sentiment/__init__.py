@@ -1,4 +1,4 @@
-"""Binary sentiment of movie-review sentences (fine-tuned MiniLM; BiLSTM, Transformer or linear baseline)."""
+"""Binary sentiment of movie-review sentences (frozen MPNet + head; MiniLM, BiLSTM, Transformer or linear)."""
 
 from apps.app import App, OwnData
 from apps.sentiment import config, data, model
@@ -14,7 +14,7 @@ APP = App(
     labels=data.labels,
     fake_batch=data.fake_batch,
     prepare=data.prepare,
-    description="Sentence sentiment, 2 classes (fine-tuned MiniLM encoder; BiLSTM, Transformer, linear)",
+    description="Sentence sentiment, 2 classes (frozen MPNet + head; MiniLM, BiLSTM, Transformer, linear)",
     artifact_files=data.artifact_files,
     load_preprocess=data.load_preprocess,
     export_variant=model.export_variant,

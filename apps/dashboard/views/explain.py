@@ -18,7 +18,7 @@ MODEL_LEVEL_KEY = "explain:model_level"
 
 def _methods(app, large: bool) -> list[str]:
     names = list(xai.available(app))
-    preferred = core.ONE_PASS_METHODS if large else DEFAULT_METHODS
+    preferred = core.LARGE_MODEL_METHODS if large else DEFAULT_METHODS
     default = [m for m in preferred if m in names][:3] or names[:2]
     return st.multiselect("Methods", names, default=default, key="explain:methods")
 

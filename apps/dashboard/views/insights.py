@@ -88,7 +88,7 @@ b = core.guarded(core.bundle, app) if app is not None else None
 if b is not None:
     methods = list(xai.available(app))
     left, right = st.columns(2)
-    preferred = "gradient_input" if core.is_large(b) else "integrated_gradients"
+    preferred = core.LARGE_MODEL_METHODS[0] if core.is_large(b) else "integrated_gradients"
     default = methods.index(preferred) if preferred in methods else 0
     method = left.selectbox("Method", methods, index=default, key="insights:method")
     if core.is_large(b):

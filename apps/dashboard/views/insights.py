@@ -88,10 +88,11 @@ b = core.guarded(core.bundle, app) if app is not None else None
 if b is not None:
     methods = list(xai.available(app))
     left, right = st.columns(2)
-    preferred = core.LARGE_MODEL_METHODS[0] if core.is_large(b) else "integrated_gradients"
+    large = core.is_large(b)
+    preferred = core.LARGE_MODEL_METHODS[0] if large else "integrated_gradients"
     default = methods.index(preferred) if preferred in methods else 0
     method = left.selectbox("Method", methods, index=default, key="insights:method")
-    if core.is_large(b):
+    if large:
         st.caption(core.large_model_note(b))
     per_class = right.slider("Test examples per class", 2, 50, 8, key="insights:per_class")
     result = _compute(app, b, method, int(per_class))

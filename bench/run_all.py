@@ -133,6 +133,8 @@ def main() -> None:
     apps, trained = _registered_apps(), _trained_apps(args.models_dir)
     classifiers = [app for app in _registered_apps("classify") if app in trained]
     md = "--models-dir", args.models_dir
+    dev = os.environ.get("GLASSWING_SPEECH_DEV")
+    recordings = ("--recordings", dev) if dev else ()
     plan = {
         "pipeline": (
             "Input pipeline: stall ratio per app (real tf.data vs in-memory)",
@@ -210,24 +212,14 @@ def main() -> None:
                     os.environ.get("GLASSWING_PEER_SEEDS", "1"),
                     "--only",
                     ",".join(p for p in ("image", "sentiment", "speech") if p == "image" or p in trained),
-                    *(
-                        ("--speech-dev", os.environ["GLASSWING_SPEECH_DEV"])
-                        if os.environ.get("GLASSWING_SPEECH_DEV")
-                        else ()
-                    ),
+                    *(("--speech-dev", dev) if dev else ()),
                 ),
-                # The speech model per held-out voice engine, and per speaker of the recordings.
+                # The speech model per held-out voice engine, and per speaker of the recordings; then
+                # Google's pretrained speech embedding under a head, alone and averaged with it.
                 *(
                     [
-                        _python(
-                            "bench/speech_voices.py",
-                            f"{args.models_dir}/speech",
-                            *(
-                                ("--recordings", os.environ["GLASSWING_SPEECH_DEV"])
-                                if os.environ.get("GLASSWING_SPEECH_DEV")
-                                else ()
-                            ),
-                        )
+                        _python(script, f"{args.models_dir}/speech", *recordings)
+                        for script in ("bench/speech_voices.py", "bench/speech_embedding.py")
                     ]
                     if "speech" in trained
                     else []

@@ -66,3 +66,96 @@ def test_missing_wheel_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(embedding, "PACKAGE", "livekit.no_such_package")
     with pytest.raises(GlasswingError, match="make install"):
         embedding.resource(embedding.STACK_FILE)
+
+
+# ----- the embedding's bands in the app's front-end, and the model that reads them -----
+
+
+def _plain_cfg(**overrides):
+    from apps.speech import APP
+
+    return APP.Config.tiny(**overrides)
+
+
+def _head_cfg(**overrides):
+    from apps.speech import APP
+
+    return APP.Config.tiny(embedding_head=True, **overrides)
+
+
+def test_logmel_appends_the_embedding_bands_with_their_own_floor(clips):
+    from apps.speech import data
+    from apps.speech.features import LogMel
+
+    plain, both = data.frontend(_plain_cfg()), data.frontend(_head_cfg())
+    assert (plain.bins, both.bins) == (40, 40 + embedding.MEL_BINS)
+    x = np.asarray(both(clips))
+    np.testing.assert_allclose(x[:, :, :40], np.asarray(plain(clips)), atol=1e-5)
+    # Through EmbeddingInput, the last 32 bands are what the package's front-end gives.
+    np.testing.assert_allclose(
+        np.asarray(embedding.EmbeddingInput()(x[:, :, 40:])), np.asarray(embedding.frontend(clips)), atol=1e-3
+    )
+    assert both.floors[0] == 1e-6 and both.floors[-1] == np.float32(embedding.FLOOR)
+    again = LogMel.from_config(both.get_config())
+    np.testing.assert_array_equal(np.asarray(again(clips)), x)
+    with pytest.raises(ValueError, match="extra_filters"):
+        LogMel(extra_filters="wav2vec")
+    with pytest.raises(ValueError, match="512-point FFT"):
+        LogMel(fft_length=1024, extra_filters="speech_embedding")
+
+
+def test_spec_augment_fills_each_band_from_its_own_floor():
+    from apps.speech import data
+
+    cfg = _head_cfg(time_masks=0, freq_masks=4, freq_mask_bins=20)
+    floors = np.log(data.frontend(cfg).floors)[None, None, :, None]
+    x = (floors + np.random.default_rng(0).uniform(1, 5, size=(8, 97, 72, 1))).astype(np.float32)
+    out = data.spec_augment(x, cfg).numpy()
+    changed = out != x
+    assert changed.any()
+    lift = (x - floors).min(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(out[changed], np.broadcast_to(floors + lift, x.shape)[changed], rtol=1e-5)
+
+
+def test_embedding_head_model_keeps_the_stack_frozen_and_the_dscnn_on_its_bands(clips):
+    from apps.speech import data, model
+
+    cfg = _head_cfg()
+    net = model.build(cfg)
+    assert net.input_shape[1:] == data.feature_shape(cfg) == (97, 72, 1)
+    stack = net.get_layer("speech_embedding")
+    before = [w.copy() for w in stack.get_weights()]
+    x = np.asarray(data.frontend(cfg)(clips))
+    net.fit(x, np.array([0, 1, 2]), epochs=2, verbose=0)
+    for a, b in zip(before, stack.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert net.get_layer("embedding_dense").trainable_weights
+    assert net.get_layer("dscnn_bands").output.shape[2] == cfg.mel_bins
+
+
+@pytest.mark.slow  # trains and exports twice: ~1 min
+def test_embedding_head_trains_exports_and_runs_on_waveforms(speech_data_dir, tmp_path):
+    import dataclasses
+    import json
+
+    from apps import artifacts
+    from apps.cli import main
+    from apps.litert import LiteRTModel
+    from apps.speech import APP
+    from apps.train import train
+    from tests.conftest import TINY_SPEECH_DATA
+
+    cfg = APP.Config.tiny(data_dir=str(speech_data_dir[0]), **TINY_SPEECH_DATA, batch_size=8)
+    models = tmp_path / "models"
+    train(APP, dataclasses.replace(cfg, epochs=1, embedding_head=True), models, verbose=0)
+    folder = models / "speech"
+    loaded_cfg, model = artifacts.load_trained(APP, folder)
+    assert loaded_cfg.embedding_head and model.get_layer("speech_embedding").trainable is False
+    waves = APP.raw.fake(loaded_cfg, 8)
+    keras_probs = np.asarray(model(APP.raw.frontend(loaded_cfg)(waves), training=False))
+    for mode, tolerance in (("float32", 1e-4), ("int8", 0.25)):
+        assert main(["export", "speech", "--quant", mode, "--models-dir", str(models)]) == 0
+        assert mode in json.dumps(json.loads((folder / "export.json").read_text()))
+        lite = LiteRTModel(folder / "tflite" / f"{mode}.tflite")
+        assert list(lite.input_details["shape"]) == [1, loaded_cfg.clip_samples]
+        assert np.abs(lite(waves) - keras_probs).max() < tolerance, mode

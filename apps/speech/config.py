@@ -50,6 +50,13 @@ class Config(TrainConfig):
     blocks: int = 4
     dropout: float = 0.2
     weight_decay: float = 1e-4
+    # Also Google's pretrained speech embedding (apps/speech/embedding.py, frozen) on its own 32
+    # bands, under a trained dense layer of embedding_units, joined with the DS-CNN's pooled features
+    # before the softmax. Off by default: the measured gain is of a separately trained head averaged
+    # with the DS-CNN (real recordings 47 -> 50 of 52, held-out synthetic voices 0.867 -> 0.883,
+    # bench/speech_embedding.py); this one-graph version was trained once (bench/results.md).
+    embedding_head: bool = False
+    embedding_units: int = 256
     # --- augmentation (training split only, on the fly) ---
     # "features": augment the cached log-mel (mel power) of each batch, 6 ms a batch of 128;
     # "waveform": augment the waveform and run the front-end on every batch (the first recipe,
@@ -90,6 +97,7 @@ class Config(TrainConfig):
             "filters",
             "blocks",
             "context_ms",
+            "embedding_units",
         ):
             if not getattr(self, key) > 0:
                 raise GlasswingError(f"{key} must be > 0, got {getattr(self, key)}.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import types
 from pathlib import Path
 
 import numpy as np
@@ -324,7 +325,7 @@ def _noise_bank_power(layer: LogMel, seed: int) -> np.ndarray:
     """
     bank = _noise_bank(seed)
     white = np.random.default_rng(seed).standard_normal((1, bank.shape[1])).astype(np.float32)
-    power = np.maximum(np.exp(np.asarray(layer(np.concatenate([bank, white])))[..., 0]) - layer.floor, 0.0)
+    power = np.maximum(np.exp(np.asarray(layer(np.concatenate([bank, white])))[..., 0]) - layer.floors, 0.0)
     # Mel power per unit waveform power of white noise: the reference for an in-band signal.
     in_band = power[-1].mean() / np.mean(white**2)
     frames, hop = power.shape[1], layer.frame_step
@@ -353,7 +354,7 @@ def feature_augment(cfg):
     silence = names.index(synth.SILENCE) if synth.SILENCE in names else -1
 
     def augment(x, y):
-        p = tf.maximum(tf.exp(x[..., 0]) - layer.floor, 0.0)
+        p = tf.maximum(tf.exp(x[..., 0]) - layer.floors, 0.0)
         b, frames = tf.shape(p)[0], p.shape[1]
         if cfg.context_probability > 0:
             p = add_context_power(p, y, cfg, silence)
@@ -365,13 +366,18 @@ def feature_augment(cfg):
         noise, noise_power = noise[..., :-1], tf.reduce_mean(noise[..., -1:], axis=1, keepdims=True)
         scale = tf.reduce_mean(p, axis=[1, 2], keepdims=True) / noise_power / tf.pow(10.0, snr / 10.0)
         p = p + on * scale * noise
-        return spec_augment(tf.math.log(p + layer.floor)[..., None], cfg), y
+        return spec_augment(tf.math.log(p + layer.floors)[..., None], cfg), y
 
     return augment
 
 
 def spec_augment(x, cfg):
-    """SpecAugment on a log-mel batch ``(B, T, M, 1)``: time and mel stripes set to each example's minimum."""
+    """SpecAugment on a log-mel batch ``(B, T, M, 1)``: time and mel stripes set to each example's minimum.
+
+    The minimum is taken above each band's floor, so bands with different floors (a pretrained
+    embedding's, :class:`~apps.speech.features.LogMel`'s ``extra_filters``) each get their own;
+    with one floor it is the example's minimum.
+    """
     b, frames, bins = tf.shape(x)[0], x.shape[1], x.shape[2]
     keep = tf.ones([b, frames, bins])
 
@@ -386,29 +392,33 @@ def spec_augment(x, cfg):
 
     keep = stripes(keep, cfg.time_masks, cfg.time_mask_frames, frames, 1)
     keep = stripes(keep, cfg.freq_masks, cfg.freq_mask_bins, bins, 2)[..., None]
-    floor = tf.reduce_min(x, axis=[1, 2, 3], keepdims=True)
+    floors = frontend(cfg).floors
+    if np.all(floors == floors[0]):
+        floor = tf.reduce_min(x, axis=[1, 2, 3], keepdims=True)
+    else:
+        base = np.log(floors)[None, None, :, None]
+        floor = tf.reduce_min(x - base, axis=[1, 2, 3], keepdims=True) + base
     return x * keep + floor * (1.0 - keep)
 
 
 @functools.lru_cache(maxsize=8)
-def _frontend(sample_rate, window_ms, hop_ms, fft_length, mel_bins) -> LogMel:
-    class _Cfg:
-        pass
-
-    c = _Cfg()
-    c.sample_rate, c.window_ms, c.hop_ms, c.fft_length, c.mel_bins = (
-        sample_rate,
-        window_ms,
-        hop_ms,
-        fft_length,
-        mel_bins,
+def _frontend(sample_rate, window_ms, hop_ms, fft_length, mel_bins, extra_filters) -> LogMel:
+    return logmel_layer(
+        types.SimpleNamespace(
+            sample_rate=sample_rate,
+            window_ms=window_ms,
+            hop_ms=hop_ms,
+            fft_length=fft_length,
+            mel_bins=mel_bins,
+            extra_filters=extra_filters,
+        )
     )
-    return logmel_layer(c)
 
 
 def frontend(cfg) -> LogMel:
     """The log-mel layer of ``cfg`` (one instance per feature setting)."""
-    return _frontend(cfg.sample_rate, cfg.window_ms, cfg.hop_ms, cfg.fft_length, cfg.mel_bins)
+    extra = "speech_embedding" if getattr(cfg, "embedding_head", False) else ""
+    return _frontend(cfg.sample_rate, cfg.window_ms, cfg.hop_ms, cfg.fft_length, cfg.mel_bins, extra)
 
 
 def resynthesize(signal, keep, cfg) -> np.ndarray:
@@ -417,8 +427,9 @@ def resynthesize(signal, keep, cfg) -> np.ndarray:
 
 
 def feature_shape(cfg) -> tuple[int, int, int]:
-    """The model input: ``(frames, mel_bins, 1)``."""
-    return (frontend(cfg).frames(cfg.clip_samples), cfg.mel_bins, 1)
+    """The model input: ``(frames, bands, 1)``; the bands are ``mel_bins`` (+ 32 with ``embedding_head``)."""
+    layer = frontend(cfg)
+    return (layer.frames(cfg.clip_samples), layer.bins, 1)
 
 
 def dataset(cfg, split: str) -> tf.data.Dataset:

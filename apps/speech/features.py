@@ -37,6 +37,20 @@ def mel_matrix(num_mel_bins: int, fft_length: int, sample_rate: int, lower_hz: f
     return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
 
 
+def _extra_filters(name: str, fft_length: int, sample_rate: int) -> np.ndarray:
+    """A pretrained model's own ``(filterbank, floor)``, by name (only ``speech_embedding`` so far)."""
+    from apps.speech import embedding
+
+    if name != "speech_embedding":
+        raise ValueError(f"Unknown extra_filters={name!r}. Expected 'speech_embedding'.")
+    if (fft_length, sample_rate) != (embedding.FFT_LENGTH, embedding.SAMPLE_RATE):
+        raise ValueError(
+            f"The speech embedding's bands need a {embedding.FFT_LENGTH}-point FFT at "
+            f"{embedding.SAMPLE_RATE} Hz, got {fft_length} at {sample_rate}."
+        )
+    return embedding.mel_filters(), embedding.FLOOR
+
+
 @keras.saving.register_keras_serializable(package="glasswing")
 class LogMel(keras.layers.Layer):
     """Waveform batch ``(B, samples)`` -> log-mel ``(B, frames, num_mel_bins, 1)``.
@@ -45,6 +59,10 @@ class LogMel(keras.layers.Layer):
     then ``log(mel + floor)``. ``keras.ops.stft`` zero-pads the window to
     ``fft_length`` and frames at that length, so ``frames = 1 + (samples -
     fft_length) // frame_step``. No weights: everything follows from the config.
+
+    ``extra_filters="speech_embedding"`` appends the 32 bands the pretrained speech
+    embedding reads (:mod:`apps.speech.embedding`, the same STFT), so one cached,
+    augmented log-mel feeds both a DS-CNN (the first ``num_mel_bins``) and the embedding.
     """
 
     def __init__(
@@ -57,13 +75,26 @@ class LogMel(keras.layers.Layer):
         lower_hz: float = 20.0,
         upper_hz: float = 7_600.0,
         floor: float = 1e-6,
+        extra_filters: str = "",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.sample_rate, self.frame_length, self.frame_step = sample_rate, frame_length, frame_step
         self.fft_length, self.num_mel_bins = fft_length, num_mel_bins
         self.lower_hz, self.upper_hz, self.floor = lower_hz, upper_hz, floor
+        self.extra_filters = extra_filters
         self._mel = mel_matrix(num_mel_bins, fft_length, sample_rate, lower_hz, upper_hz)
+        # Each band's floor: the extra filters keep the one their model was trained with.
+        self.floors = np.full(num_mel_bins, floor, np.float32)
+        if extra_filters:
+            extra, extra_floor = _extra_filters(extra_filters, fft_length, sample_rate)
+            self._mel = np.concatenate([self._mel, extra], 1)
+            self.floors = np.concatenate([self.floors, np.full(extra.shape[1], extra_floor, np.float32)])
+
+    @property
+    def bins(self) -> int:
+        """Bands in the output: ``num_mel_bins``, plus the extra filters' own."""
+        return self._mel.shape[1]
 
     def frames(self, samples: int) -> int:
         """How many frames a clip of ``samples`` samples gives."""
@@ -88,14 +119,16 @@ class LogMel(keras.layers.Layer):
         mel = keras.ops.concatenate(
             [
                 keras.ops.matmul(power, keras.ops.convert_to_tensor(self._mel[:, i : i + step], power.dtype))
-                for i in range(0, self.num_mel_bins, step)
+                for i in range(0, self.bins, step)
             ],
             axis=-1,
         )
-        return keras.ops.expand_dims(keras.ops.log(mel + self.floor), -1)
+        return keras.ops.expand_dims(
+            keras.ops.log(mel + keras.ops.convert_to_tensor(self.floors, mel.dtype)), -1
+        )
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.frames(input_shape[1]), self.num_mel_bins, 1)
+        return (input_shape[0], self.frames(input_shape[1]), self.bins, 1)
 
     def _window(self) -> np.ndarray:
         """The analysis window exactly as ``keras.ops.stft`` builds it: periodic Hann, zero-padded
@@ -116,7 +149,7 @@ class LogMel(keras.layers.Layer):
         ``keep``: ``resynthesize(w, k) + resynthesize(w, 1 - k) == resynthesize(w, 1)``.
         """
         signal = np.asarray(waveform, np.float64).reshape(-1)
-        keep = np.asarray(keep, np.float64).reshape(self.frames(len(signal)), self.num_mel_bins)
+        keep = np.asarray(keep, np.float64).reshape(self.frames(len(signal)), self.bins)
         window, step, size = self._window(), self.frame_step, self.fft_length
         starts = np.arange(len(keep)) * step
         spectrum = np.fft.rfft(np.stack([signal[s : s + size] for s in starts]) * window, axis=-1)
@@ -141,6 +174,7 @@ class LogMel(keras.layers.Layer):
             "lower_hz": self.lower_hz,
             "upper_hz": self.upper_hz,
             "floor": self.floor,
+            "extra_filters": self.extra_filters,
         }
 
 
@@ -152,5 +186,6 @@ def logmel_layer(cfg) -> LogMel:
         frame_step=round(cfg.hop_ms * cfg.sample_rate / 1000),
         fft_length=cfg.fft_length,
         num_mel_bins=cfg.mel_bins,
+        extra_filters=getattr(cfg, "extra_filters", ""),
         name="logmel",
     )

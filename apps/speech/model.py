@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from apps.speech import data
+from apps.speech import data, embedding
 
 
 @keras.saving.register_keras_serializable(package="glasswing_speech")
@@ -39,6 +39,16 @@ class UtteranceNorm(keras.layers.Layer):
         return {**super().get_config(), "floor": self.floor}
 
 
+def _embedding_branch(inputs, cfg, reg):
+    """The frozen pretrained speech embedding on the last 32 bands, under a trained dense layer."""
+    x = layers.Cropping2D(((0, 0), (cfg.mel_bins, 0)), name="embedding_bands")(inputs)
+    x = embedding.build_stack(inputs.shape[1])(embedding.EmbeddingInput(name="embedding_input")(x))
+    x = layers.BatchNormalization(name="embedding_bn")(layers.Flatten(name="embedding_flat")(x))
+    return layers.Dense(
+        cfg.embedding_units, activation="relu", kernel_regularizer=reg, name="embedding_dense"
+    )(x)
+
+
 def build(cfg) -> keras.Model:
     """The compiled DS-CNN for ``cfg`` (input: log-mel ``(frames, mel_bins, 1)``)."""
     # Keras' own BatchNorm, not apps.layers.FusedBatchNormalization (2.1x faster steps):
@@ -47,11 +57,15 @@ def build(cfg) -> keras.Model:
     # (bench/results.md, "The default recipe with the fused layer, 3 seeds").
     reg = keras.regularizers.L2(cfg.weight_decay) if cfg.weight_decay else None
     inputs = keras.Input(data.feature_shape(cfg), name="logmel")
+    x = inputs
+    if cfg.embedding_head:
+        # The DS-CNN reads the first mel_bins bands; the embedding's own 32 follow them.
+        x = layers.Cropping2D(((0, 0), (0, inputs.shape[2] - cfg.mel_bins)), name="dscnn_bands")(inputs)
     if cfg.input_norm == "utterance":
-        x = UtteranceNorm(name="input_norm")(inputs)
+        x = UtteranceNorm(name="input_norm")(x)
     else:
         # Log-mel values sit around -14..5; a batch norm on the input learns that scale.
-        x = layers.BatchNormalization(name="input_norm")(inputs)
+        x = layers.BatchNormalization(name="input_norm")(x)
     x = layers.Conv2D(
         cfg.filters,
         (10, 4),
@@ -75,6 +89,8 @@ def build(cfg) -> keras.Model:
         x = layers.Conv2D(cfg.filters, 1, use_bias=False, kernel_regularizer=reg, name=f"block{i}_pw")(x)
         x = layers.ReLU(name=f"block{i}_pw_relu")(layers.BatchNormalization(name=f"block{i}_pw_bn")(x))
     x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if cfg.embedding_head:
+        x = layers.Concatenate(name="joined")([x, _embedding_branch(inputs, cfg, reg)])
     x = layers.Dropout(cfg.dropout, name="dropout")(x)
     outputs = layers.Dense(len(data.labels(cfg)), activation="softmax", dtype="float32", name="probs")(x)
     model = keras.Model(inputs, outputs, name="ds_cnn")

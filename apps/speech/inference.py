@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.speech import audio, data
+from apps.speech import audio, data, embedding
 from apps.speech.config import Config
 
 
@@ -58,5 +58,11 @@ def metadata(cfg) -> dict:
         "features_in_graph": (
             f"log-mel: {cfg.window_ms:g} ms Hann window, {cfg.hop_ms:g} ms hop, FFT {cfg.fft_length}, "
             f"{cfg.mel_bins} mel bins, log(mel power + 1e-6)"
+            + (
+                f", then the pretrained speech embedding's {embedding.MEL_BINS} bands, log(mel power + "
+                f"{embedding.FLOOR:.3g})"
+                if cfg.embedding_head
+                else ""
+            )
         ),
     }

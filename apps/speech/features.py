@@ -37,7 +37,7 @@ def mel_matrix(num_mel_bins: int, fft_length: int, sample_rate: int, lower_hz: f
     return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
 
 
-def _extra_filters(name: str, fft_length: int, sample_rate: int) -> np.ndarray:
+def _extra_filters(name: str, fft_length: int, sample_rate: int) -> tuple[np.ndarray, float]:
     """A pretrained model's own ``(filterbank, floor)``, by name (only ``speech_embedding`` so far)."""
     from apps.speech import embedding
 

@@ -159,3 +159,27 @@ def test_embedding_head_trains_exports_and_runs_on_waveforms(speech_data_dir, tm
         lite = LiteRTModel(folder / "tflite" / f"{mode}.tflite")
         assert list(lite.input_details["shape"]) == [1, loaded_cfg.clip_samples]
         assert np.abs(lite(waves) - keras_probs).max() < tolerance, mode
+
+
+def test_float16_tflite_of_the_bands_keeps_digital_silence_finite(tmp_path):
+    """The embedding bands' floor (~1e-19) is below float16's range: it must not become log(0)."""
+    import keras
+    import tensorflow as tf
+
+    from apps.litert import LiteRTModel
+    from apps.speech import data
+
+    inputs = keras.Input((16000,))
+    model = keras.Model(inputs, data.frontend(_head_cfg())(inputs))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    path = tmp_path / "bands.tflite"
+    path.write_bytes(converter.convert())
+    silence_and_speechlike = np.stack(
+        [np.zeros(16000), 0.1 * np.random.default_rng(0).standard_normal(16000)]
+    ).astype(np.float32)
+    lite, ours = LiteRTModel(path)(silence_and_speechlike), np.asarray(model(silence_and_speechlike))
+    assert np.isfinite(lite).all()
+    np.testing.assert_allclose(lite, ours, atol=0.05)
+    assert ours[0, 0, -1, 0] == pytest.approx(np.log(embedding.FLOOR), abs=1e-3)

@@ -123,9 +123,17 @@ class LogMel(keras.layers.Layer):
             ],
             axis=-1,
         )
-        return keras.ops.expand_dims(
-            keras.ops.log(mel + keras.ops.convert_to_tensor(self.floors, mel.dtype)), -1
-        )
+        logmel = keras.ops.log(mel[..., : self.num_mel_bins] + self.floor)
+        if self.bins > self.num_mel_bins:
+            # log(mel + floor) as logaddexp(log mel, log floor): the extra filters' floor (~1e-19)
+            # is below float16's range, and a float16 .tflite stored it as 0 (digital silence gave
+            # -inf, then NaN). Its log (-43.8) is an ordinary float16 number; log(0) = -inf is safe here.
+            extra = keras.ops.logaddexp(
+                keras.ops.log(mel[..., self.num_mel_bins :]),
+                keras.ops.convert_to_tensor(np.log(self.floors[self.num_mel_bins :]), mel.dtype),
+            )
+            logmel = keras.ops.concatenate([logmel, extra], axis=-1)
+        return keras.ops.expand_dims(logmel, -1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.frames(input_shape[1]), self.bins, 1)

@@ -410,8 +410,8 @@ def _frontend(sample_rate, window_ms, hop_ms, fft_length, mel_bins, extra_filter
             hop_ms=hop_ms,
             fft_length=fft_length,
             mel_bins=mel_bins,
-            extra_filters=extra_filters,
-        )
+        ),
+        extra_filters,
     )
 
 

@@ -70,6 +70,21 @@ def mel_filters() -> np.ndarray:
     return _graph(MEL_FILE)[1]["1.melW"].astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1)
+def _bands():
+    """The app's LogMel with only the package's bands (built once: it reads the ONNX filterbank)."""
+    from apps.speech.features import LogMel
+
+    return LogMel(
+        sample_rate=SAMPLE_RATE,
+        frame_length=WINDOW,
+        frame_step=HOP,
+        fft_length=FFT_LENGTH,
+        num_mel_bins=0,
+        extra_filters="speech_embedding",
+    )
+
+
 def frontend(waveform):
     """Float waveforms ``(B, samples)`` in [-1, 1] -> the stack's input ``(B, frames, 32, 1)``.
 
@@ -78,17 +93,7 @@ def frontend(waveform):
     package's STFT kernels hold), then :class:`EmbeddingInput`. A model with ``embedding_head``
     computes the same from the cached log-mel.
     """
-    from apps.speech.features import LogMel
-
-    bands = LogMel(
-        sample_rate=SAMPLE_RATE,
-        frame_length=WINDOW,
-        frame_step=HOP,
-        fft_length=FFT_LENGTH,
-        num_mel_bins=0,
-        extra_filters="speech_embedding",
-    )
-    return EmbeddingInput()(bands(waveform))
+    return EmbeddingInput()(_bands()(waveform))
 
 
 @keras.saving.register_keras_serializable(package="glasswing_speech")

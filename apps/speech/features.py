@@ -186,14 +186,14 @@ class LogMel(keras.layers.Layer):
         }
 
 
-def logmel_layer(cfg) -> LogMel:
-    """The front-end of an app Config (its ``*_ms``, ``mel_bins`` and rate fields)."""
+def logmel_layer(cfg, extra_filters: str = "") -> LogMel:
+    """The front-end of an app Config (its ``*_ms``, ``mel_bins`` and rate fields), plus ``extra_filters``."""
     return LogMel(
         sample_rate=cfg.sample_rate,
         frame_length=round(cfg.window_ms * cfg.sample_rate / 1000),
         frame_step=round(cfg.hop_ms * cfg.sample_rate / 1000),
         fft_length=cfg.fft_length,
         num_mel_bins=cfg.mel_bins,
-        extra_filters=getattr(cfg, "extra_filters", ""),
+        extra_filters=extra_filters,
         name="logmel",
     )

@@ -67,13 +67,19 @@ def _field_names(app) -> set[str]:
 
 
 def backbone_layers(model) -> list:
-    """The layers with weights below the output layer, input side first; a nested model's own layers."""
+    """The layers with weights below the output layer, input side first; a nested model's own layers.
+
+    A nested model the app built frozen (``trainable=False``: speech's pretrained embedding)
+    is left out: it stays frozen, and does not count in the fraction that fine-tuning freezes.
+    """
     import keras
 
     layers = []
     for layer in model.layers[:-1]:
         if isinstance(layer, keras.Model):  # a keras.applications backbone: freeze it layer by layer
-            layers += _weighted_layers(layer)
+            # A child set trainable would count in the outer model's trainable weights even
+            # under its frozen parent, so a frozen sub-model's layers are never touched.
+            layers += _weighted_layers(layer) if layer.trainable else []
         elif layer.weights:
             layers.append(layer)
     return layers

@@ -310,6 +310,26 @@ def test_transfer_copies_the_backbone_and_freezes_the_asked_fraction():
     assert model.layers[-1].trainable
 
 
+def test_fine_tuning_leaves_a_sub_model_the_app_froze_frozen():
+    """Speech's pretrained embedding is a frozen nested model: unfreezing the backbone skips it."""
+    import keras
+
+    from apps import transfer
+
+    inner_in = keras.Input((4,))
+    pretrained = keras.Model(inner_in, keras.layers.Dense(3, name="kept")(inner_in), name="pretrained")
+    pretrained.trainable = False
+    inputs = keras.Input((4,))
+    x = keras.layers.Concatenate()([pretrained(inputs), keras.layers.Dense(2, name="trained")(inputs)])
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    model.compile(optimizer="adam", loss="mse")
+    assert [layer.name for layer in transfer.backbone_layers(model)] == ["trained"]
+    transfer.set_frozen(model, 0.0)
+    assert {v.path for v in model.trainable_weights} == {
+        "trained/kernel", "trained/bias", "head/kernel", "head/bias"
+    }  # fmt: skip
+
+
 @pytest.mark.slow  # MobileNetV3 training, ~15 s: kept out of `make test`'s 10 min
 def test_a_keras_applications_backbone_starts_from_a_local_weights_file(capsys, tmp_path):
     import keras

@@ -145,6 +145,32 @@ def test_grad_cam_reaches_the_last_conv_inside_a_nested_model():
     np.testing.assert_allclose(result.extra["cam"], expected, rtol=1e-4, atol=1e-7)
 
 
+def test_grad_cam_passes_over_a_frozen_side_model_and_follows_the_graph():
+    """A frozen pretrained branch beside a trained conv (speech's embedding_head): the trained map.
+
+    The layer list interleaves the branches (``a_conv, a_bn, side, a_relu, b_bn, ...``): its
+    last conv is the frozen one's, and a walk down the list steps from it into the other branch.
+    """
+    import keras
+
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((12, 12, 1))
+    a = keras.layers.Conv2D(6, 3, padding="same", use_bias=False, name="a_conv")(inputs)
+    a = keras.layers.ReLU(name="a_relu")(keras.layers.BatchNormalization(name="a_bn")(a))
+    side_in = keras.Input((12, 12, 1))
+    side = keras.Model(side_in, keras.layers.Conv2D(4, 3, strides=4, name="side_conv")(side_in), name="side")
+    side.trainable = False
+    b = keras.layers.Flatten(name="b_flat")(keras.layers.BatchNormalization(name="b_bn")(side(inputs)))
+    joined = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(a), b])
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(joined))
+    assert _model.rectified_conv_layer(model).name == "a_relu"
+    side.trainable = True  # unfrozen, it is a trained conv too and the last one (the walk stays in its model)
+    assert _model.rectified_conv_layer(model).name == "side_conv"
+    x = np.random.default_rng(0).uniform(0, 1, (12, 12, 1)).astype(np.float32)
+    side.trainable = False
+    assert xai.EXPLAINERS["grad_cam"].explain(IMAGE_APP, model, x, target=0).extra["layer"] == "a_relu"
+
+
 def _band_region(label: int) -> np.ndarray:
     region = np.zeros((28, 28, 1), dtype=bool)
     region[2 * label + 4 : 2 * label + 6] = True

@@ -162,13 +162,27 @@ def find_layer(model, name: str):
 def last_conv_layer(model):
     """The last convolution layer in ``model``, searching nested sub-models.
 
+    A frozen nested sub-model beside trained convolutions (a pretrained feature extractor
+    the app keeps frozen, e.g. speech's ``embedding_head``) is passed over: its last map is
+    a side branch, not the map the trained layers localize on. When every convolution sits
+    in frozen sub-models (a frozen ``keras.applications`` backbone), the last of them is it.
+
     Raises:
         GlasswingError: The model has no convolution layer.
     """
+    import keras
+
     convs = [layer for layer in iter_layers(model) if type(layer).__name__ in CONV_TYPES]
     if not convs:
         raise GlasswingError(f"Model {model.name!r} has no convolution layer, so Grad-CAM does not apply.")
-    return convs[-1]
+    frozen = {
+        id(inner)
+        for sub in iter_layers(model)
+        if isinstance(sub, keras.Model) and not sub.trainable
+        for inner in iter_layers(sub)
+    }
+    trained = [layer for layer in convs if id(layer) not in frozen]
+    return (trained or convs)[-1]
 
 
 # Layers that only rectify a convolution's output; with any BatchNormalization (subclasses such
@@ -182,22 +196,28 @@ def _is_conv_tail(layer) -> bool:
     return isinstance(layer, keras.layers.BatchNormalization) or type(layer).__name__ in _CONV_TAIL
 
 
+def _only_consumer(layer, members: set):
+    """The one layer of ``members`` that reads ``layer``'s output, or None (none, or several)."""
+    consumers = {id(node.operation): node.operation for node in layer._outbound_nodes}
+    inside = [op for key, op in consumers.items() if key in members]
+    return inside[0] if len(inside) == 1 else None
+
+
 def rectified_conv_layer(model):
     """The last convolution's output as the next layers see it: after its BatchNorm and activation.
 
     Grad-CAM weights feature maps by their gradients; the raw conv output (before
-    BatchNorm shifts it and ReLU zeroes it) is not the map the classifier reads.
+    BatchNorm shifts it and ReLU zeroes it) is not the map the classifier reads. The
+    walk follows the graph (the layer that reads the output), not the layer list, which
+    interleaves parallel branches.
 
     Raises:
         GlasswingError: The model has no convolution layer.
     """
-    layers = list(iter_layers(model))
-    last = layers.index(last_conv_layer(model))
-    chosen = layers[last]
-    for layer in layers[last + 1 :]:
-        if not _is_conv_tail(layer):
-            break
-        chosen = layer
+    members = {id(layer) for layer in iter_layers(model)}
+    chosen = last_conv_layer(model)
+    while (after := _only_consumer(chosen, members)) is not None and _is_conv_tail(after):
+        chosen = after
     return chosen
 
 

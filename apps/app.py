@@ -66,6 +66,9 @@ class TrainConfig:
 
     # An app's small-model settings for tiny(): a class attribute, not a field.
     TINY: ClassVar[dict] = {}
+    # Fields whose default changed after models were saved without them: a config.json that
+    # lacks the key was trained with this value, not today's default (config_from_dict).
+    SAVED_BEFORE: ClassVar[dict] = {}
     # The integer fields that set the model's width (channels, units): what a default
     # distillation student shrinks (apps/optimize/distill.py). Declared, not guessed from names.
     WIDTHS: ClassVar[tuple[str, ...]] = ()
@@ -412,7 +415,8 @@ def config_to_dict(cfg) -> dict:
 def config_from_dict(app: App, values: dict):
     """Rebuilds an app's Config from ``config.json``, ignoring unknown keys.
 
-    Unknown keys are dropped so artifacts written by an older version still load.
+    Unknown keys are dropped so artifacts written by an older version still load, and a key
+    such a version did not write takes the Config's ``SAVED_BEFORE`` value when it has one.
 
     Raises:
         GlasswingError: Not a JSON object, a value of the wrong type (a string
@@ -422,7 +426,8 @@ def config_from_dict(app: App, values: dict):
         raise GlasswingError(f"config.json of {app.name!r} is not a JSON object; retrain the model.")
     hints = typing.get_type_hints(app.Config)
     names = {f.name for f in dataclasses.fields(app.Config)}
-    values = {k: v for k, v in values.items() if k in names}
+    saved_before = getattr(app.Config, "SAVED_BEFORE", {})  # test apps may use a plain dataclass
+    values = {k: v for k, v in {**saved_before, **values}.items() if k in names}
     for key, value in values.items():
         expected = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}.get(hints.get(key))
         if expected and (

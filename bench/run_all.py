@@ -215,11 +215,22 @@ def main() -> None:
                     *(("--speech-dev", dev) if dev else ()),
                 ),
                 # The speech model per held-out voice engine, and per speaker of the recordings; then
-                # Google's pretrained speech embedding under a head, alone and averaged with it.
+                # Google's pretrained speech embedding under a head, alone and averaged with it; then
+                # 10-minute recordings scanned as `predict --scan` does, by Keras and the int8 file.
                 *(
                     [
-                        _python(script, f"{args.models_dir}/speech", *recordings)
-                        for script in ("bench/speech_voices.py", "bench/speech_embedding.py")
+                        *(
+                            _python(script, f"{args.models_dir}/speech", *recordings)
+                            for script in ("bench/speech_voices.py", "bench/speech_embedding.py")
+                        ),
+                        _python(
+                            "bench/speech_scan.py",
+                            f"{args.models_dir}/speech",
+                            "--tflite",
+                            "int8",
+                            "--seeds",
+                            "5",
+                        ),
                     ]
                     if "speech" in trained
                     else []

@@ -5,6 +5,7 @@ LiteRT interpreter with 1 thread (and the Keras model called directly and as a
 ``tf.function``), and prints ratios. Needs ``glasswing export APP --quant all``.
 
     python bench/tflite.py [APP] [--models-dir models] [--runs 300] [--markdown PATH]
+        [--against OTHER_MODELS_DIR]   # also that folder's files of APP, interleaved in the same run
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--models-dir", default="models")
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--markdown", default=None, help="append this app's table to this file")
+    parser.add_argument("--against", default=None, help="another models dir: its APP files run alongside")
     args = parser.parse_args()
 
     import numpy as np
@@ -53,6 +55,12 @@ def main() -> None:
     compiled = tf.function(lambda t: model(t, training=False))
     runners = {"keras direct": lambda t: model(t, training=False), "keras tf.function": compiled}
     runners |= {f"tflite {m}": LiteRTModel(p, num_threads=1) for m, p in files.items()}
+    if args.against:  # e.g. the model this one replaces: its files on the same waveform, interleaved
+        other = Path(args.against) / app.name / "tflite"
+        for m in QUANT_MODES:
+            if (other / f"{m}.tflite").is_file():
+                files[f"against {m}"] = other / f"{m}.tflite"
+                runners[f"tflite against {m}"] = LiteRTModel(files[f"against {m}"], num_threads=1)
     medians = interleaved_latency(runners, x, args.runs)  # interleaved: noise hits every runner alike
 
     print(f"{app.name}: single-example latency, median of {args.runs} interleaved runs, {cpu_name()}")

@@ -36,7 +36,7 @@ def speech_models(tmp_path_factory, speech_data_dir):
 def test_speech_playground_feeds_the_waveform_tflite(speech_models, monkeypatch):
     at = open_page(speech_models, monkeypatch, "speech", "playground")
     current = at.session_state["glasswing_input:speech"]
-    assert current.x.shape == (97, 40, 1) and current.raw.shape == (16_000,)
+    assert current.x.shape == (97, 40 + 32, 1) and current.raw.shape == (16_000,)  # DS-CNN + embedding bands
     keras_pred, lite_pred = (m.value for m in at.metric)
     assert keras_pred == lite_pred
     at.selectbox(key="playground:mode").set_value("int8").run()

@@ -83,6 +83,19 @@ def _head_cfg(**overrides):
     return APP.Config.tiny(embedding_head=True, **overrides)
 
 
+def test_the_embedding_is_the_default_and_older_models_load_without_it():
+    """A config.json written before ``embedding_head`` existed is a DS-CNN alone (the field's
+    default is True now; those models take 40 bands)."""
+    from apps.app import config_from_dict, config_to_dict
+    from apps.speech import APP
+
+    assert APP.Config().embedding_head and not APP.Config.tiny().embedding_head
+    saved = config_to_dict(APP.Config())
+    assert config_from_dict(APP, saved).embedding_head
+    older = {k: v for k, v in saved.items() if k != "embedding_head"}
+    assert config_from_dict(APP, older) == APP.Config(embedding_head=False)
+
+
 def test_logmel_appends_the_embedding_bands_with_their_own_floor(clips):
     from apps.speech import data
     from apps.speech.features import LogMel

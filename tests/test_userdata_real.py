@@ -16,11 +16,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import own_data  # noqa: E402
 
 pytestmark = pytest.mark.slow
-# From the committed spotter (trained with neighbouring-word context), 10 examples per word,
-# four runs (seeds 0, 0, 1, 2; training is not bit-reproducible on CPU threads):
-# all 180 test clips 0.861-0.900, the new words alone 0.767 / 0.833 / 0.856 / 0.900.
-# Before the context augmentation: 0.933 +- 0.025 and 0.933 +- 0.056 over 3 seeds. The
-# augmentation bought real recordings 39 -> 46 of 52 and cost this (bench/results.md).
+# From the committed spotter (the DS-CNN beside the frozen pretrained embedding), 10 examples
+# per word, 3 seeds: all 180 test clips 0.883 +- 0.045, the new words alone 0.811 +- 0.069; the
+# same architecture from scratch (its embedding still pretrained) 0.750 +- 0.039. From the DS-CNN
+# alone it replaced, in the same run: 0.904 +- 0.008 and 0.841 +- 0.023, scratch 0.167 (chance).
 FEW_SHOT_FLOOR = 0.80
 NEW_WORDS_FLOOR = 0.70
 
@@ -55,8 +54,9 @@ def test_ten_recordings_per_new_word_make_a_usable_spotter_for_unseen_voices(tmp
     ]
     assert own_data._user_class_accuracy(metrics, folder) >= NEW_WORDS_FLOOR
     assert metrics["accuracy"] >= FEW_SHOT_FLOOR
-    # Starting from the committed spotter is what makes ten recordings enough.
-    assert metrics["accuracy"] > metrics["baselines"][own_data.SCRATCH]["accuracy"] + 0.3
+    # Starting from the committed spotter beats the same architecture from scratch, whose frozen
+    # pretrained embedding alone already hears the new words (by 0.10-0.19 over 3 seeds).
+    assert metrics["accuracy"] > metrics["baselines"][own_data.SCRATCH]["accuracy"] + 0.05
 
 
 def test_real_digits_fine_tuned_from_fashion_mnist_beat_scratch(tmp_path):

@@ -17,7 +17,10 @@ APP = App(
     labels=data.labels,
     fake_batch=data.fake_batch,
     prepare=data.prepare,
-    description="Spoken keyword spotter (DS-CNN on log-mel, 20 words + unknown + silence)",
+    description=(
+        "Spoken keyword spotter (DS-CNN on log-mel, by default beside a frozen pretrained speech "
+        "embedding; 20 words + unknown + silence)"
+    ),
     load_preprocess=inference.load_preprocess,
     raw=RawInput(
         frontend=data.frontend,

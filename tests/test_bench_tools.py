@@ -15,6 +15,7 @@ import flops  # noqa: E402
 import nyt_raters  # noqa: E402
 import peers  # noqa: E402
 import sentiment_lexicon  # noqa: E402
+import speech_scan  # noqa: E402
 import train as train_bench  # noqa: E402
 
 
@@ -265,3 +266,25 @@ def test_epoch_table_leaves_the_tracing_epoch_out_of_the_ratio():
     text = epochs.table("image", runs)
     assert text.count("| one iterator |") == 2 and "| iterator per epoch | 2 | 16.00 |" in text
     assert "one iterator 21.00 s, iterator per epoch 28.00 s; ratio **0.750**" in text
+
+
+def test_speech_scan_counts_slots_once_and_the_background_by_detection():
+    from apps.scan import Detection
+
+    slots = [(7.5, "yes", True), (22.5, "house", False), (37.5, "stop", True)]
+
+    def d(label, start):
+        return Detection(label, start, start + 1.0, 0.9, 1)
+
+    found = [
+        d("yes", 7.0), d("yes", 8.25),  # one keyword, two detections: found once
+        d("up", 8.75),  # the tail of "yes" read as another keyword
+        d("no", 22.0), d("go", 23.0),  # another word that fired twice: one word taken
+        d("left", 30.0), d("left", 50.0),  # no word said there
+    ]  # fmt: skip
+    assert speech_scan.score(found, slots) == {
+        "keywords found": 1,
+        "keywords with another keyword too": 1,
+        "other words taken for a keyword": 1,
+        "detections in background": 2,
+    }

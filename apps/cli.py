@@ -184,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="--scan: lowest top-1 probability that counts as a detection (default: 0.5)",
     )
+    p.add_argument(
+        "--min-windows",
+        type=int,
+        default=None,
+        help="--scan: fewest agreeing windows in a detection, except at the recording's edges "
+        "(default: 2; 1 reports every window)",
+    )
 
     p = verbs.add_parser(
         "explain", help="explain one prediction of the trained model, or what it relies on (--global)"
@@ -497,7 +504,7 @@ def _cmd_predict(args) -> int:
         )
     if args.scan:
         return _scan(args)
-    _refuse_given(args, ("min_prob",), "it is the detection threshold of --scan")
+    _refuse_given(args, ("min_prob", "min_windows"), "they are the detection thresholds of --scan")
     app, folder, cfg, model, x = _load_for_input(args)
     labels = app.labels(cfg)
     _say_input_note(folder, x)
@@ -543,6 +550,9 @@ def _scan(args) -> int:
     min_prob = _given_or(args.min_prob, 0.5)
     if not 0.0 < min_prob <= 1.0:
         raise GlasswingError(f"--min-prob must be in (0, 1], got {min_prob}.")
+    min_windows = _given_or(args.min_windows, scan.MIN_WINDOWS)
+    if min_windows < 1:
+        raise GlasswingError(f"--min-windows must be 1 or more, got {min_windows}.")
     app, folder, cfg, model = _load_trained(args, check=scan.require_scannable)
     lite = _exported(app, folder, args.tflite) if args.tflite else None
     signals, spans, note = scan.windows(app, cfg, _raw_input(app, args))
@@ -553,9 +563,9 @@ def _scan(args) -> int:
         keras_top, probs = probs.argmax(1), lite(signals)
         agree = int((probs.argmax(1) == keras_top).sum())
         print(f"{args.tflite}.tflite: top-1 agrees with the Keras model on {agree}/{len(signals)} windows")
-    found = scan.detections(probs, spans, app.labels(cfg), min_prob)
+    found = scan.detections(probs, spans, app.labels(cfg), min_prob, min_windows)
     if not found:
-        print(f"no keyword heard with probability >= {min_prob:g} in any window")
+        print(f"no keyword heard with probability >= {min_prob:g} in {min_windows} or more windows")
         return 0
     print(f"{'from s':>8s}{'to s':>8s}  {'keyword':20s}{'prob':>8s}{'windows':>9s}")
     for d in found:

@@ -6,7 +6,7 @@ is built: 20 keywords (one of each) and 20 other words, in shuffled order, one e
 15 s, each said once by a held-out test voice of the dataset (a clean rendering: no
 room or line), over Gaussian background noise at -50 dBFS RMS. Each model folder (and
 its exported ``--tflite`` files) scans the same recordings with ``apps.scan``, exactly
-as ``--scan`` does, and is scored on:
+as ``--scan`` does (with each ``--min-windows``), and is scored on:
 
 - keywords found: the keyword's slot has a detection of that keyword;
 - keywords with another keyword too: its slot also has a detection of another keyword
@@ -14,12 +14,14 @@ as ``--scan`` does, and is scored on:
 - other words taken for a keyword: the slot of another word has a detection;
 - detections in the background: anywhere no word was said.
 
-    python bench/speech_scan.py models/speech OTHER_MODEL_DIR [--tflite int8] [--seeds 3]
+    python bench/speech_scan.py models/speech OTHER_MODEL_DIR [--tflite int8] [--seeds 5]
+        [--split validation] [--min-windows 1 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 from pathlib import Path
@@ -38,12 +40,14 @@ PEAK = 0.5  # each word's peak level
 SAMPLE_RATE = 16_000
 
 
-def recording(data_dir: Path, seed: int) -> tuple[np.ndarray, list[tuple[float, str, bool]]]:
-    """The seed's recording and its slots ``(start s, word, is a keyword)``."""
+def recording(
+    data_dir: Path, seed: int, split: str = "test"
+) -> tuple[np.ndarray, list[tuple[float, str, bool]]]:
+    """The seed's recording by ``split``'s voices, and its slots ``(start s, word, is a keyword)``."""
     from apps.speech import synth
 
     rng = np.random.default_rng(seed)
-    rows = [r for r in synth.read_manifest(data_dir) if r["split"] == "test"]
+    rows = [r for r in synth.read_manifest(data_dir) if r["split"] == split]
 
     def pick(candidates: list[dict]) -> dict:
         return candidates[rng.integers(len(candidates))]
@@ -96,6 +100,10 @@ def main() -> None:
     parser.add_argument("--tflite", nargs="*", default=[], help="also scan with these exported files")
     parser.add_argument("--seeds", type=int, default=1, help="recordings (seeds 0..N-1)")
     parser.add_argument("--data", default="data/speech", help="the prepared speech dataset")
+    parser.add_argument("--split", default="test", help="whose voices say the words (validation: to choose)")
+    parser.add_argument(
+        "--min-windows", type=int, nargs="+", default=[1, 2], help="scan.detections' min_windows to compare"
+    )
     parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()
 
@@ -109,17 +117,19 @@ def main() -> None:
     totals: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            audio, slots = recording(Path(args.data), seed)
+            audio, slots = recording(Path(args.data), seed, args.split)
             path = Path(tmp) / f"scan{seed}.wav"
             soundfile.write(path, audio, SAMPLE_RATE)
             for folder, cfg, model in loaded:
                 signals, spans, _ = scan.windows(APP, cfg, path)
                 runs = {"Keras": scan.classify(APP, model, cfg, signals)}
                 runs.update({m: LiteRTModel(folder / "tflite" / f"{m}.tflite")(signals) for m in args.tflite})
-                for how, probs in runs.items():
-                    counts = score(scan.detections(probs, spans, APP.labels(cfg)), slots)
-                    print(f"seed {seed} {folder} {how}: {counts}", flush=True)
-                    total = totals.setdefault(f"{folder} ({how})", dict.fromkeys(counts, 0))
+                for (how, probs), least in itertools.product(runs.items(), args.min_windows):
+                    found = scan.detections(probs, spans, APP.labels(cfg), min_windows=least)
+                    counts = score(found, slots)
+                    name = f"{folder} ({how}, min_windows {least})"
+                    print(f"seed {seed} {name}: {counts}", flush=True)
+                    total = totals.setdefault(name, dict.fromkeys(counts, 0))
                     for key, value in counts.items():
                         total[key] += value
     keys = list(next(iter(totals.values())))

@@ -79,4 +79,4 @@ def test_good_uploads_are_preprocessed_by_the_app():
     mel = core.read_upload(
         APPS["speech"], _Upload("me.wav", wav.getvalue()), APPS["speech"].preprocess, render.AUDIO_TYPES
     )
-    assert mel.shape == (97, 40, 1) and np.isfinite(mel).all()
+    assert mel.shape == (97, 40 + 32, 1) and np.isfinite(mel).all()  # the DS-CNN's and the embedding's bands

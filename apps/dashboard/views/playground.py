@@ -94,13 +94,20 @@ def scan_recording(app, b, current) -> None:
     probs, spans, note = result
     st.caption(note)
     min_prob = st.slider("Lowest probability that counts", 0.05, 1.0, 0.5, 0.05, key="playground:min_prob")
-    found = scan.detections(probs, spans, b.labels, min_prob)
+    min_windows = st.slider(
+        "Fewest agreeing windows (a lone window is often a fragment of another word)",
+        1,
+        4,
+        scan.MIN_WINDOWS,
+        key="playground:min_windows",
+    )
+    found = scan.detections(probs, spans, b.labels, min_prob, min_windows)
     if found:
         rows = [[d.label, d.start_s, d.end_s, round(d.prob, 4), d.windows] for d in found]
         columns = ["keyword", "from s", "to s", "probability", "windows"]
         st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True)
     else:
-        st.info(f"No keyword heard with probability ≥ {min_prob:.2f} in any window.")
+        st.info(f"No keyword heard with probability ≥ {min_prob:.2f} in {min_windows} or more windows.")
     keywords = [i for i, label in enumerate(b.labels) if not scan.is_background(label)]
     chart = pd.DataFrame(probs[:, keywords], columns=[b.labels[i] for i in keywords], index=spans[:, 0])
     # The keywords that top some window, so the chart stays readable.

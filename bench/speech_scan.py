@@ -3,8 +3,9 @@
 Question (#13): ``glasswing predict speech --input long.wav --scan`` must find the
 keywords said in a long recording and fire nowhere else. For each seed, one recording
 is built: 20 keywords (one of each) and 20 other words, in shuffled order, one every
-15 s, each said once by a held-out test voice of the dataset (a clean rendering: no
-room or line), over Gaussian background noise at -50 dBFS RMS. Each model folder (and
+15 s, each said once by a held-out test voice of the dataset (``--split validation``: the
+validation voices, to choose settings on) in a clean rendering (no room or line), over
+Gaussian background noise at -50 dBFS RMS. Each model folder (and
 its exported ``--tflite`` files) scans the same recordings with ``apps.scan``, exactly
 as ``--scan`` does (with each ``--min-windows``), and is scored on:
 

@@ -42,13 +42,13 @@ SAMPLE_RATE = 16_000
 
 
 def recording(
-    data_dir: Path, seed: int, split: str = "test"
+    data_dir: Path, rows: list[dict], seed: int
 ) -> tuple[np.ndarray, list[tuple[float, str, bool]]]:
-    """The seed's recording by ``split``'s voices, and its slots ``(start s, word, is a keyword)``."""
+    """The seed's recording by the voices of manifest ``rows`` (one split's), and its slots
+    ``(start s, word, is a keyword)``."""
     from apps.speech import synth
 
     rng = np.random.default_rng(seed)
-    rows = [r for r in synth.read_manifest(data_dir) if r["split"] == split]
 
     def pick(candidates: list[dict]) -> dict:
         return candidates[rng.integers(len(candidates))]
@@ -112,19 +112,24 @@ def main() -> None:
 
     from apps import artifacts, scan
     from apps.litert import LiteRTModel
-    from apps.speech import APP
+    from apps.speech import APP, synth
 
-    loaded = [(Path(m), *artifacts.load_trained(APP, Path(m))) for m in args.models]
+    loaded = []
+    for m in args.models:
+        cfg, model = artifacts.load_trained(APP, Path(m))
+        lite = {mode: LiteRTModel(Path(m) / "tflite" / f"{mode}.tflite") for mode in args.tflite}
+        loaded.append((Path(m), cfg, model, lite))
+    rows = [r for r in synth.read_manifest(Path(args.data)) if r["split"] == args.split]
     totals: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            audio, slots = recording(Path(args.data), seed, args.split)
+            audio, slots = recording(Path(args.data), rows, seed)
             path = Path(tmp) / f"scan{seed}.wav"
             soundfile.write(path, audio, SAMPLE_RATE)
-            for folder, cfg, model in loaded:
+            for folder, cfg, model, lite in loaded:
                 signals, spans, _ = scan.windows(APP, cfg, path)
                 runs = {"Keras": scan.classify(APP, model, cfg, signals)}
-                runs.update({m: LiteRTModel(folder / "tflite" / f"{m}.tflite")(signals) for m in args.tflite})
+                runs.update({mode: runner(signals) for mode, runner in lite.items()})
                 for (how, probs), least in itertools.product(runs.items(), args.min_windows):
                     found = scan.detections(probs, spans, APP.labels(cfg), min_windows=least)
                     counts = score(found, slots)

@@ -159,6 +159,11 @@ def find_layer(model, name: str):
     raise GlasswingError(f"No layer named {name!r} in model {model.name!r}. Layers: {', '.join(names)}.")
 
 
+def conv_layers(model) -> list:
+    """Every convolution layer of ``model`` in graph order, nested sub-models included."""
+    return [layer for layer in iter_layers(model) if type(layer).__name__ in CONV_TYPES]
+
+
 def last_conv_layer(model):
     """The last convolution layer in ``model``, searching nested sub-models.
 
@@ -172,7 +177,7 @@ def last_conv_layer(model):
     """
     import keras
 
-    convs = [layer for layer in iter_layers(model) if type(layer).__name__ in CONV_TYPES]
+    convs = conv_layers(model)
     if not convs:
         raise GlasswingError(f"Model {model.name!r} has no convolution layer, so Grad-CAM does not apply.")
     frozen = {

@@ -42,7 +42,7 @@ def first_layer_kernels(model) -> np.ndarray:
         ``(filters, kh, kw, in_channels)`` for Conv2D (``(filters, k, in)`` for Conv1D).
     """
     _model.require_keras_model(model, "first_layer_kernels")
-    convs = [layer for layer in _model.iter_layers(model) if type(layer).__name__ in _model.CONV_TYPES]
+    convs = _model.conv_layers(model)
     if not convs:
         raise GlasswingError(f"Model {model.name!r} has no convolution layer.")
     kernel = np.asarray(convs[0].kernel.numpy())

@@ -70,8 +70,9 @@ def image_cfg(image_data_dir):
     return dataclasses.replace(APP.Config.tiny(), data_dir=str(image_data_dir))
 
 
-# A tiny synthesized speech dataset: 4 clips per keyword, 8 unknown, 8 silence (96 clips).
-TINY_SPEECH_DATA = {"clips_per_word": 4, "unknown_clips": 8, "silence_clips": 8}
+# A tiny synthesized speech dataset: 4 clips per keyword, 8 unknown, 8 silence and 4
+# training-only unknown (100 clips).
+TINY_SPEECH_DATA = {"clips_per_word": 4, "unknown_clips": 8, "silence_clips": 8, "extra_unknown_clips": 4}
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,25 @@ def test_plan_is_reproducible_and_splits_by_voice():
     assert not set(synth.UNKNOWN_WORDS) & (set(synth.KEYWORDS) | synth.HOMOPHONES)
 
 
+def test_extra_unknown_rows_are_training_voices_after_an_unchanged_plan():
+    variants = [f"v{i}" for i in range(40)]
+    natural = [f"flite-{v}" for v in synth.FLITE_VOICES] + list(synth.FESTIVAL_VOICES)
+    base = synth.plan(variants, 5, 10, 10, seed=3, natural=natural)
+    more = synth.plan(variants, 5, 10, 10, seed=3, natural=natural, extra_unknown=300)
+    assert more[: len(base)] == base and len(more) == len(base) + 300
+    extra = more[len(base) :]
+    assert {r["label"] for r in extra} == {synth.UNKNOWN} and {r["split"] for r in extra} == {"train"}
+    split = {**synth.split_of_variants(variants, 3), **synth.natural_split(natural)}
+    assert {split[r["variant"]] for r in extra} == {"train"}
+    assert {r["engine"] for r in extra} == {"espeak-ng", "flite", "festival"}
+    words = {r["word"] for r in extra}
+    assert words & set(synth.MORE_UNKNOWN_WORDS) and words & set(synth.UNKNOWN_WORDS)
+    assert len(set(synth.MORE_UNKNOWN_WORDS)) == len(synth.MORE_UNKNOWN_WORDS)
+    assert not set(synth.MORE_UNKNOWN_WORDS) & (
+        set(synth.KEYWORDS) | synth.HOMOPHONES | set(synth.UNKNOWN_WORDS)
+    )
+
+
 @pytest.mark.parametrize("kind", synth.NOISES)
 def test_noise_kinds_are_unit_peak_or_silent(kind):
     x = synth.noise(kind, RATE, np.random.default_rng(0))
@@ -80,8 +99,8 @@ def speech_data(speech_data_dir):
 def test_prepare_synthesizes_every_clip_with_progress(speech_data):
     cfg, summary, calls = speech_data
     rows = synth.read_manifest(data.clips_dir(cfg))
-    assert len(rows) == 20 * 4 + 8 + 8 and calls[-1] == (len(rows), len(rows))
-    assert "96 clips" in summary
+    assert len(rows) == 20 * 4 + 8 + 8 + 4 and calls[-1] == (len(rows), len(rows))
+    assert "100 clips" in summary
     import soundfile
 
     for row in rows[::17]:
@@ -99,10 +118,28 @@ def test_prepare_resumes_and_refuses_a_different_plan(speech_data):
     root = data.clips_dir(cfg)
     victim = root / synth.read_manifest(root)[5]["path"]
     victim.unlink()
-    again = synth.generate(root, 4, 8, 8, cfg.data_seed)
-    assert again["written"] == 1 and again["skipped"] == 95 and victim.is_file()
+    again = synth.generate(root, 4, 8, 8, cfg.data_seed, extra_unknown=4)
+    assert again["written"] == 1 and again["skipped"] == 99 and victim.is_file()
     with pytest.raises(GlasswingError, match="other settings"):
-        synth.generate(root, 5, 8, 8, cfg.data_seed)
+        synth.generate(root, 5, 8, 8, cfg.data_seed, extra_unknown=4)
+    with pytest.raises(GlasswingError, match="other settings"):  # fewer rows is not an extension
+        synth.generate(root, 4, 8, 8, cfg.data_seed)
+
+
+def test_prepare_extends_a_dataset_with_extra_unknown_clips(speech_data, tmp_path):
+    """A dataset generated before extra_unknown_clips existed gets only the new clips."""
+    cfg, _, _ = speech_data
+    root = tmp_path / "speech"
+    shutil.copytree(data.clips_dir(cfg), root)
+    manifest = (root / synth.MANIFEST).read_text().splitlines(keepends=True)
+    (root / synth.MANIFEST).write_text("".join(manifest[:-4]))  # the plan without the 4 extra rows
+    for row in synth.read_manifest(data.clips_dir(cfg))[-4:]:
+        (root / row["path"]).unlink()
+    before = synth.read_manifest(root)
+    more = synth.generate(root, 4, 8, 8, cfg.data_seed, extra_unknown=4)
+    assert more["written"] == 4 and more["skipped"] == 96
+    rows = synth.read_manifest(root)
+    assert rows[: len(before)] == before and all((root / r["path"]).is_file() for r in rows)
 
 
 @pytest.mark.parametrize("augment_on", ["features", "waveform"])

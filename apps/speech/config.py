@@ -22,7 +22,7 @@ class Config(TrainConfig):
     # fake_batch never touches the dataset.
     TINY: ClassVar[dict] = {"filters": 8, "blocks": 1, "embedding_head": False}
     # Models saved before embedding_head existed are DS-CNNs alone.
-    SAVED_BEFORE: ClassVar[dict] = {"embedding_head": False}
+    SAVED_BEFORE: ClassVar[dict] = {"embedding_head": False, "extra_unknown_clips": 0}
 
     epochs: int = 20
     batch_size: int = 128
@@ -32,6 +32,9 @@ class Config(TrainConfig):
     clips_per_word: int = 1000
     unknown_clips: int = 2000
     silence_clips: int = 1000
+    # More _unknown_ clips, said by training voices only (validation and test are unchanged),
+    # of the 43 other words and of synth.MORE_UNKNOWN_WORDS.
+    extra_unknown_clips: int = 4000
     data_seed: int = 42
     # Also Kokoro's neural voices (apps/speech/kokoro.py: four women and a man; one woman
     # held out for test, one for validation), in their own folder (data/speech-neural). Off

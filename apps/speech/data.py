@@ -129,6 +129,7 @@ def _synthesize(cfg, progress=None) -> dict:
         progress=report,
         render_progress=rendered,
         neural=cfg.neural_voices,
+        extra_unknown=cfg.extra_unknown_clips,
     )
 
 

@@ -61,6 +61,19 @@ UNKNOWN_WORDS = (
     "yet cup town lift bright own of top goat zebra fix sick heaven eat "
     "line yellow nothing upon download leftover light often shop ago hero wonder ten eleven"
 ).split()
+# Training-only other words (``extra_unknown`` rows; never in validation or test, so those
+# splits stay comparable): everyday words a spotter hears around a command, and more near-misses
+# of the keywords (yeah/yes, note/no, pup/up, gown/down, bite/right, gold/go, free/three,
+# floor/four, hive/five, socks/six, oven/seven, gate/eight, night/nine...). The 43 words above
+# had ~36 training clips each against 760 per keyword, and a held-out voice's "sick", "tree",
+# "hero", "lift" or "town" went to six, three, zero, left or down every time.
+MORE_UNKNOWN_WORDS = (
+    "hello okay please thanks water music start again cancel volume play next back home call open "
+    "close turn what time weather good morning computer stay wait hold show find help sorry maybe "
+    "later never always little number answer people listen yeah yep nope note nose pup dawn gown "
+    "lefty bite white fight ride gold goal ghost zeal fun tooth tune free thief floor door hive "
+    "socks oven gate late night stock"
+).split()
 HOMOPHONES = {"for", "fore", "too", "to", "won", "know", "ate", "write", "rite", "sicks", "oh"}
 ACCENTS = (
     "en-us",
@@ -227,6 +240,24 @@ def _natural_row(variants, rng) -> dict:
     }
 
 
+def _word_row(label: str, word: str, variants, natural, split: dict, rng) -> dict:
+    """One spoken clip's row: a natural voice (``NATURAL_SHARE`` of them) or espeak-ng, and its channel."""
+    voice = (
+        _natural_row(list(natural), rng)
+        if natural and rng.uniform() < NATURAL_SHARE
+        else _espeak_row(variants, rng)
+    )
+    return {
+        "label": label,
+        "word": word,
+        "split": split[voice["variant"]],
+        **voice,
+        "gain": round(float(rng.uniform(0.25, 0.95)), 3),
+        "offset": round(float(rng.uniform(0, 1)), 3),
+        "channel": channel.draw(rng),
+    }
+
+
 def plan(
     variants: list[str],
     clips_per_word: int,
@@ -234,6 +265,7 @@ def plan(
     silence_clips: int,
     seed: int,
     natural: list[str] = (),
+    extra_unknown: int = 0,
 ) -> list[dict]:
     """One row per clip to synthesize, drawn from ``seed`` (the manifest's content).
 
@@ -242,6 +274,11 @@ def plan(
     ``festival-<speaker>``; none: espeak-ng only), split by speaker
     (:func:`natural_split`). Silence clips get pseudo-voices ``noise-<k>``
     spread over the splits in the same proportions as the espeak-ng voices.
+
+    ``extra_unknown`` more ``_unknown_`` rows come last, said by training voices only, from
+    ``UNKNOWN_WORDS`` and ``MORE_UNKNOWN_WORDS``, on their own random stream: every other row
+    (and so the validation and test splits) is the same with or without them, and a dataset
+    generated without them is extended in place (:func:`generate`).
     """
     rng = np.random.default_rng(seed)
     split = split_of_variants(variants, seed)
@@ -249,23 +286,7 @@ def plan(
     rows = []
     jobs = [(w, w) for w in KEYWORDS for _ in range(clips_per_word)]
     jobs += [(UNKNOWN, w) for w in rng.choice(UNKNOWN_WORDS, size=unknown_clips)]
-    for label, word in jobs:
-        voice = (
-            _natural_row(list(natural), rng)
-            if natural and rng.uniform() < NATURAL_SHARE
-            else _espeak_row(variants, rng)
-        )
-        rows.append(
-            {
-                "label": label,
-                "word": word,
-                "split": split[voice["variant"]],
-                **voice,
-                "gain": round(float(rng.uniform(0.25, 0.95)), 3),
-                "offset": round(float(rng.uniform(0, 1)), 3),
-                "channel": channel.draw(rng),
-            }
-        )
+    rows += [_word_row(label, word, variants, natural, split, rng) for label, word in jobs]
     noise_split = split_of_variants([f"noise-{k}" for k in range(50)], seed + 1)
     for k in range(silence_clips):
         voice = f"noise-{k % 50}"
@@ -286,6 +307,21 @@ def plan(
                 "channel": "",
             }
         )
+    if extra_unknown:
+        extra = np.random.default_rng([seed, 2])
+        train = {v: s for v, s in split.items() if s == "train"}
+        words = extra.choice(UNKNOWN_WORDS + MORE_UNKNOWN_WORDS, size=extra_unknown)
+        rows += [
+            _word_row(
+                UNKNOWN,
+                w,
+                [v for v in variants if v in train],
+                [v for v in natural if v in train],
+                split,
+                extra,
+            )
+            for w in words
+        ]
     for i, row in enumerate(rows):
         row["id"] = f"{i:06d}"
         row["path"] = f"clips/{row['label']}/{row['id']}.wav"
@@ -534,14 +570,18 @@ def generate(
     progress: Callable[[int, int], None] | None = None,
     render_progress: Callable[[int, int], None] | None = None,
     neural: bool = False,
+    extra_unknown: int = 0,
 ) -> dict:
     """Writes (or completes) the dataset in ``root``; returns counts and timing.
 
     ``progress(i, n)`` follows the clips, ``render_progress`` the cached engines' voices
-    (:func:`prerender`), which are rendered first. ``neural`` adds Kokoro's voices.
+    (:func:`prerender`), which are rendered first. ``neural`` adds Kokoro's voices,
+    ``extra_unknown`` training-only ``_unknown_`` clips (:func:`plan`).
 
     The manifest is written first from the seed; if one exists with a different
-    plan (other sizes or seed), it is an error rather than a silent mix.
+    plan (other sizes or seed), it is an error rather than a silent mix. A plan that
+    only adds rows after the existing ones (``extra_unknown`` raised) extends it: the
+    clips already written are kept.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -552,13 +592,14 @@ def generate(
         silence_clips,
         seed,
         natural=natural_variants(neural),
+        extra_unknown=extra_unknown,
     )
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     manifest = root / MANIFEST
-    if manifest.is_file() and manifest.read_text() != text.getvalue():
+    if manifest.is_file() and not text.getvalue().startswith(manifest.read_text()):
         raise GlasswingError(
             f"{manifest} was generated with other settings (sizes, seed or espeak-ng voices). "
             f"Delete {root} to regenerate, or use the same settings."

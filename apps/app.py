@@ -154,6 +154,9 @@ class RawInput:
             shape, values in [0, 1]) is 1 left in it, so a person can hear what an
             explanation kept or removed (:mod:`xai.listen`). ``metadata(cfg)`` must
             then hold the ``"sample_rate"`` to play it at.
+        bands: Optional ``cfg -> [(first band, name), ...]``: groups of the model input's
+            feature bands when it stacks more than one (the dashboard names each on the
+            band axis and draws a line where the next begins).
     """
 
     frontend: Callable
@@ -164,6 +167,7 @@ class RawInput:
     metadata: Callable
     windows: Callable | None = None
     resynthesize: Callable | None = None
+    bands: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)

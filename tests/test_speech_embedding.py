@@ -206,3 +206,25 @@ def test_float16_tflite_of_the_bands_keeps_digital_silence_finite(tmp_path):
     assert np.isfinite(lite).all()
     np.testing.assert_allclose(lite, ours, atol=0.05)
     assert ours[0, 0, -1, 0] == pytest.approx(np.log(embedding.FLOOR), abs=1e-3)
+
+
+def test_band_groups_name_the_dscnn_and_embedding_bands_and_the_dashboard_draws_them():
+    """The dashboard's band axis says where the DS-CNN's 40 bands end and the embedding's 32 begin."""
+    import types
+
+    from apps.dashboard import render
+    from apps.speech import APP, data
+
+    assert data.bands(APP.Config()) == [(0, "log-mel (40)"), (40, "embedding's (32)")]
+    assert data.bands(APP.Config(embedding_head=False)) == [(0, "log-mel (40)")]
+    plain = render.overlay_png(
+        types.SimpleNamespace(modality="audio"), np.zeros((97, 72, 1)), np.ones((97, 72, 1))
+    )
+    marked = render.overlay_png(
+        types.SimpleNamespace(modality="audio"),
+        np.zeros((97, 72, 1)),
+        np.ones((97, 72, 1)),
+        "",
+        data.bands(APP.Config()),
+    )
+    assert plain.startswith(b"\x89PNG") and marked.startswith(b"\x89PNG") and marked != plain

@@ -132,7 +132,7 @@ def show_input(app, current, width: int = 200) -> None:
         elif isinstance(current.raw, np.ndarray) and app.raw is not None:
             st.audio(current.raw, sample_rate=getattr(core.bundle(app).cfg, "sample_rate", 16_000))
         st.image(
-            _spectrogram_png(current.x), caption=current.source, width="stretch"
+            _spectrogram_png(current.x, _bands(app)), caption=current.source, width="stretch"
         )  # fits its column (a fixed 2x width overlapped the next one)
 
 
@@ -144,12 +144,30 @@ def _image_png(x, size: int = 4) -> bytes:
     return _figure_png(fig)
 
 
-def _spectrogram_png(x) -> bytes:
+def _bands(app) -> list[tuple[int, str]]:
+    """The loaded model's groups of feature bands (``RawInput.bands``), or none."""
+    hook = app.raw.bands if app.raw is not None else None
+    return hook(core.bundle(app).cfg) if hook else []
+
+
+def _band_axis(ax, bands) -> None:
+    """Labels the band axis of a drawn map: each group named at its middle, a line where the next starts."""
+    ax.set_xlabel("time")
+    if not bands:
+        ax.set_ylabel("mel")
+        return
+    ends = [start for start, _ in bands[1:]] + [max(ax.get_ylim()) + 0.5]
+    middles = [(start + end - 1) / 2 for (start, _), end in zip(bands, ends)]
+    ax.set_yticks(middles, [name for _, name in bands], fontsize=7)
+    for start, _ in bands[1:]:
+        ax.axhline(start - 0.5, color="white", linewidth=1, linestyle="--")
+
+
+def _spectrogram_png(x, bands=()) -> bytes:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 2.5))
     ax.imshow(_gray(x).T, origin="lower", aspect="auto", cmap="magma")
-    ax.set_xlabel("time")
-    ax.set_ylabel("mel")
+    _band_axis(ax, bands)
     return _figure_png(fig)
 
 
@@ -212,11 +230,14 @@ def attribution(app, x, values, title: str = "") -> None:
     if app.modality == "text":
         st.markdown(highlighted_tokens(tokens(app, x), values), unsafe_allow_html=True)
         return
-    st.image(overlay_png(app, x, values, title), width="stretch")
+    st.image(overlay_png(app, x, values, title, _bands(app)), width="stretch")
 
 
-def overlay_png(app, x, values, title: str = "") -> bytes:
-    """PNG of a map over an image (red = for the class, blue = against) or over a log-mel."""
+def overlay_png(app, x, values, title: str = "", bands=()) -> bytes:
+    """PNG of a map over an image (red = for the class, blue = against) or over a log-mel.
+
+    ``bands``: the log-mel's band groups (``RawInput.bands``), named on its band axis.
+    """
     plt = _plt()
     values = _flat_map(values)
     limit = float(np.abs(values).max()) or 1.0
@@ -230,8 +251,7 @@ def overlay_png(app, x, values, title: str = "") -> bytes:
     else:
         ax.imshow(base.T, origin="lower", aspect="auto", cmap="gray")
         ax.imshow(_heat_rgba(values.T, limit), origin="lower", aspect="auto")
-        ax.set_xlabel("time")
-        ax.set_ylabel("mel")
+        _band_axis(ax, bands)
     if title:
         ax.set_title(title, fontsize=9)
     return _figure_png(fig)
@@ -275,10 +295,12 @@ def keep_remove_audio(app, b, current, values, target: int, fraction: float = 0.
     )
     if result is None:
         return
-    base = _gray(current.x)
+    base, bands = _gray(current.x), _bands(app)
     left, right = st.columns(2)
-    left.image(_spectrogram_png(np.where(result.keep[..., 0] > 0, base, base.min())), caption="kept")
-    right.image(_spectrogram_png(np.where(result.keep[..., 0] > 0, base.min(), base)), caption="removed")
+    left.image(_spectrogram_png(np.where(result.keep[..., 0] > 0, base, base.min()), bands), caption="kept")
+    right.image(
+        _spectrogram_png(np.where(result.keep[..., 0] > 0, base.min(), base), bands), caption="removed"
+    )
     names = {
         "recorded": "as recorded",
         "kept": f"only the top {fraction:.0%} regions",

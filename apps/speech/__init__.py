@@ -31,6 +31,7 @@ APP = App(
         metadata=inference.metadata,
         windows=inference.windows,
         resynthesize=data.resynthesize,
+        bands=data.bands,
     ),
     labelled=functools.partial(labelled.read_folder, extensions=audio.EXTENSIONS),
     own_data=OwnData(

@@ -433,6 +433,15 @@ def feature_shape(cfg) -> tuple[int, int, int]:
     return (layer.frames(cfg.clip_samples), layer.bins, 1)
 
 
+def bands(cfg) -> list[tuple[int, str]]:
+    """The model input's band groups: the DS-CNN's log-mel, then the embedding's own (``embedding_head``)."""
+    total = frontend(cfg).bins
+    groups = [(0, f"log-mel ({cfg.mel_bins})")]
+    if total > cfg.mel_bins:
+        groups.append((cfg.mel_bins, f"embedding's ({total - cfg.mel_bins})"))
+    return groups
+
+
 def dataset(cfg, split: str) -> tf.data.Dataset:
     """Batched ``(log-mel, label)``; the training split augmented when ``cfg.augment``.
 

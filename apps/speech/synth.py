@@ -309,19 +309,9 @@ def plan(
         )
     if extra_unknown:
         extra = np.random.default_rng([seed, 2])
-        train = {v: s for v, s in split.items() if s == "train"}
+        voices = [[v for v in group if split[v] == "train"] for group in (variants, natural)]
         words = extra.choice(UNKNOWN_WORDS + MORE_UNKNOWN_WORDS, size=extra_unknown)
-        rows += [
-            _word_row(
-                UNKNOWN,
-                w,
-                [v for v in variants if v in train],
-                [v for v in natural if v in train],
-                split,
-                extra,
-            )
-            for w in words
-        ]
+        rows += [_word_row(UNKNOWN, w, *voices, split, extra) for w in words]
     for i, row in enumerate(rows):
         row["id"] = f"{i:06d}"
         row["path"] = f"clips/{row['label']}/{row['id']}.wav"

@@ -127,7 +127,7 @@ def test_prepare_resumes_and_refuses_a_different_plan(speech_data):
 
 
 def test_prepare_extends_a_dataset_with_extra_unknown_clips(speech_data, tmp_path):
-    """A dataset generated before extra_unknown_clips existed gets only the new clips."""
+    """A dataset generated before extra_unknown_clips existed (or with fewer) gets only the new clips."""
     cfg, _, _ = speech_data
     root = tmp_path / "speech"
     shutil.copytree(data.clips_dir(cfg), root)
@@ -140,6 +140,8 @@ def test_prepare_extends_a_dataset_with_extra_unknown_clips(speech_data, tmp_pat
     assert more["written"] == 4 and more["skipped"] == 96
     rows = synth.read_manifest(root)
     assert rows[: len(before)] == before and all((root / r["path"]).is_file() for r in rows)
+    again = synth.generate(root, 4, 8, 8, cfg.data_seed, extra_unknown=6)  # raised again: 2 more
+    assert again["written"] == 2 and synth.read_manifest(root)[: len(rows)] == rows
 
 
 @pytest.mark.parametrize("augment_on", ["features", "waveform"])

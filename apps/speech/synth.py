@@ -311,8 +311,9 @@ def plan(
     if extra_unknown:
         extra = np.random.default_rng([seed, 2])
         voices = [[v for v in group if split[v] == "train"] for group in (variants, natural)]
-        words = extra.choice(UNKNOWN_WORDS + MORE_UNKNOWN_WORDS, size=extra_unknown)
-        rows += [_word_row(UNKNOWN, w, *voices, split, extra) for w in words]
+        words = UNKNOWN_WORDS + MORE_UNKNOWN_WORDS
+        # Each row draws its word in turn, so raising extra_unknown only appends rows.
+        rows += [_word_row(UNKNOWN, extra.choice(words), *voices, split, extra) for _ in range(extra_unknown)]
     for i, row in enumerate(rows):
         row["id"] = f"{i:06d}"
         row["path"] = f"clips/{row['label']}/{row['id']}.wav"
@@ -571,7 +572,7 @@ def generate(
 
     The manifest is written first from the seed; if one exists with a different
     plan (other sizes or seed), it is an error rather than a silent mix. A plan that
-    only adds rows after the existing ones (``extra_unknown`` raised) extends it: the
+    only adds rows after the existing ones (a larger ``extra_unknown``) extends it: the
     clips already written are kept.
     """
     root = Path(root)

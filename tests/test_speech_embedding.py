@@ -228,3 +228,11 @@ def test_band_groups_name_the_dscnn_and_embedding_bands_and_the_dashboard_draws_
         data.bands(APP.Config()),
     )
     assert plain.startswith(b"\x89PNG") and marked.startswith(b"\x89PNG") and marked != plain
+    # Each group on its own colour scale: the embedding's far lower floor does not wash out the DS-CNN's.
+    image = np.concatenate([np.full((97, 40), -2.0), np.full((97, 32), -20.0)], axis=1)
+    image[10:20, 5] = 3.0
+    image[10:20, 50] = -10.0
+    scaled = render._band_scaled(image, data.bands(APP.Config()))
+    assert scaled[:, :40].min() == 0 and scaled[:, :40].max() == 1 and scaled[15, 5] == 1
+    assert scaled[:, 40:].min() == 0 and scaled[15, 50] == 1
+    np.testing.assert_array_equal(render._band_scaled(image, []), image)

@@ -163,10 +163,24 @@ def _band_axis(ax, bands) -> None:
         ax.axhline(start - 0.5, color="white", linewidth=1, linestyle="--")
 
 
+def _band_scaled(image, bands) -> np.ndarray:
+    """A ``(time, bands)`` map with each band group scaled to [0, 1] on its own.
+
+    The groups' log-mel floors differ (the embedding's bands sit far below the DS-CNN's),
+    so one colour scale would draw one group's silence as loud.
+    """
+    image = np.array(image, np.float32)
+    ends = [start for start, _ in bands[1:]] + [image.shape[1]]
+    for (start, _), end in zip(bands, ends):
+        group = image[:, start:end]
+        image[:, start:end] = (group - group.min()) / max(float(group.max() - group.min()), 1e-9)
+    return image
+
+
 def _spectrogram_png(x, bands=()) -> bytes:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 2.5))
-    ax.imshow(_gray(x).T, origin="lower", aspect="auto", cmap="magma")
+    ax.imshow(_band_scaled(_gray(x), bands).T, origin="lower", aspect="auto", cmap="magma")
     _band_axis(ax, bands)
     return _figure_png(fig)
 
@@ -249,7 +263,7 @@ def overlay_png(app, x, values, title: str = "", bands=()) -> bytes:
         ax.imshow(_heat_rgba(values, limit))
         ax.axis("off")
     else:
-        ax.imshow(base.T, origin="lower", aspect="auto", cmap="gray")
+        ax.imshow(_band_scaled(base, bands).T, origin="lower", aspect="auto", cmap="gray")
         ax.imshow(_heat_rgba(values.T, limit), origin="lower", aspect="auto")
         _band_axis(ax, bands)
     if title:

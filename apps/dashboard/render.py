@@ -309,7 +309,9 @@ def keep_remove_audio(app, b, current, values, target: int, fraction: float = 0.
     )
     if result is None:
         return
-    base, bands = _gray(current.x), _bands(app)
+    # Scaled per band group first, so a removed region is each group's floor, not the lowest group's.
+    bands = _bands(app)
+    base = _band_scaled(_gray(current.x), bands)
     left, right = st.columns(2)
     left.image(_spectrogram_png(np.where(result.keep[..., 0] > 0, base, base.min()), bands), caption="kept")
     right.image(

@@ -150,15 +150,22 @@ def _bands(app) -> list[tuple[int, str]]:
     return hook(core.bundle(app).cfg) if hook else []
 
 
-def _band_axis(ax, bands) -> None:
+def _band_spans(bands, total: int) -> list[tuple[int, int, str]]:
+    """``(start, end, name)`` of each band group, the last ending at ``total``."""
+    ends = [start for start, _ in bands[1:]] + [total]
+    return [(start, end, name) for (start, name), end in zip(bands, ends)]
+
+
+def _band_axis(ax, bands, total: int) -> None:
     """Labels the band axis of a drawn map: each group named at its middle, a line where the next starts."""
     ax.set_xlabel("time")
     if not bands:
         ax.set_ylabel("mel")
         return
-    ends = [start for start, _ in bands[1:]] + [max(ax.get_ylim()) + 0.5]
-    middles = [(start + end - 1) / 2 for (start, _), end in zip(bands, ends)]
-    ax.set_yticks(middles, [name for _, name in bands], fontsize=7)
+    spans = _band_spans(bands, total)
+    ax.set_yticks(
+        [(start + end - 1) / 2 for start, end, _ in spans], [name for *_, name in spans], fontsize=7
+    )
     for start, _ in bands[1:]:
         ax.axhline(start - 0.5, color="white", linewidth=1, linestyle="--")
 
@@ -170,8 +177,7 @@ def _band_scaled(image, bands) -> np.ndarray:
     so one colour scale would draw one group's silence as loud.
     """
     image = np.array(image, np.float32)
-    ends = [start for start, _ in bands[1:]] + [image.shape[1]]
-    for (start, _), end in zip(bands, ends):
+    for start, end, _ in _band_spans(bands, image.shape[1]):
         group = image[:, start:end]
         image[:, start:end] = (group - group.min()) / max(float(group.max() - group.min()), 1e-9)
     return image
@@ -180,8 +186,9 @@ def _band_scaled(image, bands) -> np.ndarray:
 def _spectrogram_png(x, bands=()) -> bytes:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 2.5))
-    ax.imshow(_band_scaled(_gray(x), bands).T, origin="lower", aspect="auto", cmap="magma")
-    _band_axis(ax, bands)
+    image = _band_scaled(_gray(x), bands)
+    ax.imshow(image.T, origin="lower", aspect="auto", cmap="magma")
+    _band_axis(ax, bands, image.shape[1])
     return _figure_png(fig)
 
 
@@ -265,7 +272,7 @@ def overlay_png(app, x, values, title: str = "", bands=()) -> bytes:
     else:
         ax.imshow(_band_scaled(base, bands).T, origin="lower", aspect="auto", cmap="gray")
         ax.imshow(_heat_rgba(values.T, limit), origin="lower", aspect="auto")
-        _band_axis(ax, bands)
+        _band_axis(ax, bands, base.shape[1])
     if title:
         ax.set_title(title, fontsize=9)
     return _figure_png(fig)

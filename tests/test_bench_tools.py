@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+import distill_ensemble  # noqa: E402
 import epochs  # noqa: E402
 import flops  # noqa: E402
 import nyt_raters  # noqa: E402
@@ -288,3 +289,19 @@ def test_speech_scan_counts_slots_once_and_the_background_by_detection():
         "other words taken for a keyword": 1,
         "detections in background": 2,
     }
+
+
+def test_ensemble_is_the_mean_of_same_named_saved_models(tmp_path):
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    folders, outputs = [], []
+    for i in range(3):
+        keras.utils.set_random_seed(i)
+        inputs = keras.Input((3,))
+        model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(inputs), name="same")
+        folder = tmp_path / f"m{i}"
+        folder.mkdir()
+        model.save(folder / "model.keras")
+        folders.append(folder)
+        outputs.append(np.asarray(model(x)))
+    averaged = np.asarray(distill_ensemble.ensemble(folders)(x))
+    np.testing.assert_allclose(averaged, np.mean(outputs, 0), atol=1e-6)

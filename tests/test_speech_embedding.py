@@ -1,5 +1,6 @@
 """The speech embedding rebuilt in Keras matches the ONNX files it was read from (onnxruntime)."""
 
+import keras
 import numpy as np
 import onnxruntime
 import pytest
@@ -144,6 +145,28 @@ def test_embedding_head_model_keeps_the_stack_frozen_and_the_dscnn_on_its_bands(
         np.testing.assert_array_equal(a, b)
     assert net.get_layer("embedding_dense").trainable_weights
     assert net.get_layer("dscnn_bands").output.shape[2] == cfg.mel_bins
+
+
+def test_embedding_tune_trains_only_the_stacks_last_convolutions_and_survives_a_save(clips, tmp_path):
+    from apps import artifacts
+    from apps.speech import APP, data, model
+
+    cfg = _head_cfg(embedding_tune=1)
+    net = model.build(cfg)
+    stack = net.get_layer("speech_embedding")
+    convs = [layer for layer in stack.layers if isinstance(layer, keras.layers.Conv2D)]
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in convs}
+    x = np.asarray(data.frontend(cfg)(clips))
+    net.fit(x, np.array([0, 1, 2]), epochs=2, verbose=0)
+    moved = [c.name for c in convs if any((a != b).any() for a, b in zip(before[c.name], c.get_weights()))]
+    assert moved == [convs[-1].name]
+    net.save(tmp_path / "m.keras")
+    again = artifacts.load_model(tmp_path / "m.keras").get_layer("speech_embedding")
+    assert [layer.name for layer in again.layers if layer.trainable_weights] == [convs[-1].name]
+    with pytest.raises(GlasswingError, match="embedding_tune must be 0 to 20 "):
+        model.build(_head_cfg(embedding_tune=21))
+    with pytest.raises(GlasswingError, match="embedding_head=true"):
+        APP.Config.tiny(embedding_tune=1)  # tiny: no embedding
 
 
 @pytest.mark.slow  # trains and exports twice: ~1 min

@@ -176,6 +176,21 @@ def build_stack(frames: int | None = None) -> keras.Model:
     return stack
 
 
+def train_last(stack: keras.Model, n: int) -> None:
+    """Lets the last ``n`` convolutions of :func:`build_stack`'s ``stack`` train; 0 keeps it all frozen.
+
+    Raises:
+        GlasswingError: ``n`` is more than the stack's convolutions.
+    """
+    convs = [layer for layer in stack.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not 0 <= n <= len(convs):
+        raise GlasswingError(f"embedding_tune must be 0 to {len(convs)} (its convolutions), got {n}.")
+    if n:
+        stack.trainable = True  # sets every layer; then only the last n stay trainable
+        for layer in stack.layers:
+            layer.trainable = layer in convs[-n:]
+
+
 def windows(frames: int) -> int:
     """How many vectors the stack gives for ``frames`` frames."""
     return 1 + (frames - WINDOW_FRAMES) // STEP_FRAMES if frames >= WINDOW_FRAMES else 0

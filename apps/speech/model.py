@@ -40,9 +40,12 @@ class UtteranceNorm(keras.layers.Layer):
 
 
 def _embedding_branch(inputs, cfg, reg):
-    """The frozen pretrained speech embedding on the last 32 bands, under a trained dense layer."""
+    """The pretrained speech embedding on the last 32 bands (frozen but for its last ``cfg.embedding_tune``
+    convolutions), under a trained dense layer."""
     x = layers.Cropping2D(((0, 0), (cfg.mel_bins, 0)), name="embedding_bands")(inputs)
-    x = embedding.build_stack(inputs.shape[1])(embedding.EmbeddingInput(name="embedding_input")(x))
+    stack = embedding.build_stack(inputs.shape[1])
+    embedding.train_last(stack, cfg.embedding_tune)
+    x = stack(embedding.EmbeddingInput(name="embedding_input")(x))
     x = layers.BatchNormalization(name="embedding_bn")(layers.Flatten(name="embedding_flat")(x))
     return layers.Dense(
         cfg.embedding_units, activation="relu", kernel_regularizer=reg, name="embedding_dense"

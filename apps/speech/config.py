@@ -71,7 +71,7 @@ class Config(TrainConfig):
     embedding_units: int = 256
     # How many of the embedding's last convolutions train with the rest (0: all frozen). 1 (its
     # last, 28k weights), seeds 42 and 1 against the 3 seeds of 0: held-out voices the same
-    # (validation 0.929 vs 0.927, test 0.903 vs 0.903), other words taken for a keyword 40 % vs 34 %
+    # (validation 0.929 vs 0.927, test 0.903 vs 0.902), other words taken for a keyword 40 % vs 34 %
     # (validation), real recordings 52 and 51 of 52 vs 49.3 (bench/results.md). Off.
     embedding_tune: int = 0
     # --- augmentation (training split only, on the fly) ---

@@ -24,13 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def ensemble(folders, name: str = "ensemble"):
-    """One Keras model whose output is the mean of the saved models' outputs in ``folders``."""
+def ensemble(members, name: str = "ensemble"):
+    """One Keras model whose output is the mean of ``members``' outputs (loaded, one input shape)."""
     import keras
 
-    from apps import artifacts
-
-    members = [artifacts.load_model(Path(f) / artifacts.MODEL_FILE) for f in folders]
     inputs = keras.Input(members[0].input_shape[1:])
     for i, member in enumerate(members):
         member.name = f"member{i}"  # the saved models share one name; a functional model needs unique ones
@@ -50,6 +47,7 @@ def main() -> None:
     import keras
 
     from apps import artifacts, get_app
+    from apps.errors import GlasswingError
     from apps.optimize import distill
     from apps.train import train
 
@@ -57,13 +55,16 @@ def main() -> None:
     alpha = distill.DEFAULT_ALPHA if args.alpha is None else args.alpha
     temperature = distill.DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     distill.check_settings(alpha, temperature)
-    for folder in args.members:
-        artifacts.load_trained(app, folder)  # one clear line for a folder that is not a model of APP
-    cfg = dataclasses.replace(artifacts.load_config(app, Path(args.members[0])), seed=args.seed)
+    try:  # each member loaded once, checked against APP: one line for a folder that is not a model of it
+        cfgs, members = zip(*(artifacts.load_trained(app, folder) for folder in args.members))
+    except GlasswingError as err:
+        raise SystemExit(f"distill_ensemble: {err}") from None
+    cfg = dataclasses.replace(cfgs[0], seed=args.seed)
+    teacher = ensemble(members)
 
     def build(c):
         student = app.build(c)  # first, with the seed just set
-        model = distill.Distiller(ensemble(args.members), student, alpha=alpha, temperature=temperature)
+        model = distill.Distiller(teacher, student, alpha=alpha, temperature=temperature)
         model.compile(optimizer=keras.optimizers.Adam(c.learning_rate), metrics=["accuracy"])
         return model
 

@@ -292,6 +292,8 @@ def test_speech_scan_counts_slots_once_and_the_background_by_detection():
 
 
 def test_ensemble_is_the_mean_of_same_named_saved_models(tmp_path):
+    from apps import artifacts
+
     x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     folders, outputs = [], []
     for i in range(3):
@@ -303,5 +305,6 @@ def test_ensemble_is_the_mean_of_same_named_saved_models(tmp_path):
         model.save(folder / "model.keras")
         folders.append(folder)
         outputs.append(np.asarray(model(x)))
-    averaged = np.asarray(distill_ensemble.ensemble(folders)(x))
+    members = [artifacts.load_model(folder / "model.keras") for folder in folders]
+    averaged = np.asarray(distill_ensemble.ensemble(members)(x))
     np.testing.assert_allclose(averaged, np.mean(outputs, 0), atol=1e-6)

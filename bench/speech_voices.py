@@ -9,6 +9,10 @@ clips in one run, so the rows compare directly.
 
     python bench/speech_voices.py models/speech OTHER_MODEL_DIR [--recordings DIR] [--markdown F]
     python bench/speech_voices.py SEED1_DIR SEED2_DIR SEED3_DIR --seeds   # + mean ± sd and their ensemble
+    python bench/speech_voices.py models/speech --pocketsphinx   # + PocketSphinx's keyword grammar
+
+"keywords" is the accuracy on the keyword clips alone, the only ones a closed-set peer such as
+PocketSphinx's grammar (``bench/pocketsphinx_peer.py``) can get right.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
 
+import pocketsphinx_peer  # noqa: E402
 import report  # noqa: E402
 
 
@@ -43,22 +48,47 @@ def _group(row: dict) -> str:
     return row["engine"] if row["engine"] in ("espeak-ng", "noise") else row["variant"]
 
 
-def probabilities(folder: Path, clips, recordings: str | None) -> dict:
-    """One model's class probabilities on the split's clips and, with ``recordings``, on those."""
-    from apps import artifacts, labelled
+def predictor(folder: Path):
+    """``(cfg, model, run)`` of a speech model folder; ``run`` maps 16 kHz float clips to probabilities."""
+    from apps import artifacts
     from apps.speech import APP, data
 
     cfg, model = artifacts.load_trained(APP, folder)
-    names = APP.labels(cfg)
     front = data.frontend(cfg)
-    out = {
-        "names": names,
-        "split": np.concatenate(
+
+    def run(clips):
+        return np.concatenate(
             [np.asarray(model(front(clips[i : i + 256]), training=False)) for i in range(0, len(clips), 256)]
-        ),
-    }
+        )
+
+    return cfg, model, run
+
+
+def probabilities(folder: Path, clips, recordings: str | None) -> dict:
+    """One model's class probabilities on the split's clips and, with ``recordings``, on those."""
+    from apps import labelled
+    from apps.speech import APP
+
+    cfg, model, run = predictor(folder)
+    names = APP.labels(cfg)
+    out = {"names": names, "split": run(clips)}
     if recordings:
         out["recordings"] = labelled.predict(APP, folder, cfg, model, APP.labelled(recordings, names))
+    return out
+
+
+def pocketsphinx_probabilities(folder: Path, clips, recordings: str | None) -> dict:
+    """PocketSphinx's keyword-grammar answers as one-hot probabilities, on the same clips and recordings."""
+    from apps import artifacts, labelled
+    from apps.speech import APP
+
+    cfg = artifacts.load_config(APP, folder)
+    names = APP.labels(cfg)
+    run = pocketsphinx_peer.predictor(names)
+    out = {"names": names, "split": labelled.in_chunks(run, clips, 256), "one_hot": True}
+    if recordings:
+        waves, kept = labelled.read(APP, folder, cfg, APP.labelled(recordings, names), raw_signal=True)
+        out["recordings"] = (run(waves), kept)
     return out
 
 
@@ -73,15 +103,19 @@ def score(probs: dict, rows) -> dict:
     for row, hit in zip(rows, hits):
         groups[_group(row)].append(hit)
     unknown = y == names.index("_unknown_")
+    keyword = ~unknown & (y != names.index("_silence_"))
     out = {
         "test": float(hits.mean()),
+        "keywords": float(hits[keyword].mean()),
         "groups": {g: (float(np.mean(v)), len(v)) for g, v in groups.items()},
         "unknown accepted": float(np.mean(probs["split"][unknown].argmax(-1) != y[unknown])),
     }
     if "recordings" in probs:
         p, kept = probs["recordings"]
         result = labelled.report(p, kept, names)
-        out["recordings"] = (result["accuracy"], result.get("top2_accuracy"), len(kept.labels))
+        # A one-hot peer has no second choice: its top-2 would be an argsort tie.
+        top2 = float("nan") if probs.get("one_hot") else result.get("top2_accuracy")
+        out["recordings"] = (result["accuracy"], top2, len(kept.labels))
         out["speakers"] = {g: v["accuracy"] for g, v in result["groups"].items()}
     return out
 
@@ -119,6 +153,11 @@ def main() -> None:
             "the models are seeds of one recipe: add their mean ± sd and their ensemble (mean probabilities)"
         ),
     )
+    parser.add_argument(
+        "--pocketsphinx",
+        action="store_true",
+        help="add PocketSphinx's en-us model with a grammar of the keywords (no training) as a row",
+    )
     args = parser.parse_args()
 
     from apps import artifacts
@@ -128,6 +167,9 @@ def main() -> None:
     probs = {m: probabilities(Path(m), clips, args.recordings) for m in args.models}
     if args.seeds:
         probs[f"ensemble of the {len(args.models)}"] = ensemble(list(probs.values()))
+    if args.pocketsphinx:
+        first = Path(args.models[0])
+        probs[pocketsphinx_peer.NAME] = pocketsphinx_probabilities(first, clips, args.recordings)
     results = {m: score(p, rows) for m, p in probs.items()}
     groups = sorted({g for r in results.values() for g in r["groups"]})
     n = {g: next(r["groups"][g][1] for r in results.values() if g in r["groups"]) for g in groups}
@@ -135,6 +177,7 @@ def main() -> None:
         "model",
         f"{args.split} ({len(rows)})",
         *(f"{g} ({n[g]})" for g in groups),
+        "keywords",
         "unknown words accepted",
     ]
     if args.recordings:
@@ -143,6 +186,7 @@ def main() -> None:
     table_rows = []
     for model, r in results.items():
         row = [model, f"{r['test']:.4f}", *(f"{r['groups'].get(g, (float('nan'),))[0]:.4f}" for g in groups)]
+        row.append(f"{r['keywords']:.4f}")
         row.append(f"{r['unknown accepted']:.3f}")
         if args.recordings:
             row += [f"{r['recordings'][0]:.4f}", f"{r['recordings'][1]:.4f}"]
@@ -151,6 +195,7 @@ def main() -> None:
         seeds = [results[m] for m in args.models]
         row = [f"**mean ± sd of the {len(seeds)}**", _spread([r["test"] for r in seeds], 4)]
         row += [_spread([r["groups"][g][0] for r in seeds if g in r["groups"]], 4) for g in groups]
+        row.append(_spread([r["keywords"] for r in seeds], 4))
         row.append(_spread([r["unknown accepted"] for r in seeds], 3))
         if args.recordings:
             row += [_spread([r["recordings"][i] for r in seeds], 4) for i in (0, 1)]

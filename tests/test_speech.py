@@ -244,13 +244,43 @@ def test_feature_augment_shifts_whole_frames_and_scales_power():
         np.testing.assert_allclose(power(row[40:80]), 4 * power(x[0, 40 - k : 80 - k]), rtol=1e-3, atol=1e-9)
 
 
+def test_babble_sums_training_other_words_into_the_bank_at_its_share(speech_data):
+    cfg = dataclasses.replace(speech_data[0], babble_share=0.5)
+    rows = synth.read_manifest(data.clips_dir(cfg))
+    assert data.noise_bank(dataclasses.replace(cfg, babble_share=0.0)).shape == (16, 2 * RATE)
+    bank = data.noise_bank(cfg)
+    assert bank.shape == (32, 2 * RATE)  # 16 generated noises, then 16 babbles: half the draws
+    babble = bank[16:]
+    np.testing.assert_allclose(np.abs(babble).max(axis=1), 1.0, rtol=1e-6)
+    # Speech-like: loud and quiet stretches (syllables), unlike stationary generated noise.
+    frames = np.sqrt(np.mean(babble.reshape(16, -1, 320) ** 2, axis=-1))
+    assert np.median(frames.max(axis=1) / np.maximum(frames.min(axis=1), 1e-6)) > 3
+    # Only other words of training voices: a bank from a manifest without them cannot be built.
+    root = data.clips_dir(cfg)
+    assert {r["split"] for r in rows if r["label"] == synth.UNKNOWN} >= {"train"}
+    empty = dataclasses.replace(cfg, data_dir=str(root.parent / "no-other-words"))
+    folder = data.clips_dir(empty)
+    folder.mkdir(parents=True, exist_ok=True)
+    header, *lines = (root / synth.MANIFEST).read_text().splitlines(keepends=True)
+    kept = [line for line in lines if f",{synth.UNKNOWN}," not in line]
+    (folder / synth.MANIFEST).write_text(header + "".join(kept))
+    with pytest.raises(GlasswingError, match="babble_share needs `_unknown_` training clips"):
+        data.noise_bank(empty)
+
+
+def test_babble_share_must_leave_room_for_generated_noise():
+    with pytest.raises(GlasswingError, match=r"babble_share must be in \[0, 1\), got 1.0"):
+        APP.Config(babble_share=1.0)
+
+
 def test_feature_noise_bank_is_as_loud_as_its_waveform_at_the_same_snr():
     """Each noise, added to the log-mel at an SNR, has the mel power it has when added to the waveform."""
     cfg = APP.Config.tiny()
     layer = data.frontend(cfg)
     clip = tone(440, 1.0, amplitude=0.3) + tone(2500, 1.0, amplitude=0.1)
     signal = np.exp(np.asarray(layer(clip[None]))[0, ..., 0]) - 1e-6
-    bank, power = data._noise_bank(cfg.data_seed + 7), data._noise_bank_power(layer, cfg.data_seed + 7)
+    bank = data.noise_bank(cfg)
+    power = data._noise_bank_power(layer, bank, cfg.data_seed + 7)
     frames = signal.shape[0]
     for k, row in enumerate(bank):
         noise = row[:RATE] * np.sqrt(np.mean(clip**2) / np.mean(row[:RATE] ** 2))  # 0 dB, as wave_augment
@@ -266,7 +296,7 @@ def test_feature_augment_adds_a_slice_of_the_bank_at_the_drawn_snr():
     out, _ = data.feature_augment(cfg)(clean, np.zeros(32))
     power = lambda v: np.exp(np.asarray(v)[..., 0]) - 1e-6  # noqa: E731
     added = (power(out) - power(clean)).mean(axis=(1, 2)) / power(clean).mean(axis=(1, 2)) * 10.0
-    bank = data._noise_bank_power(layer, cfg.data_seed + 7)
+    bank = data._noise_bank_power(layer, data.noise_bank(cfg), cfg.data_seed + 7)
     frames = clean.shape[1]
     slices = [
         bank[k, s : s + frames, :-1].mean() / bank[k, s : s + frames, -1].mean()

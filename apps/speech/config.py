@@ -22,7 +22,7 @@ class Config(TrainConfig):
     # fake_batch never touches the dataset.
     TINY: ClassVar[dict] = {"filters": 8, "blocks": 1, "embedding_head": False}
     # Models saved before embedding_head existed are DS-CNNs alone.
-    SAVED_BEFORE: ClassVar[dict] = {"embedding_head": False, "extra_unknown_clips": 0}
+    SAVED_BEFORE: ClassVar[dict] = {"embedding_head": False, "extra_unknown_clips": 0, "babble_share": 0.0}
 
     epochs: int = 20
     batch_size: int = 128
@@ -90,6 +90,9 @@ class Config(TrainConfig):
     noise_probability: float = 0.8  # share of clips that get background noise
     min_snr_db: float = 0.0
     max_snr_db: float = 30.0
+    # Share of background noises that are babble: six training voices saying other words at once
+    # (data.babble), beside the generated white, pink, brown noise and hum.
+    babble_share: float = 0.0
     min_gain: float = 0.3  # random gain, then clipped to [-1, 1]
     max_gain: float = 1.5
     # After training, refit this class's prior on the validation split (held-out voices)
@@ -125,6 +128,8 @@ class Config(TrainConfig):
         for key in ("noise_probability", "context_probability"):
             if not 0 <= getattr(self, key) <= 1:
                 raise GlasswingError(f"{key} must be in [0, 1], got {getattr(self, key)}.")
+        if not 0 <= self.babble_share < 1:
+            raise GlasswingError(f"babble_share must be in [0, 1), got {self.babble_share}.")
         if self.embedding_tune and not self.embedding_head:
             raise GlasswingError("embedding_tune applies to embedding_head=true (the pretrained embedding).")
         if self.augment_on not in ("features", "waveform"):

@@ -167,12 +167,60 @@ def _as_float(audio):
     return audio if audio.dtype == tf.float32 else _to_float(audio)
 
 
+# Voices in one babble row: enough that no single word stands out, as in a room of talkers.
+BABBLE_TALKERS = 6
+
+
 @functools.lru_cache(maxsize=8)
-def _noise_bank(seed: int) -> np.ndarray:
-    """Two seconds each of white, pink, brown noise and hum (several draws), unit peak."""
+def _noise_bank(seed: int, babble_root: str = "", babble_rows: int = 0) -> np.ndarray:
+    """Two seconds each of white, pink, brown noise and hum (several draws), unit peak.
+
+    With ``babble_rows``, that many two-second babbles follow (:func:`babble`), from the
+    other-word clips of the training split of the dataset at ``babble_root``.
+    """
     rng = np.random.default_rng(seed)
     kinds = [k for k in synth.NOISES if k != "zero"] * 4
-    return np.stack([synth.noise(k, 2 * synth.CLIP_SAMPLES, rng) for k in kinds])
+    bank = [synth.noise(k, 2 * synth.CLIP_SAMPLES, rng) for k in kinds]
+    if babble_rows:
+        bank += list(babble(Path(babble_root), babble_rows, rng))
+    return np.stack(bank)
+
+
+def babble(root: Path, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """``rows`` two-second, unit-peak babbles: each the sum of ``BABBLE_TALKERS`` voices.
+
+    A voice is two `_unknown_` clips of the training split back to back, rolled by a random
+    offset: other words by training voices only, so no keyword is heard in the background
+    and no held-out voice is heard at all.
+
+    Raises:
+        GlasswingError: The dataset has no `_unknown_` clip in its training split.
+    """
+    import soundfile
+
+    paths = [
+        r["path"] for r in synth.read_manifest(root) if r["split"] == "train" and r["label"] == synth.UNKNOWN
+    ]
+    if not paths:
+        raise GlasswingError(f"babble_share needs `_unknown_` training clips in {root}; it has none.")
+    picks = rng.choice(len(paths), (rows, BABBLE_TALKERS, 2))
+    clips = {int(i): soundfile.read(root / paths[i], dtype="float32")[0] for i in np.unique(picks)}
+    out = np.zeros((rows, 2 * synth.CLIP_SAMPLES), np.float32)
+    for row, voices in zip(out, picks):
+        for pair in voices:
+            voice = np.concatenate([clips[int(i)] for i in pair])[: len(row)]
+            row[: len(voice)] += np.roll(voice, rng.integers(len(voice)))
+    return out / np.maximum(np.abs(out).max(axis=1, keepdims=True), 1e-9)
+
+
+def noise_bank(cfg) -> np.ndarray:
+    """The background noises ``cfg``'s augmentation draws from (:func:`_noise_bank`).
+
+    ``cfg.babble_share`` of its rows are babble: 16 generated noises and ``16 * s / (1 - s)`` babbles.
+    """
+    generated = 4 * (len(synth.NOISES) - 1)
+    rows = round(generated * cfg.babble_share / (1 - cfg.babble_share))
+    return _noise_bank(cfg.data_seed + 7, str(clips_dir(cfg)) if rows else "", rows)
 
 
 def _frame_span(energy):
@@ -275,7 +323,7 @@ def add_context_power(p, y, cfg, silence: int):
 
 def wave_augment(cfg):
     """Batch-level waveform augmentation: neighbouring-word context, time shift, gain, background noise."""
-    bank = tf.constant(_noise_bank(cfg.data_seed + 7))
+    bank = tf.constant(noise_bank(cfg))
     shift = int(cfg.shift_ms * cfg.sample_rate / 1000)
     n = cfg.clip_samples
     names = labels(cfg)
@@ -314,9 +362,8 @@ def _noise_draw(bank, b, n: int, cfg):
     return noise, snr, on
 
 
-@functools.lru_cache(maxsize=8)
-def _noise_bank_power(layer: LogMel, seed: int) -> np.ndarray:
-    """The noise bank through ``layer``: ``(noises, frames, mel_bins + 1)``.
+def _noise_bank_power(layer: LogMel, bank: np.ndarray, seed: int) -> np.ndarray:
+    """``bank`` (:func:`noise_bank`) through ``layer``: ``(noises, frames, mel_bins + 1)``.
 
     ``[..., :-1]`` is each frame's mel power, in units of what the same waveform power gives
     when white: brown noise and hum put much of their power below the mel filters, so an SNR
@@ -324,7 +371,6 @@ def _noise_bank_power(layer: LogMel, seed: int) -> np.ndarray:
     ``[..., -1]`` is each frame's waveform power (mean square over its hop), so a slice's SNR
     is set by that slice's power, as :func:`wave_augment` sets it (brown noise is not stationary).
     """
-    bank = _noise_bank(seed)
     white = np.random.default_rng(seed).standard_normal((1, bank.shape[1])).astype(np.float32)
     power = np.maximum(np.exp(np.asarray(layer(np.concatenate([bank, white])))[..., 0]) - layer.floors, 0.0)
     # Mel power per unit waveform power of white noise: the reference for an in-band signal.
@@ -349,7 +395,7 @@ def feature_augment(cfg):
     What is lost: shifts finer than one hop, clipping at full scale, and the cross terms.
     """
     layer = frontend(cfg)
-    bank = tf.constant(_noise_bank_power(layer, cfg.data_seed + 7))
+    bank = tf.constant(_noise_bank_power(layer, noise_bank(cfg), cfg.data_seed + 7))
     max_shift = int(round(cfg.shift_ms / cfg.hop_ms))
     names = labels(cfg)
     silence = names.index(synth.SILENCE) if synth.SILENCE in names else -1

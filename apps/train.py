@@ -410,10 +410,14 @@ def train(
     # A cheaper graph for fitting and validation (and the data it reads), when the app has one:
     # only for the app's own model (a custom build or a saved part may not share its layers).
     fit_cfg = app.validation_config(cfg) if app.validation_config and not (build or save) else cfg
-    model, fit = _fit(
-        app, fit_cfg, strategy, work, verbose, build=build, extra=callbacks,
-        tensorboard=tensorboard, worker=worker, restore_dir=shared_work / "backup" if worker else None,
-    )  # fmt: skip
+    try:
+        model, fit = _fit(
+            app, fit_cfg, strategy, work, verbose, build=build, extra=callbacks,
+            tensorboard=tensorboard, worker=worker, restore_dir=shared_work / "backup" if worker else None,
+        )  # fmt: skip
+    except BaseException:
+        _drop_if_empty(work, shared_work, shared_work.parent)
+        raise
     _refuse_diverged(fit.history.get("loss", []), work)
     if worker:
         model = _finish_worker(model, worker, work)
@@ -477,6 +481,17 @@ def _work_folders(models_dir: Path, out_name: str, cfg, worker) -> tuple[Path, P
     work = distribute.worker_dir(shared, worker) if worker else shared
     work.mkdir(parents=True, exist_ok=True)
     return shared, work
+
+
+def _drop_if_empty(*folders: Path) -> None:
+    """Removes each of ``folders`` (innermost first) that holds nothing.
+
+    A run that fails before it writes anything (a Config the model's build refuses) has
+    nothing to resume, so it should not leave an empty work folder behind.
+    """
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _fit(app, cfg, strategy, work: Path, verbose, *, build, extra, tensorboard, worker, restore_dir):

@@ -83,6 +83,17 @@ def test_a_failed_run_leaves_the_previous_model_untouched(image_cfg, tmp_path, m
     assert sorted(p.name for p in models.iterdir()) == [".partial", "image"]
 
 
+def test_a_run_refused_before_it_writes_anything_leaves_no_work_folder(image_cfg, tmp_path):
+    models = tmp_path / "models"
+
+    def refused(cfg):
+        raise GlasswingError("this Config cannot be built")
+
+    with pytest.raises(GlasswingError, match="cannot be built"):
+        train(APP, image_cfg, models, build=refused)
+    assert list(models.iterdir()) == []
+
+
 def test_publish_dir_swaps_whole_folders(tmp_path):
     final, staged = tmp_path / "image", tmp_path / "staged"
     final.mkdir()

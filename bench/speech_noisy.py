@@ -140,4 +140,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from apps.errors import GlasswingError
+
+    try:
+        main()
+    except GlasswingError as err:  # a missing model or recordings folder: one line, no traceback
+        raise SystemExit(f"speech_noisy: {err}") from None

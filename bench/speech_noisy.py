@@ -7,8 +7,9 @@ one draw per seed and kind, the same at every SNR, and every model is scored on 
 Noise kinds:
 
 - ``pink``: 1/f noise, one of the kinds the app trains with (``apps/speech/synth.noise``);
-- ``babble``: the sum of 6 other-word clips of the dataset's test split (voices no model
-  trained on), at random offsets: speech-like noise, which the app never trains with.
+- ``babble``: six voices saying other words at once, made as ``--set babble_share`` makes
+  the app's training babble (``apps/speech/data.babble``) but from the dataset's test split,
+  voices no model trained on.
 
 Accuracy is the mean ± sd over ``--seeds`` noise draws (a small set moves by whole clips).
 
@@ -32,32 +33,18 @@ import pocketsphinx_peer  # noqa: E402
 import report  # noqa: E402
 import speech_voices  # noqa: E402
 
-BABBLE_TALKERS = 6
 
-
-def other_word_clips(cfg) -> np.ndarray:
-    """The dataset test split's other-word (``_unknown_``) clips: voices no model trained on."""
-    from apps.speech import synth
-
-    rows, clips = speech_voices._split_clips(cfg, "test")
-    return clips[[r["label"] == synth.UNKNOWN for r in rows]]
-
-
-def noise_for(kind: str, count: int, length: int, rng: np.random.Generator, others: np.ndarray) -> np.ndarray:
+def noise_for(kind: str, count: int, length: int, rng: np.random.Generator, cfg) -> np.ndarray:
     """``count`` noises of ``kind``, ``length`` samples each.
 
-    ``pink`` is the app's own 1/f noise; ``babble`` sums ``BABBLE_TALKERS`` of ``others``
-    (clips as long as ``length`` or longer), each rolled by a random offset.
+    ``pink`` is the app's own 1/f noise; ``babble`` is the app's babble
+    (``apps/speech/data.babble``) from the test split's other words, cut to ``length``.
     """
-    from apps.speech import synth
+    from apps.speech import data, synth
 
     if kind == "pink":
         return np.stack([synth.noise(kind, length, rng) for _ in range(count)])
-    picks = rng.integers(0, len(others), (count, BABBLE_TALKERS))
-    shifts = rng.integers(0, others.shape[1], (count, BABBLE_TALKERS))
-    return np.stack([sum(np.roll(others[p], s) for p, s in zip(ps, ss)) for ps, ss in zip(picks, shifts)])[
-        :, :length
-    ]
+    return data.babble(data.clips_dir(cfg), count, rng, split="test")[:, :length]
 
 
 def at_snr(waves: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
@@ -107,7 +94,6 @@ def main() -> None:
     if args.pocketsphinx:
         scorers[pocketsphinx_peer.NAME] = pocketsphinx_peer.predictor(names)
 
-    others = other_word_clips(cfg) if "babble" in kinds else None
     conditions = [(k, s) for k in kinds for s in snrs if s != "clean"]
     if "clean" in snrs:
         conditions.insert(0, ("clean", "clean"))
@@ -121,7 +107,7 @@ def main() -> None:
         score(("clean", "clean"), waves)
     for k, kind in enumerate(kinds):
         for seed in range(args.seeds):
-            noise = noise_for(kind, len(waves), waves.shape[1], np.random.default_rng([seed, k]), others)
+            noise = noise_for(kind, len(waves), waves.shape[1], np.random.default_rng([seed, k]), cfg)
             for snr in snrs:
                 if snr != "clean":
                     score((kind, snr), at_snr(waves, noise, float(snr)))

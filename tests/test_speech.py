@@ -264,7 +264,7 @@ def test_babble_sums_training_other_words_into_the_bank_at_its_share(speech_data
     header, *lines = (root / synth.MANIFEST).read_text().splitlines(keepends=True)
     kept = [line for line in lines if f",{synth.UNKNOWN}," not in line]
     (folder / synth.MANIFEST).write_text(header + "".join(kept))
-    with pytest.raises(GlasswingError, match="babble_share needs `_unknown_` training clips"):
+    with pytest.raises(GlasswingError, match="babble needs `_unknown_` train clips"):
         data.noise_bank(empty)
 
 

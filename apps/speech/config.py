@@ -92,7 +92,7 @@ class Config(TrainConfig):
     max_snr_db: float = 30.0
     # Share of background noises that are babble: six training voices saying other words at once
     # (data.babble), beside the generated white, pink, brown noise and hum. 0.5, seeds 42 and 1 against
-    # the recipe's 3: real recordings under babble at 10 dB 0.87 vs 0.70 (20 dB: 0.94 vs 0.86), but
+    # the recipe's 3: real recordings under babble at 10 dB 0.86 vs 0.70 (20 dB: 0.95 vs 0.87), but
     # validation voices 0.915 vs 0.927, test voices 0.891 vs 0.903 and other words taken for a keyword
     # 48 % vs 38 % (bench/results.md). Off; for a spotter that will hear talkers in the background.
     babble_share: float = 0.0

@@ -186,23 +186,23 @@ def _noise_bank(seed: int, babble_root: str = "", babble_rows: int = 0) -> np.nd
     return np.stack(bank)
 
 
-def babble(root: Path, rows: int, rng: np.random.Generator) -> np.ndarray:
+def babble(root: Path, rows: int, rng: np.random.Generator, split: str = "train") -> np.ndarray:
     """``rows`` two-second, unit-peak babbles: each the sum of ``BABBLE_TALKERS`` voices.
 
-    A voice is two `_unknown_` clips of the training split back to back, rolled by a random
-    offset: other words by training voices only, so no keyword is heard in the background
-    and no held-out voice is heard at all.
+    A voice is two `_unknown_` clips of ``split`` back to back, rolled by a random offset:
+    other words only, so no keyword is heard in the background. Training draws on the
+    training split, so no held-out voice is heard; a bench draws on the test split.
 
     Raises:
-        GlasswingError: The dataset has no `_unknown_` clip in its training split.
+        GlasswingError: The dataset has no `_unknown_` clip in ``split``.
     """
     import soundfile
 
     paths = [
-        r["path"] for r in synth.read_manifest(root) if r["split"] == "train" and r["label"] == synth.UNKNOWN
+        r["path"] for r in synth.read_manifest(root) if r["split"] == split and r["label"] == synth.UNKNOWN
     ]
     if not paths:
-        raise GlasswingError(f"babble_share needs `_unknown_` training clips in {root}; it has none.")
+        raise GlasswingError(f"babble needs `_unknown_` {split} clips in {root}; it has none.")
     picks = rng.choice(len(paths), (rows, BABBLE_TALKERS, 2))
     clips = {int(i): soundfile.read(root / paths[i], dtype="float32")[0] for i in np.unique(picks)}
     out = np.zeros((rows, 2 * synth.CLIP_SAMPLES), np.float32)

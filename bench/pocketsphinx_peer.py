@@ -56,7 +56,7 @@ def predictor(names: list[str]):
     return lambda waves: one_hot(transcribe(dec, waves), names, SILENCE)
 
 
-def one_hot(words: list[str], names: list[str], empty: str = "_silence_") -> np.ndarray:
+def one_hot(words: list[str], names: list[str], empty: str) -> np.ndarray:
     """Hypotheses as one-hot rows over ``names``; an empty hypothesis is ``empty``."""
     probs = np.zeros((len(words), len(names)), "float32")
     probs[np.arange(len(words)), [names.index(w or empty) for w in words]] = 1

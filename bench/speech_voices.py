@@ -50,16 +50,14 @@ def _group(row: dict) -> str:
 
 def predictor(folder: Path):
     """``(cfg, model, run)`` of a speech model folder; ``run`` maps 16 kHz float clips to probabilities."""
-    from apps import artifacts
+    from apps import artifacts, labelled
     from apps.speech import APP, data
 
     cfg, model = artifacts.load_trained(APP, folder)
     front = data.frontend(cfg)
 
     def run(clips):
-        return np.concatenate(
-            [np.asarray(model(front(clips[i : i + 256]), training=False)) for i in range(0, len(clips), 256)]
-        )
+        return labelled.in_chunks(lambda chunk: model(front(chunk), training=False), clips, 256)
 
     return cfg, model, run
 

@@ -70,10 +70,10 @@ predict speech --input {f}/zero_frames.wav => holds no audio samples
 predict speech --input {f}/nan.wav => contains NaN or infinite samples
 predict speech --input {f}/inf.wav => contains NaN or infinite samples
 predict speech --input {f}/trunc.wav => No 'data' chunk marker
-predict speech --input {f}/garbage.wav => is not a readable WAV, FLAC or OGG file
+predict speech --input {f}/garbage.wav => is not a readable WAV, FLAC, OGG or MP3 file
 predict speech --input {f}/png.wav => Format not recognised
-predict speech --input {f}/good.png => is not a readable WAV, FLAC or OGG file
-predict speech --input {f}/good.txt => is not a readable WAV, FLAC or OGG file
+predict speech --input {f}/good.png => is not a readable WAV, FLAC, OGG or MP3 file
+predict speech --input {f}/good.txt => is not a readable WAV, FLAC, OGG or MP3 file
 predict speech --text yes => --text applies to text apps
 predict speech --input {f}/good.wav --scan --min-prob 1.5 => --min-prob must be in (0, 1]
 predict speech --input {f}/good.wav --scan --min-prob nan => --min-prob must be in (0, 1]
@@ -144,7 +144,7 @@ explain speech --input {f}/good.wav --method saliency --out {f}/y.wav --keep 0 =
 explain speech --input {f}/good.wav --method saliency --out {f}/y.wav --keep 1.5 => --keep must be between
 explain speech --input {f}/good.wav --method saliency --out {f}/y.wav --keep nan => --keep must be between
 explain speech --input {f}/empty.wav --method saliency => is empty (0 bytes)
-explain speech --input {f}/garbage.wav --method saliency => is not a readable WAV, FLAC or OGG file
+explain speech --input {f}/garbage.wav --method saliency => is not a readable WAV, FLAC, OGG or MP3 file
 explain speech --input {f}/good.wav --method grad_cam --target 99 => outside the label range 0..21
 explain sentiment --text "" --method saliency => The text is empty
 explain sentiment --text good --method grad_cam => does not support app 'sentiment'
@@ -345,7 +345,7 @@ UPLOADS = [
     ("speech", "empty.wav", "me.wav", "is empty (0 bytes)"),
     ("speech", "zero_frames.wav", "me.wav", "holds no audio samples"),
     ("speech", "nan.wav", "me.wav", "contains NaN or infinite samples"),
-    ("speech", "garbage.wav", "me.wav", "is not a readable WAV, FLAC or OGG file"),
+    ("speech", "garbage.wav", "me.wav", "is not a readable WAV, FLAC, OGG or MP3 file"),
     ("speech", "good.png", "me.wav", "Format not recognised"),
     ("speech", "trunc.wav", "me.wav", "No 'data' chunk marker"),
     ("speech", "six_channels.wav", "me.wav", None),

@@ -37,7 +37,7 @@ def _text_preprocess():
         ("text", "review.txt", b"   \n", "empty"),
         ("text", "review.png", b"great film", "not accepted"),
         ("text", "review.txt", b"x" * (6 * 2**20), "limit is 5 MB"),
-        ("audio", "clip.wav", b"not a riff header", "not a readable WAV, FLAC or OGG"),
+        ("audio", "clip.wav", b"not a riff header", "not a readable WAV, FLAC, OGG or MP3"),
         ("audio", "clip.wav", b"", "empty"),
         ("audio", "clip.exe", b"RIFF....", "not accepted"),
     ],

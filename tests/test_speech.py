@@ -354,7 +354,9 @@ def test_48khz_stereo_float_file_is_mixed_down_and_resampled():
     assert "48000 Hz, 2 channels" in note and "16 kHz mono" in note and "padded 0.50 s" in note
 
 
-@pytest.mark.parametrize(("subtype", "fmt"), [("PCM_U8", "WAV"), ("PCM_24", "FLAC"), ("VORBIS", "OGG")])
+@pytest.mark.parametrize(
+    ("subtype", "fmt"), [("PCM_U8", "WAV"), ("PCM_24", "FLAC"), ("VORBIS", "OGG"), ("MPEG_LAYER_III", "MP3")]
+)
 def test_other_encodings_decode(subtype, fmt):
     clip, _ = audio.load_clip(wav_bytes(tone(500, 1.0, 22_050), 22_050, subtype, fmt), RATE, RATE)
     assert clip.shape == (RATE,) and dominant_hz(clip) == pytest.approx(500, abs=5)

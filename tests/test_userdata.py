@@ -186,9 +186,10 @@ def _write_words(root, words, per_word: int, split: str = "train"):
         for i in range(per_word):
             row = {**rows[w * per_word + i], "word": word, "label": word}
             # 22.05 kHz files of 1.5 s: the reader resamples and picks the loudest second.
+            # Every other one is an MP3, as phones save them.
             clip = np.concatenate([synth.render(row, 42), np.zeros(8000, np.float32)])
             soundfile.write(
-                root / word / f"{i}.wav",
+                root / word / f"{i}.{'mp3' if i % 2 else 'wav'}",
                 np.interp(np.arange(0, len(clip), 16000 / 22050), np.arange(len(clip)), clip),
                 22050,
             )
@@ -205,6 +206,7 @@ def test_speech_folder_trains_exports_int8_and_explains_with_unknown_and_silence
     assert (folder / "labels.txt").read_text().split() == ["lights", "music", "_unknown_", "_silence_"]
     report = json.loads((folder / "data.json").read_text())
     assert report["added"] == ["_silence_", "_unknown_"] and report["counts"]["test"]["_unknown_"] >= 2
+    assert sum(split.get("music", 0) for split in report["counts"].values()) == 4  # the MP3s too
     # Few examples per word beside many `_unknown_` ones: classes are weighted equally.
     assert json.loads((folder / "config.json").read_text())["balance_classes"] is True
     code, out, err = _cli(capsys, tmp_path, "export", "home", "--quant", "int8")

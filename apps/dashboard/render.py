@@ -15,11 +15,12 @@ import streamlit as st
 
 from apps import artifacts
 from apps.dashboard import core
+from apps.speech import audio
 from xai import listen
 
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff")
 TEXT_TYPES = ("txt",)
-AUDIO_TYPES = ("wav", "flac", "ogg", "mp3")
+AUDIO_TYPES = tuple(ext.lstrip(".") for ext in audio.EXTENSIONS)
 UPLOAD_TYPES = {"image": IMAGE_TYPES, "text": TEXT_TYPES, "audio": AUDIO_TYPES}
 # Text apps that tokenize with a vocabulary ship it as this artifact (one token per id).
 VOCAB_FILE = "vocab.txt"

@@ -1,6 +1,6 @@
 """Reading a user's audio file into the 1-s, 16 kHz mono clip the model expects.
 
-WAV, FLAC and OGG of any sample rate, bit depth, length and channel count are
+WAV, FLAC, OGG and MP3 of any sample rate, bit depth, length and channel count are
 decoded with libsndfile (``soundfile``), mixed down to mono, resampled with a
 polyphase filter, then padded (short clips, centred) or searched with a sliding
 1-s window (long files: the loudest window wins, and the note says which).
@@ -19,11 +19,12 @@ import numpy as np
 from apps.errors import GlasswingError
 
 MAX_SECONDS = 15 * 60
-FORMATS = "WAV, FLAC or OGG"
+FORMATS = "WAV, FLAC, OGG or MP3"
 
 
-# File types libsndfile decodes that users bring (also what `evaluate --data` reads).
-EXTENSIONS = (".wav", ".flac", ".ogg")
+# File types libsndfile decodes that users bring: what `evaluate --data` reads and the
+# dashboard's upload box takes (libsndfile has read MP3 since 1.1; the soundfile wheel ships 1.2).
+EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
 def _libsndfile_reason(err: Exception) -> str:

@@ -30,7 +30,7 @@ def features(clip: np.ndarray, cfg) -> np.ndarray:
 
 
 def preprocess(raw, cfg=None) -> np.ndarray:
-    """Audio (WAV/FLAC/OGG path or bytes, any rate/channels/length, or a 16 kHz array) -> log-mel."""
+    """Audio (WAV/FLAC/OGG/MP3 path or bytes, any rate/channels/length, or a 16 kHz array) -> log-mel."""
     cfg = cfg or Config()
     clip, _ = load(raw, cfg)
     return features(clip, cfg)

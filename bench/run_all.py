@@ -235,6 +235,13 @@ def main() -> None:
                     if "speech" in trained
                     else []
                 ),
+                # The recordings under noise, and re-saved as users' files come (phone rate, MP3,
+                # quiet, clipped, hum, long), beside PocketSphinx's keyword grammar.
+                *(
+                    _python(script, f"{args.models_dir}/speech", *recordings, "--pocketsphinx")
+                    for script in ("bench/speech_noisy.py", "bench/speech_conditions.py")
+                    if "speech" in trained and dev
+                ),
             ],
         ),
         "load": (

@@ -60,7 +60,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("model", help="the DS-CNN model folder to compare with and average")
-    parser.add_argument("--recordings", help="a folder of labelled real recordings")
+    parser.add_argument(
+        "--recordings", type=speech_voices.recordings_folder, help="a folder of labelled real recordings"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="head seeds (42, 1, 2)")
     parser.add_argument("--markdown", help="append the tables to this Markdown fragment")
     args = parser.parse_args()

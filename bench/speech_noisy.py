@@ -60,7 +60,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("models", nargs="+", help="speech model folders")
-    parser.add_argument("--recordings", required=True, help="a folder of labelled real recordings")
+    parser.add_argument(
+        "--recordings",
+        type=speech_voices.recordings_folder,
+        required=True,
+        help="a folder of labelled real recordings",
+    )
     parser.add_argument("--snr", default="clean,20,10,5,0", help="comma-separated dB values, or clean")
     parser.add_argument("--kinds", default="pink,babble", help="noise kinds: pink, babble")
     parser.add_argument("--seeds", type=int, default=5, help="noise draws per condition")

@@ -33,6 +33,16 @@ import pocketsphinx_peer  # noqa: E402
 import report  # noqa: E402
 
 
+def recordings_folder(text: str) -> Path:
+    """argparse type of ``--recordings``: an existing folder, or argparse's one-line error naming it."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} {'is a file' if path.exists() else 'does not exist'}; expected a folder"
+        )
+    return path
+
+
 def _split_clips(cfg, split: str) -> tuple[list[dict], np.ndarray]:
     import soundfile
 
@@ -136,7 +146,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("models", nargs="+", help="speech model folders")
-    parser.add_argument("--recordings", help="a folder of labelled real recordings")
+    parser.add_argument("--recordings", type=recordings_folder, help="a folder of labelled real recordings")
     parser.add_argument("--markdown", help="append the tables to this Markdown fragment")
     parser.add_argument(
         "--split",

@@ -17,6 +17,7 @@ import nyt_raters  # noqa: E402
 import peers  # noqa: E402
 import pocketsphinx_peer  # noqa: E402
 import sentiment_lexicon  # noqa: E402
+import speech_conditions  # noqa: E402
 import speech_noisy  # noqa: E402
 import speech_scan  # noqa: E402
 import train as train_bench  # noqa: E402
@@ -359,3 +360,39 @@ def test_noise_is_added_at_the_asked_snr():
             noisy = speech_noisy.at_snr(waves, noise, snr)
             added = np.mean((noisy - waves) ** 2, axis=1)
             np.testing.assert_allclose(10 * np.log10(np.mean(waves**2, axis=1) / added), snr, atol=0.05)
+
+
+def test_conditions_rewrite_recordings_as_users_files_the_reader_takes(tmp_path):
+    import soundfile
+
+    from apps.speech import audio
+
+    src = tmp_path / "rec" / "alice"
+    src.mkdir(parents=True)
+    t = np.arange(int(0.6 * 11_025)) / 11_025
+    word = (0.4 * np.sin(2 * np.pi * 700 * t)).astype(np.float32)
+    soundfile.write(src / "seven.wav", word, 11_025)
+    (src / "notes.md").write_text("not audio")
+    seen = {}
+    for condition in speech_conditions.CONDITIONS:
+        if condition == "original":
+            continue
+        out = tmp_path / condition
+        written = speech_conditions.rewrite(
+            tmp_path / "rec", out, condition, np.random.default_rng(0), audio.EXTENSIONS
+        )
+        (path,) = out.rglob("seven.*")
+        assert written == 1 and path.parent.name == "alice"
+        info = soundfile.info(path)
+        clip, note = audio.load_clip(path, 16_000, 16_000)  # what evaluate --data reads
+        seen[condition] = (info, clip, note)
+    assert seen["phone"][0].samplerate == 8_000 and seen["stereo44k"][0].channels == 2
+    assert seen["mp3"][0].format == "MP3" and seen["ogg_low"][0].format == "OGG"
+    peak = lambda condition: float(np.abs(seen[condition][1]).max())  # noqa: E731
+    assert peak("quiet") == pytest.approx(0.4 * 10 ** (-30 / 20), rel=0.1)
+    assert peak("clipped") == pytest.approx(1.0, abs=0.01)
+    assert (
+        seen["long"][0].duration == pytest.approx(3.0) and "loudest 1-s window of 3.00 s" in seen["long"][2]
+    )
+    assert peak("long") == pytest.approx(0.4, rel=0.1)  # the window found holds the word
+    assert "DC offset +0.050 removed" in seen["hum"][2]

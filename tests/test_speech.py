@@ -380,10 +380,12 @@ def test_windows_of_a_long_recording_hop_a_quarter_second_to_the_end():
     np.testing.assert_allclose(spans[:, 0], [0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.6])
     np.testing.assert_allclose(spans[:, 1] - spans[:, 0], 1.0)
     assert clips.shape == (8, RATE)
-    np.testing.assert_allclose(clips[3], wave[int(0.75 * RATE) : int(1.75 * RATE)], atol=1e-6)
+    # The file's windows, less its DC offset (the ramp's mean).
+    centred = wave - wave.mean()
+    np.testing.assert_allclose(clips[3], centred[int(0.75 * RATE) : int(1.75 * RATE)], atol=1e-6)
     assert "8 windows over 2.60 s" in note
     # The loudest window load_clip picks is one of them (the ramp is loudest at the end).
-    loudest, _ = audio.load_clip(wave, RATE, RATE)
+    loudest, _ = audio.load_clip(wav_bytes(wave, RATE, "FLOAT"), RATE, RATE)
     np.testing.assert_array_equal(loudest, clips[-1])
     short, spans, note = audio.load_windows(tone(300, 0.4), RATE, RATE)
     assert short.shape == (1, RATE) and spans.tolist() == [[0.0, 1.0]] and "1 window over 0.40 s" in note
@@ -696,3 +698,13 @@ def test_context_settings_are_checked():
         APP.Config(context_ms=0)
     with pytest.raises(GlasswingError, match="augment_on='fft'"):
         APP.Config(augment_on="fft")
+
+
+def test_a_dc_offset_is_removed_so_padding_adds_no_step():
+    wave = tone(500, 0.5) + 0.1  # a sound card's constant offset
+    clip, note = audio.load_clip(wav_bytes(wave, RATE, "FLOAT"), RATE, RATE)
+    word = clip[4000:12000]
+    assert abs(float(word.mean())) < 1e-3 and np.abs(word).max() == pytest.approx(0.5, abs=0.01)
+    assert clip[0] == 0.0 and "DC offset +0.100 removed" in note
+    _, plain = audio.load_clip(wav_bytes(tone(500, 0.5), RATE, "FLOAT"), RATE, RATE)
+    assert "DC offset" not in plain

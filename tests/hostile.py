@@ -66,7 +66,8 @@ def write_audio(d: Path, rng) -> None:
     soundfile.write(d / "one_sample.wav", np.zeros(1, np.float32), 16_000)
     soundfile.write(d / "nan.wav", np.full(1000, np.nan, np.float32), 16_000, subtype="FLOAT")
     soundfile.write(d / "inf.wav", np.full(1000, np.inf, np.float32), 16_000, subtype="FLOAT")
-    soundfile.write(d / "loud.wav", np.full(16_000, 1e6, np.float32), 16_000, subtype="FLOAT")
+    # A tone a million times full scale (a constant would be a DC offset, which the reader removes).
+    soundfile.write(d / "loud.wav", tone / np.abs(tone).max() * 1e6, 16_000, subtype="FLOAT")
     soundfile.write(d / "six_channels.wav", np.zeros((16_000, 6), np.float32), 48_000)
     soundfile.write(d / "rate1.wav", np.zeros(10, np.float32), 1)
     soundfile.write(d / "rate384k.wav", np.zeros(38_400, np.float32), 384_000)

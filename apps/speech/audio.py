@@ -169,7 +169,7 @@ def remove_dc(samples: np.ndarray) -> tuple[np.ndarray, float]:
     means = np.mean(samples, axis=0, dtype=np.float64)
     offset = float(means[np.argmax(np.abs(means))])
     # In float32 and in place: a 15-min 48 kHz stereo file is 350 MB already.
-    centred = samples.astype(np.float32) - means.astype(np.float32)
+    centred = np.asarray(samples, np.float32) - means.astype(np.float32)
     return np.clip(centred, -1.0, 1.0, out=centred), offset
 
 

@@ -80,3 +80,12 @@ def test_good_uploads_are_preprocessed_by_the_app():
         APPS["speech"], _Upload("me.wav", wav.getvalue()), APPS["speech"].preprocess, render.AUDIO_TYPES
     )
     assert mel.shape == (97, 40 + 32, 1) and np.isfinite(mel).all()  # the DS-CNN's and the embedding's bands
+    # A phone's voice memo: MP3, which the upload box and `evaluate --data` both take.
+    memo = io.BytesIO()
+    t = np.arange(16_000) / 16_000
+    soundfile.write(memo, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000, format="MP3")
+    assert "mp3" in render.AUDIO_TYPES
+    mel = core.read_upload(
+        APPS["speech"], _Upload("memo.MP3", memo.getvalue()), APPS["speech"].preprocess, render.AUDIO_TYPES
+    )
+    assert mel.shape == (97, 40 + 32, 1) and np.isfinite(mel).all()

@@ -154,7 +154,7 @@ explain vae --input {f}/good.png --method saliency => explain applies to classif
 explain image --global --per-class 0 --out {f}/r.html => --per-class must be >= 1
 explain image --global --per-class -1 --out {f}/r.html => --per-class must be >= 1
 explain image --global --out {f}/r.png => expected a .html file name
-explain image --global --data {f}/emptydir --out {f}/r.html => no .jpg/.jpeg/.png/.webp/.bmp/.gif file
+explain image --global --data {f}/emptydir --out {f}/r.html => no .jpg/.jpeg/.png/.webp/.bmp/.gif/.tif/.tiff file
 explain image --global --data {f}/oneclass --out {f}/r.html => is named for a class of this model
 explain image --global --method bogus --out {f}/r.html => Method 'bogus' does not support app 'image'
 explain image --global --compare {m}/image --out {f}/r.html => Use --global or --compare, not both
@@ -169,7 +169,7 @@ explain image --input {f}/good.png --method saliency --out {f}/x.png --keep 0.3 
 evaluate image --split bogus => usage: invalid choice: 'bogus'
 evaluate image --data {f}/missing => does not exist; expected a folder
 evaluate image --data {f}/good.png => is a file; expected a folder
-evaluate image --data {f}/emptydir => no .jpg/.jpeg/.png/.webp/.bmp/.gif file
+evaluate image --data {f}/emptydir => no .jpg/.jpeg/.png/.webp/.bmp/.gif/.tif/.tiff file
 evaluate image --data {f}/oneclass => classes from: T-shirt/top
 evaluate image --data {f}/junk => No input of --data could be read
 evaluate image --data {f}/oneclass --json {f}/nowhere/r.json => folder {f}/nowhere does not exist

@@ -193,3 +193,18 @@ def test_in_chunks_keeps_order_and_reports_progress():
     )
     np.testing.assert_array_equal(out[:, 0], np.arange(10) * 2)
     assert len(lines) == 4 and lines[-1].startswith("  scored 10/10 in ")
+
+
+def test_image_folders_take_tiff_as_the_upload_box_does(tmp_path):
+    from PIL import Image
+
+    from apps import APPS
+    from apps.dashboard import render
+
+    image = APPS["image"]
+    (tmp_path / "Bag").mkdir()
+    Image.fromarray(np.full((40, 30), 200, np.uint16)).save(tmp_path / "Bag" / "scan.tif")
+    data = image.labelled(tmp_path, ["Bag", "Coat"])
+    assert data.names == ["Bag/scan.tif"] and {"tif", "tiff"} <= set(render.IMAGE_TYPES)
+    x = image.preprocess(data.inputs[0])
+    assert x.shape == (28, 28, 1) and x.max() > 0

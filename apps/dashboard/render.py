@@ -15,10 +15,11 @@ import streamlit as st
 
 from apps import artifacts
 from apps.dashboard import core
+from apps.image import data as image_data
 from apps.speech import audio
 from xai import listen
 
-IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff")
+IMAGE_TYPES = tuple(ext.lstrip(".") for ext in image_data.IMAGE_EXTENSIONS)
 TEXT_TYPES = ("txt",)
 AUDIO_TYPES = tuple(ext.lstrip(".") for ext in audio.EXTENSIONS)
 UPLOAD_TYPES = {"image": IMAGE_TYPES, "text": TEXT_TYPES, "audio": AUDIO_TYPES}

@@ -154,7 +154,7 @@ explain vae --input {f}/good.png --method saliency => explain applies to classif
 explain image --global --per-class 0 --out {f}/r.html => --per-class must be >= 1
 explain image --global --per-class -1 --out {f}/r.html => --per-class must be >= 1
 explain image --global --out {f}/r.png => expected a .html file name
-explain image --global --data {f}/emptydir --out {f}/r.html => no .jpg/.jpeg/.png/.webp/.bmp/.gif/.tif/.tiff file
+explain image --global --data {f}/emptydir --out {f}/r.html => .bmp/.gif/.tif/.tiff file
 explain image --global --data {f}/oneclass --out {f}/r.html => is named for a class of this model
 explain image --global --method bogus --out {f}/r.html => Method 'bogus' does not support app 'image'
 explain image --global --compare {m}/image --out {f}/r.html => Use --global or --compare, not both

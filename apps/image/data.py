@@ -205,7 +205,8 @@ def dataset(cfg, split: str) -> tf.data.Dataset:
     return datasets.finish_pipeline(ds, cfg, split, augment=augment)
 
 
-# What `evaluate --data` and own-data folders read and the dashboard's upload box takes (Pillow reads them all).
+# What `evaluate --data` and own-data folders read, and the dashboard's upload box takes (Pillow
+# reads them all).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 # Pillow modes without colour: a folder of only these trains a grayscale model.
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "P;gray"}

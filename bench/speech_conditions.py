@@ -26,7 +26,6 @@ Conditions (``--conditions``, default all):
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -134,20 +133,9 @@ def rewrite(recordings: Path, out: Path, condition: str, rng: np.random.Generato
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("models", nargs="+", help="speech model folders")
-    parser.add_argument(
-        "--recordings",
-        type=speech_voices.recordings_folder,
-        required=True,
-        help="a folder of labelled real recordings",
-    )
+    parser = speech_voices.recordings_parser(__doc__)
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated; default: all")
     parser.add_argument("--seeds", type=int, default=5, help="draws of the random conditions (long)")
-    parser.add_argument("--pocketsphinx", action="store_true", help="add PocketSphinx's keyword grammar")
-    parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()
 
     from apps import labelled
@@ -188,22 +176,10 @@ def main() -> None:
                 scores[m][condition].append(float(np.mean(run(waves).argmax(-1) == y)))
         print(f"  {condition}: {counts[condition]} files, {draws} draw(s) scored", flush=True)
 
-    def cell(values: list[float]) -> str:
-        if len(values) == 1:
-            return f"{values[0]:.3f}"
-        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
-
     headers = ["model", *(f"{c} ({counts[c]})" for c in conditions)]
-    rows = [[m, *(cell(scores[m][c]) for c in conditions)] for m in scorers]
-    text = report.table(headers, rows)
-    print(text)
-    report.append(args.markdown, text)
+    rows = [[m, *(report.mean_sd(scores[m][c]) for c in conditions)] for m in scorers]
+    report.emit(headers, rows, args.markdown)
 
 
 if __name__ == "__main__":
-    from apps.errors import GlasswingError
-
-    try:
-        main()
-    except GlasswingError as err:  # a missing model or recordings folder: one line, no traceback
-        raise SystemExit(f"speech_conditions: {err}") from None
+    report.run_main(main, "speech_conditions")

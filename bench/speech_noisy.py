@@ -19,7 +19,6 @@ Accuracy is the mean ± sd over ``--seeds`` noise draws (a small set moves by wh
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -56,21 +55,10 @@ def at_snr(waves: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("models", nargs="+", help="speech model folders")
-    parser.add_argument(
-        "--recordings",
-        type=speech_voices.recordings_folder,
-        required=True,
-        help="a folder of labelled real recordings",
-    )
+    parser = speech_voices.recordings_parser(__doc__)
     parser.add_argument("--snr", default="clean,20,10,5,0", help="comma-separated dB values, or clean")
     parser.add_argument("--kinds", default="pink,babble", help="noise kinds: pink, babble")
     parser.add_argument("--seeds", type=int, default=5, help="noise draws per condition")
-    parser.add_argument("--pocketsphinx", action="store_true", help="add PocketSphinx's keyword grammar")
-    parser.add_argument("--markdown", help="append the table to this Markdown fragment")
     args = parser.parse_args()
 
     from apps import labelled
@@ -118,22 +106,10 @@ def main() -> None:
                     score((kind, snr), at_snr(waves, noise, float(snr)))
         print(f"  {kind}: {args.seeds} draws scored", flush=True)
 
-    def cell(values: list[float]) -> str:
-        if len(values) == 1:
-            return f"{values[0]:.3f}"
-        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
-
     headers = ["model", *(snr if kind == "clean" else f"{kind} {snr} dB" for kind, snr in conditions)]
-    rows = [[m, *(cell(scores[m][c]) for c in conditions)] for m in scorers]
-    text = report.table(headers, rows)
-    print(text)
-    report.append(args.markdown, text)
+    rows = [[m, *(report.mean_sd(scores[m][c]) for c in conditions)] for m in scorers]
+    report.emit(headers, rows, args.markdown)
 
 
 if __name__ == "__main__":
-    from apps.errors import GlasswingError
-
-    try:
-        main()
-    except GlasswingError as err:  # a missing model or recordings folder: one line, no traceback
-        raise SystemExit(f"speech_noisy: {err}") from None
+    report.run_main(main, "speech_noisy")

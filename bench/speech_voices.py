@@ -43,6 +43,18 @@ def recordings_folder(text: str) -> Path:
     return path
 
 
+def recordings_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a bench that scores speech models on real recordings, beside PocketSphinx's grammar."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="speech model folders")
+    parser.add_argument(
+        "--recordings", type=recordings_folder, required=True, help="a folder of labelled real recordings"
+    )
+    parser.add_argument("--pocketsphinx", action="store_true", help="add PocketSphinx's keyword grammar")
+    parser.add_argument("--markdown", help="append the table to this Markdown fragment")
+    return parser
+
+
 def _split_clips(cfg, split: str) -> tuple[list[dict], np.ndarray]:
     import soundfile
 

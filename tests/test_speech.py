@@ -708,3 +708,10 @@ def test_a_dc_offset_is_removed_so_padding_adds_no_step():
     assert clip[0] == 0.0 and "DC offset +0.100 removed" in note
     _, plain = audio.load_clip(wav_bytes(tone(500, 0.5), RATE, "FLOAT"), RATE, RATE)
     assert "DC offset" not in plain
+
+
+def test_a_very_quiet_recording_is_named_in_the_note():
+    _, note = audio.load_clip(wav_bytes(tone(500, 0.5, amplitude=0.002), RATE, "FLOAT"), RATE, RATE)
+    assert "very quiet (peak -54 dBFS" in note
+    _, note = audio.load_clip(wav_bytes(tone(500, 0.5, amplitude=0.05), RATE, "FLOAT"), RATE, RATE)
+    assert "quiet" not in note

@@ -51,21 +51,19 @@ def _power(wave: np.ndarray) -> float:
     return float(np.mean(squares[len(squares) // 2 :]) + 1e-12)
 
 
-def _resampled(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
-    from apps.speech import audio
-
-    return audio.to_mono(wave, rate, target)
-
-
 def _phone(wave, rate, rng):
     from scipy.signal import butter, sosfiltfilt
 
+    from apps.speech import audio
+
     band = sosfiltfilt(butter(4, [300, 3400], btype="band", fs=rate, output="sos"), wave)
-    return _resampled(band, rate, PHONE_RATE), PHONE_RATE, {"subtype": "PCM_16"}
+    return audio.to_mono(band, rate, PHONE_RATE), PHONE_RATE, {"subtype": "PCM_16"}
 
 
 def _stereo44k(wave, rate, rng):
-    mono = _resampled(wave, rate, 44_100)
+    from apps.speech import audio
+
+    mono = audio.to_mono(wave, rate, 44_100)
     return np.stack([mono, mono], axis=1), 44_100, {"subtype": "PCM_16"}
 
 
@@ -110,8 +108,9 @@ CONDITIONS = {
 }
 
 
-def rewrite(recordings: Path, out: Path, condition: str, rng: np.random.Generator, extensions) -> int:
-    """Writes every audio file of ``recordings`` under ``out`` (same relative path) changed by ``condition``.
+def rewrite(recordings: Path, out: Path, condition: str, rng: np.random.Generator) -> int:
+    """Writes every audio file of ``recordings`` (the types the reader takes) under ``out``, same
+    relative path, changed by ``condition``.
 
     Returns:
         How many files were written.
@@ -122,7 +121,7 @@ def rewrite(recordings: Path, out: Path, condition: str, rng: np.random.Generato
 
     change, suffix = CONDITIONS[condition]
     count = 0
-    for path in sorted(p for p in recordings.rglob("*") if p.suffix.lower() in extensions):
+    for path in sorted(p for p in recordings.rglob("*") if p.suffix.lower() in audio.EXTENSIONS):
         samples, rate = audio.decode(path)
         wave, rate, options = change(samples.mean(axis=1), rate, rng)
         target = (out / path.relative_to(recordings)).with_suffix(suffix)
@@ -139,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from apps import labelled
-    from apps.speech import APP, audio
+    from apps.speech import APP
 
     conditions = [c.strip() for c in args.conditions.split(",")]
     for condition in conditions:
@@ -147,7 +146,7 @@ def main() -> None:
             raise SystemExit(
                 f"speech_conditions: unknown condition {condition!r}; use {', '.join(CONDITIONS)}."
             )
-    recordings = Path(args.recordings)
+    recordings = args.recordings  # a Path, checked by recordings_folder
     runs = {m: speech_voices.predictor(Path(m)) for m in args.models}
     cfg = runs[args.models[0]][0]
     names = APP.labels(cfg)
@@ -168,9 +167,7 @@ def main() -> None:
                 waves, y, counts[condition] = windows(recordings)
             else:
                 with tempfile.TemporaryDirectory() as scratch:
-                    rewrite(
-                        recordings, Path(scratch), condition, np.random.default_rng(seed), audio.EXTENSIONS
-                    )
+                    rewrite(recordings, Path(scratch), condition, np.random.default_rng(seed))
                     waves, y, counts[condition] = windows(Path(scratch))
             for m, run in scorers.items():
                 scores[m][condition].append(float(np.mean(run(waves).argmax(-1) == y)))

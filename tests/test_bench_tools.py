@@ -378,9 +378,7 @@ def test_conditions_rewrite_recordings_as_users_files_the_reader_takes(tmp_path)
         if condition == "original":
             continue
         out = tmp_path / condition
-        written = speech_conditions.rewrite(
-            tmp_path / "rec", out, condition, np.random.default_rng(0), audio.EXTENSIONS
-        )
+        written = speech_conditions.rewrite(tmp_path / "rec", out, condition, np.random.default_rng(0))
         (path,) = out.rglob("seven.*")
         assert written == 1 and path.parent.name == "alice"
         info = soundfile.info(path)
